@@ -1,0 +1,113 @@
+"""Turning an accepted request into a queued job: idempotency, the job record, the Celery message.
+
+The record is written before the message is sent and removed again if the broker refuses it, so
+a 202 always means "a worker will see this", and a 503 means "nothing was kept".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from eyeflow_worker.jobs import JobStore, Kind, NewJob
+
+TASK_NAMES: dict[str, str] = {
+    "generate": "eyeflow.generate",
+    "refine": "eyeflow.refine",
+    "evaluate": "eyeflow.evaluate",
+    "batch": "eyeflow.batch.start",
+}
+
+
+class BrokerUnavailable(Exception):
+    """The broker could not take the message; nothing was enqueued."""
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: str
+    kind: Kind
+    created: bool  # False: an earlier job was returned for the same Idempotency-Key
+
+
+class Submitter:
+    def __init__(
+        self,
+        client: redis.Redis,
+        jobs: JobStore,
+        celery: Celery,
+        queues: dict[str, str],
+        idempotency_ttl_seconds: int,
+    ) -> None:
+        self._redis = client
+        self._jobs = jobs
+        self._celery = celery
+        self._queues = queues
+        self._idempotency_ttl = idempotency_ttl_seconds
+
+    def submit(
+        self,
+        *,
+        tenant: str,
+        kind: Kind,
+        payload: dict[str, Any],
+        webhook_url: str | None,
+        intents: tuple[str, ...] = (),
+        idempotency_key: str | None = None,
+    ) -> Submission:
+        job_id = str(uuid.uuid4())
+        claim_key: str | None = None
+        if idempotency_key is not None:
+            claim_key, existing = self._claim(tenant, idempotency_key, kind, payload, job_id)
+            if existing is not None:
+                return Submission(existing, kind, created=False)
+        job = NewJob(job_id, tenant, kind, payload, webhook_url, intents)
+        try:
+            self._jobs.create(job)
+            self._celery.send_task(
+                TASK_NAMES[kind],
+                args=[job_id, tenant],
+                task_id=job_id,
+                queue=self._queues[kind],
+                retry=False,
+            )
+        except (OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            self._forget(job_id, claim_key)
+            raise BrokerUnavailable(str(exc)) from None
+        return Submission(job_id, kind, created=True)
+
+    def _claim(
+        self, tenant: str, key: str, kind: str, payload: dict[str, Any], job_id: str
+    ) -> tuple[str, str | None]:
+        """Reserve the key for `job_id`; or return the job that already holds it."""
+        claim_key = f"eyeflow:idempotency:{tenant}:{hashlib.sha256(key.encode()).hexdigest()}"
+        body = json.dumps({"kind": kind, "payload": payload}, sort_keys=True, separators=(",", ":"))
+        fingerprint = hashlib.sha256(body.encode()).hexdigest()
+        claim = json.dumps({"fingerprint": fingerprint, "job_id": job_id})
+        if self._redis.set(claim_key, claim, nx=True, ex=self._idempotency_ttl):
+            return claim_key, None
+        held = json.loads(self._redis.get(claim_key) or "{}")
+        if held.get("fingerprint") != fingerprint:
+            raise IdempotencyConflict(
+                "This Idempotency-Key was already used with a different request body"
+            )
+        return claim_key, str(held["job_id"])
+
+    def _forget(self, job_id: str, claim_key: str | None) -> None:
+        try:
+            self._jobs.discard(job_id)
+            if claim_key is not None:
+                self._redis.delete(claim_key)
+        except redis.exceptions.RedisError:
+            pass  # Redis itself is down: the record expires with its TTL.

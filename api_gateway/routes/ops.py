@@ -1,0 +1,100 @@
+"""Operations: health (broker, workers, queues, config cache), providers, Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from api_gateway.deps import TenantDep
+from api_gateway.state import GatewayState, StateDep
+from eyeflow_worker.errors import EyeflowError
+from eyeflow_worker.providers.registry import describe_providers
+from eyeflow_worker.tenant_config import tenant_config_store
+
+router = APIRouter(tags=["operations"])
+
+# kombu's Redis transport keeps one list per queue and priority step; step 0 is the bare name.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+def _queue_depths(client: redis.Redis, queues: tuple[str, ...]) -> dict[str, int]:
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for suffix in _PRIORITY_SUFFIXES:
+            pipe.llen(queue + suffix)
+    lengths = pipe.execute()
+    step = len(_PRIORITY_SUFFIXES)
+    return {queue: sum(lengths[i * step : (i + 1) * step]) for i, queue in enumerate(queues)}
+
+
+def _workers_online(state: GatewayState) -> list[str]:
+    replies = state.celery.control.ping(timeout=0.5) or []
+    return sorted(name for reply in replies for name in reply)
+
+
+@router.get("/health")
+def health(state: StateDep) -> JSONResponse:
+    """Fleet health. `unhealthy` (HTTP 503) when the broker is unreachable; `degraded` when no
+    worker answers or the configuration cache is serving stale data."""
+    settings = state.settings
+    report: dict[str, Any] = {"status": "healthy", "reasons": []}
+    try:
+        state.broker_redis.ping()
+        report["broker"] = {"reachable": True}
+        report["queues"] = _queue_depths(state.broker_redis, settings.all_queues)
+        workers = _workers_online(state)
+        report["workers"] = {"online": len(workers), "names": workers}
+        cache = tenant_config_store(settings).status("system")
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        report.update(
+            status="unhealthy",
+            broker={"reachable": False, "error": type(exc).__name__},
+            reasons=["broker unreachable"],
+        )
+        return JSONResponse(report, status.HTTP_503_SERVICE_UNAVAILABLE)
+    config = cache.get("config", {})
+    report["provider"] = config.get("provider")
+    report["model"] = config.get("model")
+    report["context_cache_age_minutes"] = cache.get("context", {}).get("age_minutes")
+    report["config_cache"] = cache
+    if not workers:
+        report["reasons"].append("no worker online")
+    if cache.get("degraded"):
+        report["reasons"].append(cache.get("reason") or "configuration cache degraded")
+    if report["reasons"]:
+        report["status"] = "degraded"
+    return JSONResponse(report)
+
+
+@router.get("/providers")
+def providers(state: StateDep, tenant: TenantDep) -> dict[str, Any]:
+    """The providers this build supports, and which one the tenant's configuration uses."""
+    try:
+        config = tenant_config_store(state.settings).llm_config(tenant)
+    except EyeflowError as exc:
+        return {"providers": describe_providers(None, state.settings), "error": exc.to_dict()}
+    return {
+        "providers": describe_providers(config, state.settings),
+        "active": config.public_view(),
+    }
+
+
+class _FleetCollector(Collector):
+    def __init__(self, state: GatewayState) -> None:
+        self._state = state
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        yield from self._state.metrics.collect()
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(state: StateDep) -> PlainTextResponse:
+    """Prometheus text format: jobs by kind and status, provider latency, tokens, retries."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_FleetCollector(state))
+    return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,205 @@
+"""The four job submissions. Each validates, checks the webhook URL, enqueues and answers 202."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+
+from api_gateway.deps import TenantDep
+from api_gateway.schemas import (
+    Accepted,
+    BatchRequest,
+    EvaluateRequest,
+    GenerateRequest,
+    RefineRequest,
+    TaskView,
+)
+from api_gateway.state import GatewayState, StateDep
+from api_gateway.waiting import wait_until_terminal
+from eyeflow_worker.jobs import TERMINAL, Kind, public_view
+from eyeflow_worker.webhooks import webhook_url_problem
+
+router = APIRouter(prefix="/api", tags=["jobs"])
+
+WaitQuery = Annotated[
+    float | None,
+    Query(gt=0, le=60, description="Hold the request up to this many seconds for the result."),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=255,
+        description="Same key and body from the same tenant within 24 h returns the original task.",
+    ),
+]
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": TaskView, "description": "`wait` was given and the job ended in time"},
+    409: {"description": "Idempotency-Key reused with a different body"},
+    413: {"description": "Request body too large"},
+    503: {"description": "The broker cannot be reached; nothing was enqueued"},
+}
+
+
+def _unprocessable(field: str, message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": ["body", field], "msg": message, "type": "value_error"}],
+    )
+
+
+def _accept(
+    state: GatewayState,
+    *,
+    tenant: str,
+    kind: Kind,
+    payload: dict[str, Any],
+    webhook_url: str | None,
+    wait: float | None,
+    idempotency_key: str | None,
+    intents: tuple[str, ...] = (),
+) -> JSONResponse:
+    if webhook_url is not None:
+        problem = webhook_url_problem(webhook_url, state.settings.webhook_allowed_hosts)
+        if problem is not None:
+            raise _unprocessable("webhook_url", f"webhook_url {problem}")
+    submission = state.submitter.submit(
+        tenant=tenant,
+        kind=kind,
+        payload=payload,
+        webhook_url=webhook_url,
+        intents=intents,
+        idempotency_key=idempotency_key,
+    )
+    status_url = f"/api/tasks/{submission.job_id}"
+    headers = {"Location": status_url}
+    if wait is not None:
+        record = wait_until_terminal(state.redis, state.jobs, submission.job_id, wait)
+        if record is not None and record.get("status") in TERMINAL:
+            return JSONResponse(public_view(submission.job_id, record), 200, headers=headers)
+    record = state.jobs.get(submission.job_id) or {}
+    accepted = Accepted(
+        task_id=submission.job_id,
+        kind=kind,
+        status=record.get("status", "queued"),  # type: ignore[arg-type]
+        status_url=status_url,
+        total=len(intents) if kind == "batch" else None,
+    )
+    code = status.HTTP_202_ACCEPTED if submission.created else status.HTTP_200_OK
+    return JSONResponse(accepted.model_dump(exclude_none=True), code, headers=headers)
+
+
+@router.post(
+    "/rules/generate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=_RESPONSES,
+)
+def submit_generate(
+    body: GenerateRequest,
+    state: StateDep,
+    tenant: TenantDep,
+    wait: WaitQuery = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Generate workflow rules from one natural-language intent.
+
+    Answers 202 with a task id at once; poll `status_url` or pass `webhook_url`.
+    """
+    return _accept(
+        state,
+        tenant=tenant,
+        kind="generate",
+        payload=body.model_dump(exclude={"webhook_url"}),
+        webhook_url=body.webhook_url,
+        wait=wait,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.post(
+    "/rules/generate-batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=_RESPONSES,
+)
+def submit_batch(
+    body: BatchRequest,
+    state: StateDep,
+    tenant: TenantDep,
+    wait: WaitQuery = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Generate one rule set per intent. Items run in parallel on the batch queue.
+
+    Progress is in the task's `progress`; per-item results page through
+    `GET /api/tasks/{id}/results`.
+    """
+    limit = state.settings.max_batch_intents
+    if len(body.intents) > limit:
+        raise _unprocessable("intents", f"at most {limit} intents per batch (got {len(body.intents)})")
+    return _accept(
+        state,
+        tenant=tenant,
+        kind="batch",
+        payload=body.model_dump(exclude={"webhook_url", "intents"}),
+        webhook_url=body.webhook_url,
+        wait=wait,
+        idempotency_key=idempotency_key,
+        intents=tuple(body.intents),
+    )
+
+
+@router.post(
+    "/rules/refine",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=_RESPONSES,
+)
+def submit_refine(
+    body: RefineRequest,
+    state: StateDep,
+    tenant: TenantDep,
+    wait: WaitQuery = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Improve existing rules from feedback; the result lists the structural `changes`."""
+    return _accept(
+        state,
+        tenant=tenant,
+        kind="refine",
+        payload=body.model_dump(exclude={"webhook_url"}),
+        webhook_url=body.webhook_url,
+        wait=wait,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.post(
+    "/conditions/evaluate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=_RESPONSES,
+)
+def submit_evaluate(
+    body: EvaluateRequest,
+    state: StateDep,
+    tenant: TenantDep,
+    wait: WaitQuery = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Evaluate a condition against a context.
+
+    Expressions are evaluated deterministically; plain English goes to the tenant's LLM.
+    """
+    return _accept(
+        state,
+        tenant=tenant,
+        kind="evaluate",
+        payload=body.model_dump(exclude={"webhook_url"}),
+        webhook_url=body.webhook_url,
+        wait=wait,
+        idempotency_key=idempotency_key,
+    )

@@ -1,0 +1,99 @@
+"""Reading, waiting on, cancelling and paging a task. Another tenant's task is a plain 404."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+
+from api_gateway.deps import TenantDep
+from api_gateway.schemas import BatchResultsPage, TaskView
+from api_gateway.state import GatewayState, StateDep
+from api_gateway.waiting import wait_until_terminal
+from eyeflow_worker.jobs import TERMINAL, public_view
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+_NOT_FOUND = {404: {"description": "No such task for this tenant"}}
+
+
+def _record_or_404(state: GatewayState, task_id: str, tenant: str) -> dict[str, str]:
+    record = state.jobs.get_for_tenant(task_id, tenant)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Task not found")
+    return record
+
+
+@router.get(
+    "/{task_id}",
+    response_model=TaskView,
+    responses={**_NOT_FOUND, 202: {"model": TaskView, "description": "`wait` ran out first"}},
+)
+def read_task(
+    task_id: str,
+    state: StateDep,
+    tenant: TenantDep,
+    wait: Annotated[
+        float | None,
+        Query(gt=0, le=60, description="Hold up to this many seconds for the job to end."),
+    ] = None,
+) -> JSONResponse:
+    """The task's status, timestamps, attempts, progress, and result or error."""
+    record = _record_or_404(state, task_id, tenant)
+    if wait is not None and record.get("status") not in TERMINAL:
+        record = wait_until_terminal(state.redis, state.jobs, task_id, wait) or record
+        code = status.HTTP_200_OK if record.get("status") in TERMINAL else status.HTTP_202_ACCEPTED
+        return JSONResponse(public_view(task_id, record), code)
+    return JSONResponse(public_view(task_id, record))
+
+
+@router.delete(
+    "/{task_id}",
+    response_model=TaskView,
+    responses={**_NOT_FOUND, 409: {"description": "The task had already finished"}},
+)
+def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONResponse:
+    """Cancel a queued or running job. For a batch, every item not yet finished is cancelled and
+    finished items are kept. A job that already ended answers 409 with its current state."""
+    record = _record_or_404(state, task_id, tenant)
+    if not state.jobs.cancel(task_id):
+        current = state.jobs.get(task_id) or record
+        return JSONResponse(
+            {"detail": f"Task already {current.get('status')}", "task": public_view(task_id, current)},
+            status.HTTP_409_CONFLICT,
+        )
+    current = state.jobs.get(task_id) or record
+    state.metrics.count("eyeflow_jobs", kind=current.get("kind", "generate"), status="cancelled")
+    if current.get("webhook_url"):
+        state.celery.send_task(
+            "eyeflow.webhook.deliver", args=[task_id], queue=state.settings.queue_webhooks
+        )
+    return JSONResponse(public_view(task_id, current))
+
+
+@router.get("/{task_id}/results", response_model=BatchResultsPage, responses=_NOT_FOUND)
+def batch_results(
+    task_id: str,
+    state: StateDep,
+    tenant: TenantDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> BatchResultsPage:
+    """One page of a batch's per-item results, in submission order."""
+    record = _record_or_404(state, task_id, tenant)
+    if record.get("kind") != "batch":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Task is not a batch")
+    total = int(record.get("total", 0))
+    items = state.jobs.batch_items(task_id, offset, limit)
+    next_offset = offset + limit if offset + limit < total else None
+    return BatchResultsPage.model_validate(
+        {
+            "task_id": task_id,
+            "offset": offset,
+            "limit": limit,
+            "total": total,
+            "items": items,
+            "next_offset": next_offset,
+        }
+    )

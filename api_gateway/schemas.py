@@ -1,0 +1,136 @@
+"""Request and response models: what the gateway accepts and answers (they become the OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+AggregatedContext = dict[str, Any]
+
+_NO_EXTRA = ConfigDict(extra="forbid")
+
+
+class _Submission(BaseModel):
+    model_config = _NO_EXTRA
+
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="POSTed the task object, signed (Standard Webhooks), when the job ends. "
+        "Its host must be in WEBHOOK_ALLOWED_HOSTS.",
+    )
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class GenerateRequest(_Submission):
+    user_intent: str = Field(
+        min_length=1,
+        max_length=4000,
+        examples=["Alert the team when database memory exceeds 85%"],
+        description="What the workflow should do, in plain language.",
+    )
+    aggregated_context: AggregatedContext | None = Field(
+        default=None,
+        description="The capability catalogue (condition_types, action_types, triggers…). "
+        "Omitted: the tenant's cached context from NestJS is used.",
+    )
+
+    _check_intent = field_validator("user_intent")(_non_blank)
+
+
+class BatchRequest(_Submission):
+    intents: list[str] = Field(min_length=1, description="One rule set is generated per intent.")
+    aggregated_context: AggregatedContext | None = None
+
+    @field_validator("intents")
+    @classmethod
+    def _intents_not_blank(cls, intents: list[str]) -> list[str]:
+        for position, intent in enumerate(intents):
+            if not intent.strip():
+                raise ValueError(f"intent at position {position} is blank")
+            if len(intent) > 4000:
+                raise ValueError(f"intent at position {position} is longer than 4000 characters")
+        return intents
+
+
+class RefineRequest(_Submission):
+    current_rules: dict[str, Any] = Field(description="The workflow rules to improve.")
+    feedback: str = Field(min_length=1, max_length=4000, examples=["Add retry logic for failures"])
+    aggregated_context: AggregatedContext | None = None
+
+    _check_feedback = field_validator("feedback")(_non_blank)
+
+
+class EvaluateRequest(_Submission):
+    condition: str = Field(
+        min_length=1, max_length=4096, examples=["$metrics.cpu > 80 AND $status == running"]
+    )
+    context: dict[str, Any] = Field(description="The values the condition's $variables refer to.")
+
+    _check_condition = field_validator("condition")(_non_blank)
+
+
+JobKind = Literal["generate", "batch", "refine", "evaluate"]
+JobStatus = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
+
+
+class Accepted(BaseModel):
+    task_id: str
+    kind: JobKind
+    status: JobStatus
+    status_url: str
+    total: int | None = Field(default=None, description="Batches only: the number of intents.")
+
+
+class TaskError(BaseModel):
+    code: str = Field(examples=["provider_unavailable", "invalid_llm_output", "config_missing"])
+    message: str
+    details: Any = None
+
+
+class Progress(BaseModel):
+    total: int
+    succeeded: int
+    failed: int
+    cancelled: int = 0
+
+
+class TaskView(BaseModel):
+    task_id: str
+    kind: JobKind
+    status: JobStatus
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    attempts: int
+    progress: Progress
+    result: dict[str, Any] | None
+    error: TaskError | None
+    results_url: str | None = None
+
+
+class BatchItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    index: int
+    intent: str
+    status: Literal["queued", "succeeded", "failed", "cancelled"]
+    workflow_rules: dict[str, Any] | None = None
+    error: TaskError | None = None
+    tokens_used: int | None = None
+    usage: dict[str, Any] | None = None
+
+
+class BatchResultsPage(BaseModel):
+    task_id: str
+    offset: int
+    limit: int
+    total: int
+    items: list[BatchItem]
+    next_offset: int | None

@@ -1,0 +1,1 @@
+"""Eyeflow worker fleet: the Celery side (tasks, providers, caches, rules and conditions)."""

@@ -1,0 +1,296 @@
+"""Job records in Redis: the one source of truth for a job's status, result and batch progress.
+
+The gateway creates records and reads them; workers move them through their states. Every
+state change that must not race (start, finish, cancel, a batch item landing) is one Lua script,
+so a cancel and a finishing worker can never both win.
+
+Layout (all keys expire `task_record_ttl_seconds` after the last write):
+  eyeflow:job:{id}            hash: tenant, kind, status, timestamps, attempts, payload, result, error,
+                              webhook_url, and for batches total/succeeded/failed
+  eyeflow:job:{id}:intents    list: a batch's intents, in order
+  eyeflow:job:{id}:items      hash: item index -> item result JSON
+  eyeflow:job-done:{id}       pub/sub channel: a message when the job reaches a terminal state
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import redis
+
+Kind = Literal["generate", "batch", "refine", "evaluate"]
+Status = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+_PREFIX = "eyeflow:job:"
+
+
+def job_key(job_id: str) -> str:
+    return f"{_PREFIX}{job_id}"
+
+
+def done_channel(job_id: str) -> str:
+    return f"eyeflow:job-done:{job_id}"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# KEYS[1] job key. ARGV: now. Returns 1 when the job may run, 0 when it is already terminal.
+_START = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'succeeded' or status == 'failed' or status == 'cancelled' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', 'running')
+if not redis.call('HGET', KEYS[1], 'started_at') then
+  redis.call('HSET', KEYS[1], 'started_at', ARGV[1])
+end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+return 1
+"""
+
+# KEYS[1] job key. ARGV: status. Only a running job can be marked retrying (and back).
+_SET_RUNNING_STATUS = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'running' or status == 'retrying' then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] job key. ARGV: status, now, field name ('result'|'error'), JSON, ttl, channel.
+# Returns 1 when this call made the terminal transition (so exactly one caller fires webhooks).
+_FINISH = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'succeeded' or status == 'failed' or status == 'cancelled' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], ARGV[3], ARGV[4])
+if not redis.call('HGET', KEYS[1], 'started_at') then
+  redis.call('HSET', KEYS[1], 'started_at', ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[6], ARGV[1])
+return 1
+"""
+
+# KEYS[1] batch key, KEYS[2] items hash. ARGV: index, item JSON, 'succeeded'|'failed', now, ttl,
+# channel. Stores the item once; when it is the last one, the batch finishes in the same step.
+# Returns: 0 item dropped (batch cancelled/gone or item already stored), 1 stored, 2 stored and
+# the batch is now complete.
+_ITEM_DONE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'cancelled' then return 0 end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+local done = tonumber(redis.call('HGET', KEYS[1], 'succeeded') or '0')
+           + tonumber(redis.call('HGET', KEYS[1], 'failed') or '0')
+local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+if done >= total and status ~= 'succeeded' and status ~= 'failed' then
+  local final = 'succeeded'
+  if tonumber(redis.call('HGET', KEYS[1], 'succeeded') or '0') == 0 then final = 'failed' end
+  redis.call('HSET', KEYS[1], 'status', final, 'finished_at', ARGV[4])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('PUBLISH', ARGV[6], final)
+  return 2
+end
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[4])
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    job_id: str
+    tenant: str
+    kind: Kind
+    payload: Mapping[str, Any]
+    webhook_url: str | None = None
+    intents: tuple[str, ...] = ()
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self._redis = client
+        self._ttl = ttl_seconds
+        self._start = client.register_script(_START)
+        self._set_running_status = client.register_script(_SET_RUNNING_STATUS)
+        self._finish = client.register_script(_FINISH)
+        self._item_done = client.register_script(_ITEM_DONE)
+
+    # --- creation and removal (gateway) -------------------------------------------------------
+
+    def create(self, job: NewJob) -> None:
+        key = job_key(job.job_id)
+        fields: dict[str, str | int] = {
+            "tenant": job.tenant,
+            "kind": job.kind,
+            "status": "queued",
+            "created_at": utc_now(),
+            "attempts": 0,
+            "payload": json.dumps(job.payload, separators=(",", ":")),
+        }
+        if job.webhook_url:
+            fields["webhook_url"] = job.webhook_url
+        pipe = self._redis.pipeline(transaction=True)
+        if job.kind == "batch":
+            fields.update(total=len(job.intents), succeeded=0, failed=0)
+            intents_key = f"{key}:intents"
+            for chunk in _chunks(job.intents, 1000):
+                pipe.rpush(intents_key, *chunk)
+            pipe.expire(intents_key, self._ttl)
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, self._ttl)
+        pipe.execute()
+
+    def discard(self, job_id: str) -> None:
+        """Forget a job that was never enqueued (the broker refused it)."""
+        key = job_key(job_id)
+        self._redis.delete(key, f"{key}:intents", f"{key}:items")
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> dict[str, str] | None:
+        record = self._redis.hgetall(job_key(job_id))
+        return record or None
+
+    def get_for_tenant(self, job_id: str, tenant: str) -> dict[str, str] | None:
+        """The record, or None when it does not exist *or belongs to another tenant*."""
+        record = self.get(job_id)
+        if record is None or record.get("tenant") != tenant:
+            return None
+        return record
+
+    def batch_intent(self, job_id: str, index: int) -> str | None:
+        intent = self._redis.lindex(f"{job_key(job_id)}:intents", index)
+        return str(intent) if intent is not None else None
+
+    def batch_items(self, job_id: str, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Items `offset..offset+limit` in order; items not finished yet come back as such."""
+        record = self.get(job_id) or {}
+        total = int(record.get("total", 0))
+        indexes = list(range(offset, min(offset + limit, total)))
+        if not indexes:
+            return []
+        key = job_key(job_id)
+        stored = self._redis.hmget(f"{key}:items", [str(i) for i in indexes])
+        intents = self._redis.lrange(f"{key}:intents", indexes[0], indexes[-1])
+        pending_status = "cancelled" if record.get("status") == "cancelled" else "queued"
+        items: list[dict[str, Any]] = []
+        for index, intent, raw in zip(indexes, intents, stored, strict=True):
+            if raw is not None:
+                items.append(json.loads(raw))
+            else:
+                items.append({"index": index, "intent": intent, "status": pending_status})
+        return items
+
+    def item_is_done(self, job_id: str, index: int) -> bool:
+        return bool(self._redis.hexists(f"{job_key(job_id)}:items", str(index)))
+
+    # --- transitions (workers and cancel) ------------------------------------------------------
+
+    def start(self, job_id: str) -> bool:
+        return bool(self._start(keys=[job_key(job_id)], args=[utc_now()]))
+
+    def mark_retrying(self, job_id: str) -> None:
+        self._set_running_status(keys=[job_key(job_id)], args=["retrying"])
+
+    def mark_running(self, job_id: str) -> None:
+        self._set_running_status(keys=[job_key(job_id)], args=["running"])
+
+    def succeed(self, job_id: str, result: Mapping[str, Any]) -> bool:
+        return self._terminal(job_id, "succeeded", "result", result)
+
+    def fail(self, job_id: str, error: Mapping[str, Any]) -> bool:
+        return self._terminal(job_id, "failed", "error", error)
+
+    def cancel(self, job_id: str) -> bool:
+        error = {"code": "cancelled", "message": "Cancelled by the caller", "details": None}
+        return self._terminal(job_id, "cancelled", "error", error)
+
+    def record_item(self, job_id: str, index: int, item: Mapping[str, Any]) -> Literal[0, 1, 2]:
+        key = job_key(job_id)
+        outcome = "succeeded" if item.get("status") == "succeeded" else "failed"
+        stored = self._item_done(
+            keys=[key, f"{key}:items"],
+            args=[
+                index,
+                json.dumps(item, separators=(",", ":")),
+                outcome,
+                utc_now(),
+                self._ttl,
+                done_channel(job_id),
+            ],
+        )
+        value = int(stored)
+        if value == 2:
+            return 2
+        return 1 if value == 1 else 0
+
+    def _terminal(self, job_id: str, status: Status, field: str, value: Mapping[str, Any]) -> bool:
+        changed = self._finish(
+            keys=[job_key(job_id)],
+            args=[
+                status,
+                utc_now(),
+                field,
+                json.dumps(value, separators=(",", ":")),
+                self._ttl,
+                done_channel(job_id),
+            ],
+        )
+        return bool(changed)
+
+
+def public_view(job_id: str, record: Mapping[str, str]) -> dict[str, Any]:
+    """The task object callers see (GET /api/tasks/{id}) and webhooks carry."""
+    kind = record.get("kind", "generate")
+    status = record.get("status", "queued")
+    view: dict[str, Any] = {
+        "task_id": job_id,
+        "kind": kind,
+        "status": status,
+        "created_at": record.get("created_at"),
+        "started_at": record.get("started_at"),
+        "finished_at": record.get("finished_at"),
+        "attempts": int(record.get("attempts", 0)),
+        "progress": _progress(kind, status, record),
+        "result": _json_or_none(record.get("result")),
+        "error": _json_or_none(record.get("error")),
+    }
+    if kind == "batch":
+        view["results_url"] = f"/api/tasks/{job_id}/results"
+    return view
+
+
+def _progress(kind: str, status: str, record: Mapping[str, str]) -> dict[str, int]:
+    if kind != "batch":
+        total = 1
+        succeeded = int(status == "succeeded")
+        failed = int(status == "failed")
+        cancelled = int(status == "cancelled")
+    else:
+        total = int(record.get("total", 0))
+        succeeded = int(record.get("succeeded", 0))
+        failed = int(record.get("failed", 0))
+        cancelled = total - succeeded - failed if status == "cancelled" else 0
+    return {"total": total, "succeeded": succeeded, "failed": failed, "cancelled": cancelled}
+
+
+def _json_or_none(raw: str | None) -> Any:
+    return json.loads(raw) if raw else None
+
+
+def _chunks(values: tuple[str, ...], size: int) -> Iterable[tuple[str, ...]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,22 @@
+"""Logging for the gateway and workers.
+
+SDK and HTTP-client loggers are held at WARNING whatever LOG_LEVEL says: at DEBUG they print
+request options and headers, and those can carry API keys.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from eyeflow_worker.settings import Settings
+
+_CHATTY_LOGGERS = ("httpx", "httpcore", "anthropic", "openai", "urllib3")
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,78 @@
+"""Fleet-wide metrics kept in Redis, so that every worker process adds to the same numbers and the
+gateway can render them for Prometheus without scraping each worker.
+
+Counters live in one hash; a field is `name|label=value,label=value`. Provider latency is a
+histogram kept as cumulative bucket counters plus a sum, which is what Prometheus expects.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+
+import redis
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+
+METRICS_KEY = "eyeflow:metrics"
+LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+_COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "eyeflow_jobs": ("Jobs that reached a terminal status, by kind and status", ("kind", "status")),
+    "eyeflow_batch_items": ("Batch items processed, by status", ("status",)),
+    "eyeflow_tokens": ("LLM tokens used, by provider and direction", ("provider", "direction")),
+    "eyeflow_provider_retries": ("Provider calls retried, by error code", ("code",)),
+    "eyeflow_webhook_deliveries": ("Webhook delivery attempts, by outcome", ("outcome",)),
+}
+
+
+def _field(name: str, labels: Mapping[str, str]) -> str:
+    return name + "|" + ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+
+
+class Metrics:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def count(self, name: str, amount: int = 1, **labels: str) -> None:
+        if name not in _COUNTERS:
+            raise KeyError(f"unknown metric {name}")
+        if amount:
+            self._redis.hincrby(METRICS_KEY, _field(name, labels), amount)
+
+    def observe_latency(self, provider: str, seconds: float) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for bound in LATENCY_BUCKETS_SECONDS:
+            if seconds <= bound:
+                pipe.hincrby(METRICS_KEY, _field("latency_bucket", {"provider": provider, "le": str(bound)}), 1)
+        pipe.hincrby(METRICS_KEY, _field("latency_bucket", {"provider": provider, "le": "+Inf"}), 1)
+        pipe.hincrbyfloat(METRICS_KEY, _field("latency_sum", {"provider": provider}), seconds)
+        pipe.execute()
+
+    def collect(self) -> Iterator[Metric]:
+        """Prometheus metric families built from the shared counters."""
+        raw: dict[str, str] = self._redis.hgetall(METRICS_KEY)
+        parsed: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+        for field, value in raw.items():
+            name, _, label_text = field.partition("|")
+            labels = dict(pair.split("=", 1) for pair in label_text.split(",") if pair)
+            parsed[name].append((labels, float(value)))
+        for name, (documentation, label_names) in _COUNTERS.items():
+            family = CounterMetricFamily(name, documentation, labels=list(label_names))
+            for labels, value in parsed.get(name, []):
+                family.add_metric([labels.get(label, "") for label in label_names], value)
+            yield family
+        yield from self._latency_histogram(parsed)
+
+    @staticmethod
+    def _latency_histogram(parsed: Mapping[str, list[tuple[dict[str, str], float]]]) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            "eyeflow_provider_latency_seconds", "Provider call latency", labels=["provider"]
+        )
+        sums = {labels["provider"]: value for labels, value in parsed.get("latency_sum", [])}
+        buckets: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for labels, value in parsed.get("latency_bucket", []):
+            buckets[labels["provider"]].append((labels["le"], value))
+        for provider, pairs in buckets.items():
+            ordered = sorted(pairs, key=lambda pair: float(pair[0]))
+            family.add_metric([provider], ordered, sum_value=sums.get(provider, 0.0))
+        yield family

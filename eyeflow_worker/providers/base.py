@@ -1,0 +1,110 @@
+"""The one interface every LLM provider implements, and the values that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+Purpose = Literal["generate", "refine", "evaluate"]
+
+
+class ProviderConfig(BaseModel):
+    """One tenant's LLM configuration, normalised from NestJS (camelCase) or the environment."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    provider: str
+    model: str
+    temperature: float = 0.3
+    max_tokens: int = Field(default=4096, alias="maxTokens", gt=0)
+    api_key: SecretStr | None = None
+    api_url: str | None = None
+    request_timeout_seconds: float = 120.0
+
+    def public_view(self) -> dict[str, Any]:
+        """What may be shown to a caller: never the key, only whether one is set."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "temperature": self.temperature,
+            "maxTokens": self.max_tokens,
+            "apiUrl": self.api_url,
+            "apiKey": "***" if self.api_key is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """A provider call.
+
+    `system` is the long, stable prefix (instructions, schema, catalogue) that providers with
+    prompt caching mark cacheable; `messages` hold the variable part (the intent last, plus
+    repair turns). `inputs` keeps the structured inputs the prompt was rendered from, so that a
+    non-LLM provider (the embedded offline drafter) can work from data instead of prose.
+    """
+
+    purpose: Purpose
+    system: str
+    messages: tuple[Message, ...]
+    json_schema: Mapping[str, Any] | None = None
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class LLMResponse:
+    text: str
+    provider: str
+    model: str
+    usage: Usage
+    latency_ms: int
+    cost_usd: float | None = None
+
+
+class Provider(Protocol):
+    """An LLM provider. Implementations raise only `eyeflow_worker.errors.ProviderError`s."""
+
+    name: str
+
+    def complete(self, request: LLMRequest) -> LLMResponse: ...

@@ -1,0 +1,39 @@
+"""Per-process shared objects for workers: settings, Redis, the job store, metrics, config cache.
+
+Built lazily on first use (not at import), once per process; every thread of a worker shares them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import redis
+
+from eyeflow_worker.jobs import JobStore
+from eyeflow_worker.metrics import Metrics
+from eyeflow_worker.redis_client import get_redis
+from eyeflow_worker.settings import Settings, get_settings
+from eyeflow_worker.tenant_config import TenantConfigStore, tenant_config_store
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    jobs: JobStore
+    metrics: Metrics
+    configs: TenantConfigStore
+
+
+@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    settings = get_settings()
+    client = get_redis(settings)
+    return Runtime(
+        settings=settings,
+        redis=client,
+        jobs=JobStore(client, settings.task_record_ttl_seconds),
+        metrics=Metrics(client),
+        configs=tenant_config_store(settings),
+    )

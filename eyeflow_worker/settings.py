@@ -1,0 +1,145 @@
+"""The one Settings object: every knob of the fleet, read from the environment (or `.env`).
+
+Nothing else in the code reads `os.environ`; modules take a `Settings` (usually via
+`get_settings()`), so tests can build one with overrides and pass it down.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that mean "somebody copied the example file and never filled it in".
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "example", "your-secret-here"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: Literal["dev", "test", "production"] = "dev"
+    log_level: str = "INFO"
+
+    # --- Redis / Celery -------------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Broker and result backend default to REDIS_URL; they may point elsewhere.
+    broker_url: str | None = None
+    result_backend_url: str | None = None
+    queue_interactive: str = "eyeflow.interactive"
+    queue_batch: str = "eyeflow.batch"
+    queue_webhooks: str = "eyeflow.webhooks"
+    queue_maintenance: str = "eyeflow.maintenance"
+    # Seconds a message may stay un-acked before Redis redelivers it to another worker.
+    visibility_timeout_seconds: int = 7200
+    # Hard ceiling for one job; a soft limit fires a little earlier so we can record `timeout`.
+    task_time_limit_seconds: int = 1800
+    task_soft_time_limit_seconds: int = 1740
+    # How long task records, results and batch items are kept.
+    task_record_ttl_seconds: int = 7 * 24 * 3600
+    worker_concurrency_interactive: int = 16
+    worker_concurrency_batch: int = 32
+    redis_socket_timeout_seconds: float = 5.0
+    redis_connect_timeout_seconds: float = 2.0
+
+    # --- Gateway ------------------------------------------------------------------------------
+    gateway_api_token: SecretStr | None = None
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_batch_intents: int = 5000
+    max_wait_seconds: float = 60.0
+    idempotency_ttl_seconds: int = 24 * 3600
+
+    # --- NestJS ---------------------------------------------------------------------------------
+    nestjs_server_url: str | None = None
+    nestjs_service_token: SecretStr | None = None
+    nestjs_context_path: str = "/api/capabilities/aggregated"
+    nestjs_timeout_seconds: float = 5.0
+    nestjs_max_attempts: int = 3
+    config_fetch_interval_minutes: float = 60.0
+    # Encrypts API keys at rest in Redis (Fernet key). Required outside dev.
+    cache_encryption_key: SecretStr | None = None
+
+    # --- LLM configuration used when NESTJS_SERVER_URL is unset ---------------------------------
+    llm_provider: str = "offline"
+    llm_model: str = "eyeflow-offline-drafter-1"
+    llm_temperature: float = 0.3
+    llm_max_tokens: int = 4096
+    llm_api_key: SecretStr | None = None
+    llm_api_url: str | None = None
+    # Comma-separated providers tried in order after the configured one fails.
+    llm_fallback_providers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    llm_request_timeout_seconds: float = 120.0
+    llm_max_attempts: int = 4
+    llm_retry_max_total_seconds: float = 300.0
+    llm_retry_base_delay_seconds: float = 1.0
+    llm_retry_max_delay_seconds: float = 60.0
+    # JSON object {"model": {"input": usd_per_mtok, "output": ..., ...}} merged over the built-in table.
+    llm_price_overrides: str | None = None
+    rules_max_repair_attempts: int = 3
+    condition_llm_fallback: bool = True
+
+    # --- Webhooks -------------------------------------------------------------------------------
+    webhook_secret: SecretStr | None = None
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"]
+    )
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 8
+    webhook_retry_window_seconds: float = 3600.0
+    webhook_backoff_base_seconds: float = 2.0
+
+    # --- Flower -----------------------------------------------------------------------------------
+    flower_port: int = 5555
+
+    @field_validator("webhook_allowed_hosts", "llm_fallback_providers", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_dev(self) -> Settings:
+        if self.environment != "production":
+            return self
+        required = {
+            "WEBHOOK_SECRET": self.webhook_secret,
+            "GATEWAY_API_TOKEN": self.gateway_api_token,
+            "CACHE_ENCRYPTION_KEY": self.cache_encryption_key,
+        }
+        for name, secret in required.items():
+            if secret is None or secret.get_secret_value().strip().lower() in _PLACEHOLDERS:
+                raise ValueError(f"{name} must be set to a real secret when ENVIRONMENT=production")
+        return self
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def effective_result_backend_url(self) -> str:
+        return self.result_backend_url or self.redis_url
+
+    @property
+    def webhook_signing_secret(self) -> str:
+        """The Standard Webhooks secret; a fixed dev value is used only outside production."""
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value()
+        return "eyeflow-dev-webhook-secret"
+
+    @property
+    def all_queues(self) -> tuple[str, str, str, str]:
+        return (
+            self.queue_interactive,
+            self.queue_batch,
+            self.queue_webhooks,
+            self.queue_maintenance,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,72 @@
+"""Batch generation: one `start` task fans out one task per intent on the batch queue.
+
+Fan-out (rather than one long task looping over intents) means a crashed worker loses at most
+the items it had in flight — late acks redeliver exactly those — and hundreds of intents run in
+parallel across the batch workers. Items are idempotent: each has a deterministic task id
+(`{batch_id}:{index}`), and one whose result is already stored is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from typing import Any
+
+from eyeflow_worker.celery_app import app
+from eyeflow_worker.errors import EyeflowError
+from eyeflow_worker.rules.service import generate_rules
+from eyeflow_worker.runtime import runtime
+from eyeflow_worker.tasks.execution import JobContext, error_for, finished, record_usage
+
+logger = logging.getLogger(__name__)
+
+
+@app.task(name="eyeflow.batch.start")
+def start_batch(job_id: str, tenant: str) -> None:
+    rt = runtime()
+    if not rt.jobs.start(job_id):
+        return
+    record = rt.jobs.get(job_id) or {}
+    for index in range(int(record.get("total", 0))):
+        if not rt.jobs.item_is_done(job_id, index):
+            generate_item.apply_async(args=[job_id, tenant, index], task_id=f"{job_id}:{index}")
+
+
+@lru_cache(maxsize=64)
+def _batch_payload(job_id: str) -> dict[str, Any]:
+    """A batch's payload (with its possibly large aggregated context), parsed once per process."""
+    record = runtime().jobs.get(job_id) or {}
+    payload: dict[str, Any] = json.loads(record.get("payload", "{}"))
+    return payload
+
+
+@app.task(name="eyeflow.batch.item")
+def generate_item(job_id: str, tenant: str, index: int) -> None:
+    rt = runtime()
+    record = rt.jobs.get(job_id)
+    if record is None or record.get("status") in ("cancelled", "succeeded", "failed"):
+        return
+    if rt.jobs.item_is_done(job_id, index):
+        return
+    intent = rt.jobs.batch_intent(job_id, index) or ""
+    item: dict[str, Any] = {"index": index, "intent": intent}
+    job = JobContext(rt, tenant, job_id)
+    try:
+        result = generate_rules(
+            job.llm(),
+            intent,
+            job.aggregated_context(_batch_payload(job_id).get("aggregated_context")),
+            max_repair_attempts=rt.settings.rules_max_repair_attempts,
+        )
+    except Exception as exc:
+        if not isinstance(exc, EyeflowError):
+            logger.exception("batch %s item %d failed unexpectedly", job_id, index)
+        item.update(status="failed", error=error_for(exc, f"{job_id}:{index}"))
+    else:
+        item.update(status="succeeded", **result)
+        record_usage(rt, result)
+    rt.metrics.count("eyeflow_batch_items", status=item["status"])
+    if rt.jobs.record_item(job_id, index, item) == 2:
+        final = (rt.jobs.get(job_id) or {}).get("status", "succeeded")
+        finished(rt, job_id, "batch", final, record.get("webhook_url"))

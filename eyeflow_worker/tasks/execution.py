@@ -1,0 +1,108 @@
+"""What every job shares: load the tenant's configuration, run the work, record the outcome.
+
+Errors become the job's `error` object here and only here: a task never lets an exception
+escape to Celery for something we understand, so the message is acknowledged and the caller
+reads a stable error code instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from eyeflow_worker.errors import EyeflowError
+from eyeflow_worker.providers.base import Provider, ProviderConfig
+from eyeflow_worker.providers.registry import build_llm
+from eyeflow_worker.runtime import Runtime, runtime
+from eyeflow_worker.tasks.webhook import deliver_webhook
+
+logger = logging.getLogger(__name__)
+
+JobWork = Callable[[Mapping[str, Any], "JobContext"], dict[str, Any]]
+
+
+class JobContext:
+    """The tenant's configuration and provider for one job, loaded on first use."""
+
+    def __init__(self, rt: Runtime, tenant: str, job_id: str) -> None:
+        self._rt = rt
+        self.tenant = tenant
+        self.job_id = job_id
+        self._config: ProviderConfig | None = None
+
+    @property
+    def config(self) -> ProviderConfig:
+        if self._config is None:
+            self._config = self._rt.configs.llm_config(self.tenant)
+        return self._config
+
+    def aggregated_context(self, given: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        if given:
+            return given
+        return self._rt.configs.aggregated_context(self.tenant)
+
+    def llm(self) -> Provider:
+        return build_llm(self.config, self._rt.settings, on_retry=self._on_retry)
+
+    def _on_retry(self, delay_seconds: float, error: Exception) -> None:
+        code = error.code if isinstance(error, EyeflowError) else type(error).__name__
+        logger.info("job %s: provider retry in %.1fs (%s)", self.job_id, delay_seconds, code)
+        self._rt.jobs.mark_retrying(self.job_id)
+        self._rt.metrics.count("eyeflow_provider_retries", code=code)
+
+
+def error_for(exc: BaseException, job_id: str) -> dict[str, Any]:
+    if isinstance(exc, EyeflowError):
+        return exc.to_dict()
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return {"code": "timeout", "message": "The job exceeded its time limit", "details": None}
+    logger.exception("job %s failed unexpectedly", job_id)
+    return {
+        "code": "internal_error",
+        "message": f"Unexpected worker error ({type(exc).__name__}); see worker logs for {job_id}",
+        "details": None,
+    }
+
+
+def run_job(job_id: str, tenant: str, work: JobWork) -> None:
+    rt = runtime()
+    if not rt.jobs.start(job_id):
+        logger.info("job %s is already finished or cancelled; skipping", job_id)
+        return
+    record = rt.jobs.get(job_id) or {}
+    payload = json.loads(record.get("payload", "{}"))
+    context = JobContext(rt, tenant, job_id)
+    try:
+        result = work(payload, context)
+    except Exception as exc:
+        changed = rt.jobs.fail(job_id, error_for(exc, job_id))
+        status = "failed"
+    else:
+        changed = rt.jobs.succeed(job_id, result)
+        status = "succeeded"
+        record_usage(rt, result)
+    if changed:
+        finished(rt, job_id, record.get("kind", "generate"), status, record.get("webhook_url"))
+
+
+def record_usage(rt: Runtime, result: Mapping[str, Any]) -> None:
+    provider = result.get("provider")
+    usage = result.get("usage")
+    if not isinstance(provider, str) or not isinstance(usage, Mapping):
+        return
+    rt.metrics.count("eyeflow_tokens", int(usage.get("input_tokens", 0)), provider=provider, direction="input")
+    rt.metrics.count("eyeflow_tokens", int(usage.get("output_tokens", 0)), provider=provider, direction="output")
+    elapsed_ms = result.get("generation_time_ms")
+    if isinstance(elapsed_ms, int | float):
+        rt.metrics.observe_latency(provider, elapsed_ms / 1000)
+
+
+def finished(rt: Runtime, job_id: str, kind: str, status: str, webhook_url: str | None) -> None:
+    """Count a job that just reached a terminal status and queue its webhook, if it has one."""
+    rt.metrics.count("eyeflow_jobs", kind=kind, status=status)
+    if webhook_url:
+        deliver_webhook.apply_async(args=[job_id])

@@ -1,0 +1,66 @@
+"""Interactive jobs — generate, refine, evaluate — on the interactive queue."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from eyeflow_worker.celery_app import app
+from eyeflow_worker.evaluation import evaluate_condition_job
+from eyeflow_worker.providers.base import Provider
+from eyeflow_worker.rules.service import generate_rules, refine_rules
+from eyeflow_worker.runtime import runtime
+from eyeflow_worker.tasks.execution import JobContext, run_job
+
+# A plain-English verdict depends on the context values, which change; an hour bounds staleness.
+_CONDITION_CACHE_TTL_SECONDS = 3600
+
+
+def _generate(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
+    return generate_rules(
+        job.llm(),
+        payload["user_intent"],
+        job.aggregated_context(payload.get("aggregated_context")),
+        max_repair_attempts=runtime().settings.rules_max_repair_attempts,
+    )
+
+
+def _refine(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
+    return refine_rules(
+        job.llm(),
+        payload["current_rules"],
+        payload["feedback"],
+        job.aggregated_context(payload.get("aggregated_context")),
+        max_repair_attempts=runtime().settings.rules_max_repair_attempts,
+    )
+
+
+def _evaluate(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
+    rt = runtime()
+
+    def llm_with_scope() -> tuple[Provider, str]:
+        config = job.config
+        return job.llm(), f"{job.tenant}:{config.provider}:{config.model}"
+
+    return evaluate_condition_job(
+        payload["condition"],
+        payload.get("context") or {},
+        llm_factory=llm_with_scope if rt.settings.condition_llm_fallback else None,
+        cache=rt.redis,
+        cache_ttl_seconds=_CONDITION_CACHE_TTL_SECONDS,
+    )
+
+
+@app.task(name="eyeflow.generate")
+def generate(job_id: str, tenant: str) -> None:
+    run_job(job_id, tenant, _generate)
+
+
+@app.task(name="eyeflow.refine")
+def refine(job_id: str, tenant: str) -> None:
+    run_job(job_id, tenant, _refine)
+
+
+@app.task(name="eyeflow.evaluate")
+def evaluate(job_id: str, tenant: str) -> None:
+    run_job(job_id, tenant, _evaluate)
