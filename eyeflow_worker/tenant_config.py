@@ -50,8 +50,6 @@ from eyeflow_worker.singleflight import RedisLock
 
 logger = logging.getLogger(__name__)
 
-# How far ahead of expiry `refresh_due()` refreshes: run the beat task at least this often.
-DEFAULT_REFRESH_HORIZON_SECONDS = 300.0
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 # After this many unreachable-NestJS failures in one refresh run, skip the remaining tenants.
 _MAX_CONSECUTIVE_UPSTREAM_FAILURES = 3
@@ -82,13 +80,18 @@ class TenantConfigStore:
         retention_seconds: int = DEFAULT_RETENTION_SECONDS,
         error_backoff_seconds: float = 30.0,
         poll_interval_seconds: float = 0.02,
-        refresh_horizon_seconds: float = DEFAULT_REFRESH_HORIZON_SECONDS,
+        refresh_horizon_seconds: float | None = None,
     ) -> None:
         self.redis = redis
         self.settings = settings
         self.source = "nestjs" if settings.nestjs_server_url else "environment"
         self.ttl_seconds = settings.config_fetch_interval_minutes * 60.0
-        self.refresh_horizon_seconds = refresh_horizon_seconds
+        # `refresh_due()` refreshes what expires before the next beat run (plus half a run).
+        self.refresh_horizon_seconds = (
+            1.5 * beat_interval_seconds(settings)
+            if refresh_horizon_seconds is None
+            else refresh_horizon_seconds
+        )
         self._clock = clock
         self._sleep = sleep
         self._error_backoff = min(error_backoff_seconds, self.ttl_seconds)
@@ -137,8 +140,9 @@ class TenantConfigStore:
     def refresh_due(self, horizon_seconds: float | None = None) -> dict[str, Any]:
         """Refresh entries of known tenants that expire within `horizon_seconds` (or are stale).
 
-        Meant for the beat task, run at least every `horizon_seconds` (default 5 min), so that
-        jobs almost never find an expired entry. Only tenants with something due are reported.
+        Meant for the beat task, run every `beat_interval_seconds(settings)`; the default horizon
+        is 1.5 such intervals, so entries are renewed before they expire and jobs almost never
+        wait on NestJS. Only tenants with something due are reported.
         """
         if self._nestjs is None:
             return {}
@@ -453,6 +457,11 @@ def _rebuild(error: FetchError) -> EyeflowError:
 
 def _minutes(seconds: float) -> float:
     return round(max(seconds, 0.0) / 60.0, 2)
+
+
+def beat_interval_seconds(settings: Settings) -> float:
+    """How often beat should run `refresh_due()`: a quarter of the TTL, at least 30 s."""
+    return max(30.0, settings.config_fetch_interval_minutes * 60.0 / 4)
 
 
 def context_cache_age_minutes(store: TenantConfigStore, tenant: str) -> float | None:
