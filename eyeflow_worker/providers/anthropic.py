@@ -1,0 +1,149 @@
+"""Anthropic Claude through the official SDK's Messages API.
+
+The long, stable `system` prefix is sent as one text block marked `cache_control: ephemeral`,
+so repeated jobs for a tenant read it from the prompt cache. The SDK's own retries are off (the
+fleet's retry loop in `retry.py` decides). `temperature` is deliberately not sent: SDK 2.x speaks
+API version 2026-10-21, which answers 400 to any sampling parameter (the SDK no longer even
+accepts one).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import anthropic
+from anthropic.types import MessageParam
+
+from eyeflow_worker.errors import ProviderAuthError, ProviderError
+from eyeflow_worker.providers.base import (
+    LLMRequest,
+    LLMResponse,
+    Message,
+    ProviderConfig,
+    Usage,
+)
+from eyeflow_worker.providers.clients import cached_client, client_key
+from eyeflow_worker.providers.http_errors import (
+    connection_error,
+    error_from_status,
+    missing_key_message,
+    redact,
+    timeout_error,
+)
+from eyeflow_worker.providers.pricing import cost_usd
+from eyeflow_worker.settings import Settings
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+
+
+class AnthropicProvider:
+    name = "anthropic"
+    requires_api_key: ClassVar[bool] = True
+
+    def __init__(self, config: ProviderConfig, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.base_url = config.api_url or DEFAULT_BASE_URL
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        client = self._client()
+        started = time.monotonic()
+        error: ProviderError | None = None
+        try:
+            message = client.messages.create(
+                model=self.config.model,
+                max_tokens=self.config.max_tokens,
+                system=[
+                    {
+                        "type": "text",
+                        "text": request.system,
+                        "cache_control": {"type": "ephemeral"},
+                    }
+                ],
+                messages=[_message(m) for m in request.messages],
+            )
+        except anthropic.AnthropicError as exc:
+            error = self._translate(exc)
+        if error is not None:
+            raise error  # outside the `except`: no SDK object (request, headers) rides along
+        latency_ms = int((time.monotonic() - started) * 1000)
+
+        text = "".join(block.text for block in message.content if block.type == "text")
+        raw = message.usage
+        usage = Usage(
+            input_tokens=raw.input_tokens,
+            output_tokens=raw.output_tokens,
+            cache_read_input_tokens=raw.cache_read_input_tokens or 0,
+            cache_creation_input_tokens=raw.cache_creation_input_tokens or 0,
+        )
+        model = str(message.model or self.config.model)
+        return LLMResponse(
+            text=text,
+            provider=self.name,
+            model=model,
+            usage=usage,
+            latency_ms=latency_ms,
+            cost_usd=cost_usd(self.name, model, usage, self.settings),
+        )
+
+    def _client(self) -> anthropic.Anthropic:
+        api_key = self.config.api_key
+        if api_key is None or not api_key.get_secret_value():
+            raise ProviderAuthError(missing_key_message(self.name), details={"provider": self.name})
+        timeout = self.config.request_timeout_seconds
+        key = client_key(self.name, self.base_url, api_key, timeout)
+        return cached_client(
+            key,
+            lambda: anthropic.Anthropic(
+                api_key=api_key.get_secret_value(),
+                base_url=self.base_url,
+                timeout=timeout,
+                max_retries=0,
+            ),
+        )
+
+    def _translate(self, exc: anthropic.AnthropicError) -> ProviderError:
+        return translate_anthropic_error(
+            exc, secret=_secret(self.config), timeout_seconds=self.config.request_timeout_seconds
+        )
+
+
+def translate_anthropic_error(
+    exc: anthropic.AnthropicError, *, secret: str | None, timeout_seconds: float
+) -> ProviderError:
+    """The one place an Anthropic SDK exception becomes a fleet error."""
+    provider = AnthropicProvider.name
+    if isinstance(exc, anthropic.APITimeoutError):
+        return timeout_error(provider, timeout_seconds)
+    if isinstance(exc, anthropic.APIConnectionError):
+        return connection_error(provider, redact(str(exc), secret))
+    if isinstance(exc, anthropic.APIStatusError):
+        message = exc.api_message or _body_message(exc.body) or f"HTTP {exc.status_code}"
+        return error_from_status(
+            provider,
+            exc.status_code,
+            redact(message, secret),
+            exc.response.headers,
+            overloaded=exc.type == "overloaded_error",
+        )
+    return ProviderError(
+        redact(f"{provider} client error: {type(exc).__name__}: {exc}", secret),
+        details={"provider": provider},
+    )
+
+
+def _message(message: Message) -> MessageParam:
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}
+
+
+def _body_message(body: object) -> str | None:
+    if isinstance(body, str) and body.strip():
+        return body.strip()
+    return None
+
+
+def _secret(config: ProviderConfig) -> str | None:
+    return config.api_key.get_secret_value() if config.api_key is not None else None

@@ -1,0 +1,166 @@
+"""HTTP status → `ProviderError`, shared by every provider's translation function.
+
+Each provider module owns a tiny function that unpacks its SDK's exception (status, headers,
+the provider's own message) and hands the pieces to `error_from_status`; this module decides
+what the fleet makes of them. Nothing here knows an SDK.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime
+
+from eyeflow_worker.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRequestError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+_MAX_MESSAGE_CHARS = 500
+# Reset headers that say when a rate-limit window reopens, by vendor.
+_RESET_HEADER = re.compile(
+    r"^(anthropic-ratelimit-(?P<a>[a-z-]+)-reset|x-ratelimit-reset-(?P<o>[a-z-]+))$"
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of `secret` masked, cut to a length fit for a task record."""
+    if secret:
+        text = text.replace(secret, "***")
+    if len(text) > _MAX_MESSAGE_CHARS:
+        text = text[: _MAX_MESSAGE_CHARS - 1] + "…"
+    return text
+
+
+def auth_refused_message(provider: str, status: int) -> str:
+    return (
+        f"The LLM API key was refused by {provider} ({status}). Update the key in the NestJS "
+        "LLM configuration and call POST /config/refresh."
+    )
+
+
+def missing_key_message(provider: str) -> str:
+    return (
+        f"No LLM API key is configured for {provider}. Set it in the NestJS LLM configuration "
+        "and call POST /config/refresh."
+    )
+
+
+def error_from_status(
+    provider: str,
+    status: int,
+    message: str,
+    headers: Mapping[str, str],
+    *,
+    overloaded: bool = False,
+) -> ProviderError:
+    """The fleet's error for an HTTP error answer. `message` must already be redacted."""
+    details = {"provider": provider, "status": status}
+    if status in (401, 403):
+        return ProviderAuthError(auth_refused_message(provider, status), details=details)
+    if status == 429 and not overloaded:
+        return ProviderRateLimited(
+            f"{provider} rate limit reached: {message}",
+            details=details,
+            retry_after=retry_after_seconds(headers),
+        )
+    if status == 408:
+        return ProviderTimeout(f"{provider} timed out (408): {message}", details=details)
+    if overloaded or status >= 500 or status == 409:
+        return ProviderUnavailable(
+            f"{provider} is unavailable ({status}): {message}",
+            details=details,
+            retry_after=retry_after_seconds(headers),
+        )
+    return ProviderRequestError(
+        f"{provider} refused the request ({status}): {message}", details=details
+    )
+
+
+def timeout_error(provider: str, timeout_seconds: float) -> ProviderTimeout:
+    return ProviderTimeout(
+        f"{provider} did not answer within {timeout_seconds:g} s",
+        details={"provider": provider},
+    )
+
+
+def connection_error(provider: str, reason: str) -> ProviderUnavailable:
+    return ProviderUnavailable(
+        f"{provider} could not be reached: {reason}", details={"provider": provider}
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds the server asked us to wait, from the headers vendors actually send.
+
+    Order: `retry-after-ms`, `retry-after` (seconds or an HTTP date), then the vendors'
+    rate-limit reset headers (`anthropic-ratelimit-*-reset`: RFC 3339 instant;
+    `x-ratelimit-reset-*`: a duration such as `1m30s` or `250ms`). For reset headers the windows
+    that are exhausted (`*-remaining: 0`) win; if none is marked, the longest wait is taken.
+    """
+    lowered = {key.lower(): value for key, value in headers.items()}
+    now = time.time() if now is None else now
+    if (value := _seconds(lowered.get("retry-after-ms"))) is not None:
+        return value / 1000.0
+    raw = lowered.get("retry-after")
+    if (value := _seconds(raw)) is not None:
+        return value
+    if raw is not None and (parsed := email.utils.parsedate_tz(raw)) is not None:
+        return max(0.0, email.utils.mktime_tz(parsed) - now)
+
+    exhausted: list[float] = []
+    others: list[float] = []
+    for key, header_value in lowered.items():
+        match = _RESET_HEADER.match(key)
+        if match is None:
+            continue
+        if match["a"] is not None:
+            wait = _until_instant(header_value, now)
+            remaining = lowered.get(f"anthropic-ratelimit-{match['a']}-remaining")
+        else:
+            wait = _duration(header_value)
+            remaining = lowered.get(f"x-ratelimit-remaining-{match['o']}")
+        if wait is None:
+            continue
+        (exhausted if remaining is not None and remaining.strip() == "0" else others).append(wait)
+    chosen = exhausted or others
+    return max(chosen) if chosen else None
+
+
+def _seconds(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _until_instant(raw: str, now: float) -> float | None:
+    try:
+        instant = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if instant.tzinfo is None:
+        return None
+    return max(0.0, instant.timestamp() - now)
+
+
+def _duration(raw: str) -> float | None:
+    text = raw.strip()
+    if (plain := _seconds(text)) is not None:
+        return plain
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        return None
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)

@@ -1,0 +1,111 @@
+"""Ollama through its HTTP API: `POST /api/chat`, non-streaming, with the JSON schema as `format`.
+
+Ollama needs no key; one is sent as a bearer token only when configured (for an Ollama behind an
+authenticating proxy).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import httpx
+
+from eyeflow_worker.errors import ProviderError
+from eyeflow_worker.providers.base import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.providers.clients import cached_client, client_key
+from eyeflow_worker.providers.http_errors import (
+    connection_error,
+    error_from_status,
+    redact,
+    timeout_error,
+)
+from eyeflow_worker.providers.pricing import cost_usd
+from eyeflow_worker.settings import Settings
+
+DEFAULT_BASE_URL = "http://127.0.0.1:11434"
+
+
+class OllamaProvider:
+    name = "ollama"
+    requires_api_key: ClassVar[bool] = False
+
+    def __init__(self, config: ProviderConfig, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.base_url = (config.api_url or DEFAULT_BASE_URL).rstrip("/")
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        body = {
+            "model": self.config.model,
+            "messages": [
+                {"role": "system", "content": request.system},
+                *({"role": m.role, "content": m.content} for m in request.messages),
+            ],
+            "stream": False,
+            "format": dict(request.json_schema) if request.json_schema is not None else "json",
+            "options": {
+                "temperature": self.config.temperature,
+                "num_predict": self.config.max_tokens,
+            },
+        }
+        started = time.monotonic()
+        error: ProviderError | None = None
+        data: Any = None
+        try:
+            response = self._client().post("/api/chat", json=body)
+            if response.is_success:
+                data = response.json()
+            else:
+                error = self._status_error(response)
+        except httpx.TimeoutException:
+            error = timeout_error(self.name, self.config.request_timeout_seconds)
+        except (httpx.HTTPError, ValueError) as exc:
+            error = connection_error(
+                self.name, redact(f"{type(exc).__name__}: {exc}", self._secret())
+            )
+        if error is not None:
+            raise error  # outside the `except`: no httpx object (request, headers) rides along
+        latency_ms = int((time.monotonic() - started) * 1000)
+
+        if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
+            raise ProviderError(
+                f"{self.name} answered without a message", details={"provider": self.name}
+            )
+        usage = Usage(
+            input_tokens=int(data.get("prompt_eval_count") or 0),
+            output_tokens=int(data.get("eval_count") or 0),
+        )
+        model = str(data.get("model") or self.config.model)
+        return LLMResponse(
+            text=str(data["message"].get("content") or ""),
+            provider=self.name,
+            model=model,
+            usage=usage,
+            latency_ms=latency_ms,
+            cost_usd=cost_usd(self.name, model, usage, self.settings),
+        )
+
+    def _status_error(self, response: httpx.Response) -> ProviderError:
+        try:
+            payload = response.json()
+            message = payload.get("error") if isinstance(payload, dict) else None
+        except ValueError:
+            message = None
+        if not isinstance(message, str) or not message.strip():
+            message = response.text.strip() or f"HTTP {response.status_code}"
+        return error_from_status(
+            self.name, response.status_code, redact(message, self._secret()), response.headers
+        )
+
+    def _client(self) -> httpx.Client:
+        api_key = self.config.api_key
+        timeout = self.config.request_timeout_seconds
+        headers = {"Authorization": f"Bearer {api_key.get_secret_value()}"} if api_key else {}
+        return cached_client(
+            client_key(self.name, self.base_url, api_key, timeout),
+            lambda: httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers),
+        )
+
+    def _secret(self) -> str | None:
+        return self.config.api_key.get_secret_value() if self.config.api_key else None

@@ -1,0 +1,234 @@
+"""Chat Completions through the official `openai` SDK: OpenAI itself, and any server speaking its
+wire format (llama.cpp's `llama-server` subclasses this in `llamacpp.py`).
+
+Structured output: the request's JSON schema goes out as `response_format` `json_schema`
+(strict-mode converted for OpenAI, see `strict_schema.py`). When a server refuses that
+(an error mentioning `response_format`/`json_schema`), the call is repeated at once with the
+next, looser format, and the refusal is remembered for that server and model for the life of the
+process. Likewise a model that refuses a custom `temperature` (OpenAI's reasoning models) is
+asked again without one, once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from eyeflow_worker.errors import ProviderAuthError, ProviderError, ProviderRequestError
+from eyeflow_worker.providers.base import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.providers.clients import cached_client, client_key
+from eyeflow_worker.providers.http_errors import (
+    connection_error,
+    error_from_status,
+    missing_key_message,
+    redact,
+    timeout_error,
+)
+from eyeflow_worker.providers.pricing import cost_usd
+from eyeflow_worker.providers.strict_schema import to_strict_schema
+from eyeflow_worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEMA_NAME = "workflow_rules"
+# Sent when a keyless local server is used: the SDK refuses to build a client without a key.
+_NO_KEY = "no-key-required"
+
+Format = tuple[str, dict[str, Any]]
+JSON_OBJECT: Format = ("json_object", {"type": "json_object"})
+
+# (provider, base_url, model, what) refused by that server; shared by every job in the process.
+_refused: set[tuple[str, str, str, str]] = set()
+_refused_lock = threading.Lock()
+
+
+class OpenAICompatibleProvider:
+    """Shared Chat Completions logic; subclasses set the class attributes."""
+
+    name: str
+    requires_api_key: ClassVar[bool]
+    default_base_url: ClassVar[str]
+    max_tokens_param: ClassVar[str]
+
+    def __init__(self, config: ProviderConfig, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.base_url = config.api_url or self.default_base_url
+
+    # --- what differs between servers --------------------------------------------------------
+
+    def response_formats(self, schema: Mapping[str, Any] | None) -> list[Format]:
+        """(label, `response_format`) pairs to try, best first."""
+        raise NotImplementedError
+
+    # --- the call -----------------------------------------------------------------------------
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        client = self._client()
+        formats = [
+            (label, fmt)
+            for label, fmt in self.response_formats(request.json_schema)
+            if not self._is_refused(f"format:{label}")
+        ] or [JSON_OBJECT]
+        messages: list[dict[str, str]] = [{"role": "system", "content": request.system}]
+        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+
+        started = time.monotonic()
+        while True:
+            params: dict[str, Any] = {
+                "model": self.config.model,
+                "messages": messages,
+                self.max_tokens_param: self.config.max_tokens,
+                "response_format": formats[0][1],
+            }
+            if not self._is_refused("temperature"):
+                params["temperature"] = self.config.temperature
+            error: ProviderError | None = None
+            refused: str | None = None
+            try:
+                completion = client.chat.completions.create(**params)
+            except openai.OpenAIError as exc:
+                refused = _refused_feature(exc, params, formats)
+                if refused is None:
+                    error = self._translate(exc)
+            if error is not None:
+                raise error  # outside the `except`: no SDK object (request, headers) rides along
+            if refused is None:
+                break
+            log.info(
+                "%s (%s) refused %s; asking again without it", self.name, self.config.model, refused
+            )
+            self._remember(refused)
+            if refused.startswith("format:"):
+                formats.pop(0)
+        latency_ms = int((time.monotonic() - started) * 1000)
+        return self._response(completion, latency_ms)
+
+    def _response(self, completion: ChatCompletion, latency_ms: int) -> LLMResponse:
+        if not completion.choices:
+            raise ProviderError(
+                f"{self.name} answered with no choices", details={"provider": self.name}
+            )
+        message = completion.choices[0].message
+        if message.content is None and message.refusal:
+            raise ProviderRequestError(
+                f"{self.name} refused to answer: {message.refusal}", details={"provider": self.name}
+            )
+        usage = Usage()
+        if completion.usage is not None:
+            details = completion.usage.prompt_tokens_details
+            cached = (details.cached_tokens or 0) if details is not None else 0
+            usage = Usage(
+                input_tokens=max(0, completion.usage.prompt_tokens - cached),
+                output_tokens=completion.usage.completion_tokens,
+                cache_read_input_tokens=cached,
+            )
+        model = completion.model or self.config.model
+        return LLMResponse(
+            text=message.content or "",
+            provider=self.name,
+            model=model,
+            usage=usage,
+            latency_ms=latency_ms,
+            cost_usd=cost_usd(self.name, model, usage, self.settings),
+        )
+
+    # --- refusals of optional request features ------------------------------------------------
+
+    def _key(self, what: str) -> tuple[str, str, str, str]:
+        return (self.name, self.base_url, self.config.model, what)
+
+    def _is_refused(self, what: str) -> bool:
+        return self._key(what) in _refused
+
+    def _remember(self, what: str) -> None:
+        with _refused_lock:
+            _refused.add(self._key(what))
+
+    # --- client and errors --------------------------------------------------------------------
+
+    def _client(self) -> openai.OpenAI:
+        api_key = self.config.api_key
+        if api_key is None or not api_key.get_secret_value():
+            if self.requires_api_key:
+                raise ProviderAuthError(
+                    missing_key_message(self.name), details={"provider": self.name}
+                )
+            api_key = None
+        timeout = self.config.request_timeout_seconds
+        raw_key = api_key.get_secret_value() if api_key is not None else _NO_KEY
+        return cached_client(
+            client_key(self.name, self.base_url, api_key, timeout),
+            lambda: openai.OpenAI(
+                api_key=raw_key, base_url=self.base_url, timeout=timeout, max_retries=0
+            ),
+        )
+
+    def _translate(self, exc: openai.OpenAIError) -> ProviderError:
+        secret = self.config.api_key.get_secret_value() if self.config.api_key else None
+        return translate_openai_error(
+            exc,
+            provider=self.name,
+            secret=secret,
+            timeout_seconds=self.config.request_timeout_seconds,
+        )
+
+
+def _refused_feature(
+    exc: openai.OpenAIError, params: Mapping[str, Any], formats: list[Format]
+) -> str | None:
+    """Which optional feature the server refused, when that is what this error says."""
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422, 500):
+        return None
+    text = f"{exc.message} {exc.param or ''}".lower()
+    if len(formats) > 1 and ("response_format" in text or "json_schema" in text):
+        return f"format:{formats[0][0]}"
+    if exc.status_code == 400 and "temperature" in params and "temperature" in text:
+        return "temperature"
+    return None
+
+
+def translate_openai_error(
+    exc: openai.OpenAIError, *, provider: str, secret: str | None, timeout_seconds: float
+) -> ProviderError:
+    """The one place an `openai` SDK exception becomes a fleet error."""
+    if isinstance(exc, openai.APITimeoutError):
+        return timeout_error(provider, timeout_seconds)
+    if isinstance(exc, openai.APIConnectionError):
+        return connection_error(provider, redact(str(exc), secret))
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body
+        message = body.get("message") if isinstance(body, dict) else body
+        if not isinstance(message, str) or not message.strip():
+            message = f"HTTP {exc.status_code}"
+        return error_from_status(
+            provider, exc.status_code, redact(message, secret), exc.response.headers
+        )
+    return ProviderError(
+        redact(f"{provider} client error: {type(exc).__name__}: {exc}", secret),
+        details={"provider": provider},
+    )
+
+
+class OpenAIProvider(OpenAICompatibleProvider):
+    name = "openai"
+    requires_api_key = True
+    default_base_url = "https://api.openai.com/v1"
+    max_tokens_param = "max_completion_tokens"
+
+    def response_formats(self, schema: Mapping[str, Any] | None) -> list[Format]:
+        if schema is None:
+            return [JSON_OBJECT]
+        strict = to_strict_schema(schema)
+        json_schema = {
+            "name": SCHEMA_NAME,
+            "schema": strict if strict is not None else dict(schema),
+            "strict": strict is not None,
+        }
+        return [("json_schema", {"type": "json_schema", "json_schema": json_schema}), JSON_OBJECT]

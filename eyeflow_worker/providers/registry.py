@@ -1,0 +1,116 @@
+"""Maps the configuration's `provider` string to a provider class. No if/elif on names elsewhere.
+
+`build_llm` is what a job calls: the configured provider and its fallbacks (`chain.py`), each
+wrapped in the one retry loop (`retry.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from eyeflow_worker.errors import ConfigInvalid
+from eyeflow_worker.providers.anthropic import AnthropicProvider
+from eyeflow_worker.providers.base import Provider, ProviderConfig
+from eyeflow_worker.providers.chain import (
+    DEFAULT_MODELS,
+    FallbackChain,
+    fallback_configs,
+    requires_api_key,
+)
+from eyeflow_worker.providers.llamacpp import LlamaCppProvider
+from eyeflow_worker.providers.offline import OfflineProvider
+from eyeflow_worker.providers.ollama import OllamaProvider
+from eyeflow_worker.providers.openai_compat import OpenAIProvider
+from eyeflow_worker.providers.retry import RetryingProvider, RetryListener, RetryPolicy
+from eyeflow_worker.settings import Settings
+
+ProviderFactory = Callable[[ProviderConfig, Settings], Provider]
+
+PROVIDERS: dict[str, ProviderFactory] = {
+    "anthropic": AnthropicProvider,
+    "openai": OpenAIProvider,
+    "ollama": OllamaProvider,
+    "llamacpp": LlamaCppProvider,
+    "offline": OfflineProvider,
+}
+
+__all__ = [
+    "PROVIDERS",
+    "ProviderFactory",
+    "RetryListener",
+    "build_llm",
+    "build_provider",
+    "describe_providers",
+    "supported_providers",
+]
+
+
+def supported_providers() -> list[str]:
+    return sorted(PROVIDERS)
+
+
+def build_provider(config: ProviderConfig, settings: Settings) -> Provider:
+    factory = PROVIDERS.get(config.provider.lower())
+    if factory is None:
+        supported = ", ".join(supported_providers())
+        raise ConfigInvalid(f"Unknown LLM provider {config.provider!r}; supported: {supported}")
+    return factory(config, settings)
+
+
+def build_llm(
+    config: ProviderConfig,
+    settings: Settings,
+    on_retry: RetryListener | None = None,
+    *,
+    fallbacks: Sequence[ProviderConfig] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> Provider:
+    """The provider a job talks to: the configured one, then its fallbacks, each with retries.
+
+    `on_retry(delay_seconds, error)` is called before every wait (the job marks itself
+    `retrying`). `fallbacks` replaces the settings-derived fallback list (see `chain.py`);
+    `sleep` is for tests.
+    """
+    policy = RetryPolicy.from_settings(settings)
+    configs = [
+        config,
+        *(fallback_configs(config, settings, PROVIDERS) if fallbacks is None else fallbacks),
+    ]
+    links: list[Provider] = []
+    for link_config in configs:
+        provider = build_provider(link_config, settings)
+        links.append(
+            RetryingProvider(provider, policy, on_retry=on_retry, sleep=sleep or time.sleep)
+        )
+    return links[0] if len(links) == 1 else FallbackChain(links)
+
+
+def describe_providers(config: ProviderConfig | None, settings: Settings) -> list[dict[str, Any]]:
+    """Every supported provider for `GET /providers`: which is active, which are fallbacks,
+    whether the credentials each needs are present, and the model in use. Never a key."""
+    active_name = config.provider.lower() if config is not None else None
+    chain = [c.provider for c in fallback_configs(config, settings, PROVIDERS)]
+    described = []
+    for name in supported_providers():
+        active = name == active_name
+        needs_key = requires_api_key(PROVIDERS[name])
+        has_key = active and config is not None and config.api_key is not None
+        model: str | None = None
+        if active and config is not None:
+            model = config.model
+        elif name in chain:
+            model = DEFAULT_MODELS.get(name)
+        described.append(
+            {
+                "name": name,
+                "active": active,
+                "configured": active or name in chain,
+                "fallback_position": chain.index(name) + 1 if name in chain else None,
+                "requires_credentials": needs_key,
+                "credentials_present": has_key or not needs_key,
+                "model": model,
+            }
+        )
+    return described

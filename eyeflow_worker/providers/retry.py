@@ -1,0 +1,106 @@
+"""The one retry loop around a provider call (every SDK's own retries are switched off).
+
+The policy is two pure functions on `RetryPolicy` — should we try again, and how long to wait —
+in the spirit of the Anthropic SDK's: a retryable `ProviderError` is retried while attempts and
+the total time budget last; the wait is the server's `retry_after` when it sent one, otherwise
+exponential backoff with full jitter. A server-requested wait that would overrun the budget ends
+the retries at once (the fallback chain can then serve instead of a doomed wait), and no wait is
+ever longer than what is left of the budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from random import random as _uniform
+
+from eyeflow_worker.errors import ProviderError
+from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider
+from eyeflow_worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RetryListener = Callable[[float, Exception], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    max_total_seconds: float = 300.0
+    base_delay_seconds: float = 1.0
+    max_delay_seconds: float = 60.0
+    jitter: Callable[[], float] = field(default=_uniform, compare=False, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            max_attempts=max(1, settings.llm_max_attempts),
+            max_total_seconds=settings.llm_retry_max_total_seconds,
+            base_delay_seconds=settings.llm_retry_base_delay_seconds,
+            max_delay_seconds=settings.llm_retry_max_delay_seconds,
+        )
+
+    def should_retry(self, error: Exception, attempt: int, elapsed: float) -> bool:
+        """After `attempt` (1-based) failed with `error`, `elapsed` seconds into the call."""
+        if not isinstance(error, ProviderError) or not error.retryable:
+            return False
+        if attempt >= self.max_attempts or elapsed >= self.max_total_seconds:
+            return False
+        return error.retry_after is None or elapsed + error.retry_after <= self.max_total_seconds
+
+    def retry_delay(self, error: Exception, attempt: int) -> float:
+        """Seconds to wait before attempt `attempt + 1`."""
+        retry_after = error.retry_after if isinstance(error, ProviderError) else None
+        if retry_after is not None and retry_after >= 0:
+            return retry_after
+        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2.0 ** (attempt - 1))
+        return ceiling * self.jitter()
+
+
+class RetryingProvider:
+    """A `Provider` that retries another one according to a `RetryPolicy`."""
+
+    def __init__(
+        self,
+        inner: Provider,
+        policy: RetryPolicy,
+        *,
+        on_retry: RetryListener | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.policy = policy
+        self.on_retry = on_retry
+        self.sleep = sleep
+        self.clock = clock
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        started = self.clock()
+        attempt = 1
+        while True:
+            try:
+                return self.inner.complete(request)
+            except ProviderError as error:
+                elapsed = self.clock() - started
+                if not self.policy.should_retry(error, attempt, elapsed):
+                    raise
+                delay = min(
+                    self.policy.retry_delay(error, attempt),
+                    self.policy.max_total_seconds - elapsed,
+                )
+                log.warning(
+                    "%s call failed (%s, attempt %d/%d); retrying in %.2f s",
+                    self.name,
+                    error.code,
+                    attempt,
+                    self.policy.max_attempts,
+                    delay,
+                )
+                if self.on_retry is not None:
+                    self.on_retry(delay, error)
+                self.sleep(delay)
+                attempt += 1
