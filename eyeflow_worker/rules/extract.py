@@ -1,0 +1,109 @@
+"""Find the JSON object in a model's answer, however it was wrapped.
+
+Models put JSON in code fences, after a sentence of explanation, or before a paragraph of
+commentary. We accept all of that, but we never repair the JSON itself (no trailing-comma or
+quote fixing): malformed or cut-off JSON is reported precisely so the repair loop can show the
+model what went wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript|js)?[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+_DECODER = json.JSONDecoder()
+
+
+class ExtractionError(ValueError):
+    """The output holds no usable JSON object; `message` says why in model-readable words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def extract_json_object(text: str) -> dict[str, Any]:
+    """The first complete JSON object in `text`, or `ExtractionError` saying what is wrong."""
+    if not text or not text.strip():
+        raise ExtractionError("The answer was empty; expected a single JSON object.")
+    # Fenced blocks first: when the model used a fence, that is where it meant the answer to be.
+    for block in _FENCE.findall(text):
+        if block.strip():
+            return _first_object(block)
+    return _first_object(text)
+
+
+def _first_object(text: str) -> dict[str, Any]:
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            value = json.loads(stripped)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, list):
+            raise ExtractionError(
+                "The answer is a JSON array; expected one JSON object with the keys "
+                "workflow_name, trigger and rules."
+            )
+    first_error: str | None = None
+    for match in re.finditer(r"\{", text):
+        start = match.start()
+        try:
+            value, _end = _DECODER.raw_decode(text, start)
+        except json.JSONDecodeError as exc:
+            if not _looks_like_json_start(text, start):
+                continue  # a brace in prose, e.g. "use {placeholders}"
+            if _unclosed(text, start):
+                line, col = _line_col(text, start)
+                raise ExtractionError(
+                    f"The JSON object starting at line {line} column {col} is truncated: the "
+                    "output ended before it was closed. Answer again with the complete JSON "
+                    "object (keep it shorter if needed)."
+                ) from exc
+            if first_error is None:
+                first_error = f"Invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+            continue
+        if isinstance(value, dict):
+            if first_error is not None:
+                # A nested object decoded after the outer one failed: that is a fragment of a
+                # malformed document, not the answer.
+                raise ExtractionError(first_error)
+            return value
+    if first_error is not None:
+        raise ExtractionError(first_error)
+    raise ExtractionError("The answer contains no JSON object; expected a single JSON object.")
+
+
+def _looks_like_json_start(text: str, start: int) -> bool:
+    rest = text[start + 1 :].lstrip()
+    return rest[:1] in ('"', "}") or rest[:1] == ""
+
+
+def _unclosed(text: str, start: int) -> bool:
+    """True when the brackets opened at `start` are still open at the end of the text."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text[start:]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return False
+    return depth > 0
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1

@@ -1,0 +1,98 @@
+"""The validate-and-repair loop: ask, check, and on failure ask again showing the errors.
+
+Nothing is fixed by guessing here: either the model's own (possibly repaired) answer passes
+every check, or the job fails with `invalid_llm_output` carrying the last errors and the raw
+answer. Provider errors are not caught: they carry their own retry semantics upstream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from eyeflow_worker.errors import InvalidLLMOutput
+from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, Usage
+from eyeflow_worker.rules.catalogue import Catalogue
+from eyeflow_worker.rules.extract import ExtractionError, extract_json_object
+from eyeflow_worker.rules.prompt import repair_messages
+from eyeflow_worker.rules.schema import WorkflowRules
+from eyeflow_worker.rules.validate import validate_rules
+
+# Raw output kept in an error's details: enough to debug, bounded so task records stay small.
+RAW_OUTPUT_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class RepairOutcome:
+    rules: WorkflowRules
+    attempts: int
+    usage: Usage
+    cost_usd: float | None
+    provider: str
+    model: str
+
+
+def check_output(text: str, catalogue: Catalogue) -> tuple[WorkflowRules | None, list[str]]:
+    """Extract and validate one answer: the rules, or the list of errors to show the model."""
+    try:
+        data = extract_json_object(text)
+    except ExtractionError as exc:
+        return None, [exc.message]
+    result = validate_rules(data, catalogue)
+    return (result.rules, []) if result.ok else (None, list(result.errors))
+
+
+def run_with_repair(
+    llm: Provider, request: LLMRequest, catalogue: Catalogue, *, max_repair_attempts: int
+) -> RepairOutcome:
+    """Call `llm` until its answer validates, at most `1 + max_repair_attempts` times."""
+    usage = Usage()
+    costs: list[float | None] = []
+    current = request
+    attempts = 0
+    while True:
+        response = llm.complete(current)
+        attempts += 1
+        usage += response.usage
+        costs.append(response.cost_usd)
+        rules, errors = check_output(response.text, catalogue)
+        if rules is not None:
+            return _outcome(rules, attempts, usage, costs, response)
+        if attempts > max(0, max_repair_attempts):
+            raise InvalidLLMOutput(
+                f"The model's answer was still invalid after {attempts} attempt(s): {errors[0]}",
+                details={
+                    "errors": errors,
+                    "raw_output": response.text[:RAW_OUTPUT_LIMIT],
+                    "raw_output_truncated": len(response.text) > RAW_OUTPUT_LIMIT,
+                    "attempts": attempts,
+                    "provider": response.provider,
+                    "model": response.model,
+                    "usage": usage.to_dict(),
+                    "cost_usd": _total_cost(costs),
+                },
+            )
+        current = replace(
+            request,
+            messages=repair_messages(request.messages, response.text, errors),
+            inputs={**request.inputs, "errors": list(errors)},
+        )
+
+
+def _outcome(
+    rules: WorkflowRules,
+    attempts: int,
+    usage: Usage,
+    costs: list[float | None],
+    last: LLMResponse,
+) -> RepairOutcome:
+    return RepairOutcome(rules, attempts, usage, _total_cost(costs), last.provider, last.model)
+
+
+def _total_cost(costs: list[float | None]) -> float | None:
+    """Sum of the known costs; None only when no attempt's cost is known.
+
+    A provider without a price for a model reports None; one unknown attempt among known
+    ones still leaves the known spend worth reporting.
+    """
+    known = [c for c in costs if c is not None]
+    return round(sum(known), 8) if known else None

@@ -1,0 +1,175 @@
+"""Small, deterministic text analysis for the offline drafter: tokens, concepts, numbers.
+
+No model, no randomness: the same sentence always yields the same facts. Words are mapped to
+coarse concepts ("page", "alert", "escalate" → notify) so that an intent and a catalogue entry
+written with different words still meet.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Words carrying no meaning for matching intents to catalogue entries.
+STOPWORDS = frozenset(
+    "a an the and or but if when whenever while where which who whom that this these those is are"
+    " was were be been being it its of to for in on at by with from as than then there their them"
+    " they we our us you your i me my any all some each every please should would could can will"
+    " do does did has have had not no so such also into onto about after before over under up out"
+    " than more less most least above below per via".split()
+)
+
+# concept → words (already lower-case, compared after light stemming).
+_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "notify": ("alert", "notify", "notification", "warn", "warning", "page", "paging", "escalate",
+               "escalation", "tell", "inform", "ping", "message", "send", "contact", "remind",
+               "reminder", "let know"),
+    "email": ("email", "mail", "e-mail", "inbox"),
+    "slack": ("slack", "chat", "teams"),
+    "sms": ("sms", "text", "phone", "mobile"),
+    "incident": ("incident", "ticket", "jira", "issue", "case"),
+    "restart": ("restart", "reboot", "bounce", "recycle"),
+    "scale": ("scale", "replica", "replicas", "autoscale", "capacity", "instances"),
+    "block": ("block", "ban", "blacklist", "firewall", "blocklist", "deny-list"),
+    "lock": ("lock", "suspend", "disable", "freeze", "deactivate"),
+    "log": ("log", "audit", "record", "journal"),
+    "approve": ("approve", "approval", "approver", "authorize", "authorise", "sign-off", "signoff"),
+    "reject": ("reject", "deny", "decline", "refuse"),
+    "schedule": ("schedule", "scheduled", "daily", "weekly", "monthly", "hourly", "nightly", "cron",
+                 "book", "calendar", "meeting"),
+    "assign": ("assign", "allocate", "buddy", "mentor"),
+    "provision": ("provision", "account", "accounts", "access", "credential", "credentials", "grant"),
+    "equipment": ("laptop", "equipment", "device", "hardware", "badge"),
+    "training": ("training", "course", "orientation", "onboarding"),
+    "payment": ("payment", "pay", "payout", "transfer", "wire"),
+    "hold": ("hold", "pause", "flag", "quarantine"),
+    "memory": ("memory", "mem", "ram"),
+    "database": ("database", "db", "postgres", "mysql", "sql"),
+    "cpu": ("cpu", "processor", "load"),
+    "disk": ("disk", "storage", "volume"),
+    "latency": ("latency", "response", "slow", "ms", "millisecond", "milliseconds"),
+    "error": ("error", "errors", "5xx", "exception"),
+    "login": ("login", "logins", "logon", "signin", "sign-in", "authentication"),
+    "fail": ("fail", "failed", "failure", "failing", "unsuccessful"),
+    "down": ("down", "offline", "unreachable", "unavailable", "outage", "dead"),
+    "percent": ("percent", "%", "pct", "percentage"),
+    "amount": ("amount", "total", "value", "sum", "cost", "price", "spend", "spending"),
+    "expense": ("expense", "expenses", "reimbursement", "claim"),
+    "invoice": ("invoice", "bill", "vendor", "supplier"),
+    "employee": ("employee", "hire", "hired", "joiner", "joins", "join", "staff", "starter",
+                 "newcomer", "new-hire"),
+    "manager": ("manager", "supervisor", "lead", "boss"),
+    "security": ("security", "suspicious", "attack", "intrusion", "ip"),
+    "queue": ("queue", "backlog", "pending", "waiting"),
+    "connection": ("connection", "connections", "connect"),
+    "metric": ("metric", "metrics", "usage", "utilization", "utilisation"),
+    "start": ("start", "started", "begin", "startup", "kick-off"),
+    "days": ("day", "days"),
+}  # fmt: skip
+
+_WORD_TO_CONCEPT: dict[str, str] = {w: c for c, words in _CONCEPTS.items() for w in words}
+
+# Concepts that name something to *do*; used to pick actions, one per concept mentioned.
+ACTION_CONCEPTS = (
+    "notify", "email", "slack", "sms", "incident", "restart", "scale", "block", "lock", "log",
+    "approve", "reject", "schedule", "assign", "provision", "equipment", "training", "payment",
+    "hold",
+)  # fmt: skip
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|%")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def stem(word: str) -> str:
+    """A deliberately crude stemmer: enough to meet "exceeds"/"exceed", "logins"/"login"."""
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + keep
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of `text`, splitting snake_case, kebab-case, camelCase and dotted paths."""
+    spaced = _CAMEL.sub(" ", text).replace("_", " ").replace(".", " ").replace("$", " ")
+    return _TOKEN.findall(spaced.lower())
+
+
+def concept(word: str) -> str:
+    """The concept a word belongs to, or the word's stem when it belongs to none."""
+    return _WORD_TO_CONCEPT.get(word) or _WORD_TO_CONCEPT.get(stem(word)) or stem(word)
+
+
+def concepts(text: str) -> list[str]:
+    """Meaningful concepts of `text`, in order of appearance, without duplicates."""
+    out: list[str] = []
+    for word in words(text):
+        if word in STOPWORDS and word not in _WORD_TO_CONCEPT:
+            continue
+        c = concept(word)
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def overlap(a: Iterable[str], b: Iterable[str]) -> int:
+    return len(set(a) & set(b))
+
+
+def slug(text: str, *, max_words: int = 6, max_len: int = 60) -> str:
+    """kebab-case of the meaningful words of `text` (used for workflow and rule names)."""
+    kept = [w for w in words(text) if w not in STOPWORDS and w != "%"][:max_words]
+    out = "-".join(kept)[:max_len].strip("-")
+    return out or "workflow"
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+_NUMBER = r"(?P<cur>[$€£])?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<unit>%|percent\b|k\b|ms\b|milliseconds?\b|seconds?\b|secs?\b|minutes?\b|mins?\b|hours?\b|days?\b|gb\b|mb\b)?"
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: int | float
+    unit: str | None  # "%", "ms", "s", "min", "h", "d", "gb", "mb" or None
+    start: int
+    end: int
+
+
+_UNITS = {
+    "%": "%", "percent": "%", "ms": "ms", "millisecond": "ms", "milliseconds": "ms",
+    "second": "s", "seconds": "s", "sec": "s", "secs": "s", "minute": "min", "minutes": "min",
+    "min": "min", "mins": "min", "hour": "h", "hours": "h", "day": "d", "days": "d",
+    "gb": "gb", "mb": "mb",
+}  # fmt: skip
+
+
+def number_value(raw: str, unit: str | None = None) -> int | float:
+    value = float(raw.replace(",", ""))
+    if unit == "k":
+        value *= 1000
+    return int(value) if value.is_integer() else value
+
+
+def quantity(match: re.Match[str]) -> Quantity:
+    raw_unit = (match.group("unit") or "").lower()
+    return Quantity(
+        number_value(match.group("num"), raw_unit),
+        _UNITS.get(raw_unit),
+        match.start("num") if match.group("cur") is None else match.start("cur"),
+        match.end(),
+    )
+
+
+def quantities(text: str) -> list[Quantity]:
+    return [quantity(m) for m in re.finditer(_NUMBER, text.lower())]
+
+
+def duration_in(text: str, unit: str) -> int | None:
+    """The first duration mentioned in `text`, converted to `unit` ("s", "min", "h", "d")."""
+    factors = {"s": 1, "min": 60, "h": 3600, "d": 86400}
+    for q in quantities(text):
+        if q.unit in factors:
+            seconds = float(q.value) * factors[q.unit]
+            return max(1, round(seconds / factors[unit]))
+    return None
