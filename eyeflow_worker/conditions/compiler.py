@@ -1,0 +1,474 @@
+"""Compiler: syntax tree → a tree of Python closures.
+
+Every compiled node is `fn(context, tracer) -> value`. `tracer` is None on the fast path
+(`CompiledCondition.test`), which then does no bookkeeping at all; `evaluate` passes a Tracer
+that records missing variables and the explanation. Both paths run the same closures, so they
+cannot disagree. Boolean nodes (comparisons, NOT, AND, OR, EXISTS, IS NULL) return real bools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .lexer import PathSegment
+from .nodes import (
+    BOOLEAN_NODES,
+    COMPARISONS,
+    And,
+    Arithmetic,
+    Call,
+    Compare,
+    Exists,
+    IsNull,
+    ListExpr,
+    Literal,
+    Negate,
+    Node,
+    Not,
+    Or,
+    Variable,
+    to_source,
+)
+from .operations import (
+    BINARY_TESTS,
+    FUNCTION_IMPLS,
+    BinaryTest,
+    arithmetic,
+    call,
+    matcher_for,
+    negate,
+)
+from .trace import Tracer, clip_source, operand_text, verdict
+from .values import (
+    MISSING,
+    EvalError,
+    format_value,
+    is_list,
+    is_object,
+    normalize,
+    truth,
+    type_name,
+)
+
+Fn = Callable[[Any, Tracer | None], Any]
+_PLAIN = frozenset({str, int, float, bool, type(None), dict, list})
+
+
+# --- variables ----------------------------------------------------------------------------
+
+
+def resolve(context: Any, path: tuple[PathSegment, ...]) -> Any:
+    """Follow `path` through mappings and lists; MISSING where it does not resolve.
+
+    Only mapping keys and list indexes are followed (never attributes); a mapping's
+    `__missing__` (defaultdict) is never triggered.
+    """
+    current = context
+    try:
+        for segment in path:
+            if type(current) is dict:
+                found = current.get(segment, MISSING)
+                if found is MISSING and type(segment) is int:
+                    found = current.get(str(segment), MISSING)
+                current = found
+            elif type(segment) is int and is_list(current):
+                try:
+                    current = current[segment]
+                except IndexError:
+                    return MISSING
+            elif is_object(current):
+                if segment in current:
+                    current = current[segment]
+                elif type(segment) is int and str(segment) in current:
+                    current = current[str(segment)]
+                else:
+                    return MISSING
+            else:
+                return MISSING
+            if current is MISSING:
+                return MISSING
+    except Exception as exc:
+        return EvalError(f"could not read the value ({type(exc).__name__})")
+    return normalize(current)
+
+
+def _compile_variable(node: Variable) -> Fn:
+    path = node.path
+    source = node.source
+    plain = _PLAIN
+
+    def slow(context: Any, tracer: Tracer | None) -> Any:
+        value = resolve(context, path)
+        if value is MISSING and tracer is not None:
+            tracer.add_missing(source)
+        return value
+
+    if not all(type(segment) is str for segment in path) or len(path) > 3:
+        return slow
+
+    if len(path) == 1:
+        (key,) = path
+
+        def get1(context: Any, tracer: Tracer | None) -> Any:
+            if type(context) is dict:
+                value = context.get(key, MISSING)
+                if type(value) in plain:
+                    return value
+            return slow(context, tracer)
+
+        return get1
+
+    if len(path) == 2:
+        key0, key1 = path
+
+        def get2(context: Any, tracer: Tracer | None) -> Any:
+            if type(context) is dict:
+                inner = context.get(key0)
+                if type(inner) is dict:
+                    value = inner.get(key1, MISSING)
+                    if type(value) in plain:
+                        return value
+            return slow(context, tracer)
+
+        return get2
+
+    key0, key1, key2 = path
+
+    def get3(context: Any, tracer: Tracer | None) -> Any:
+        if type(context) is dict:
+            inner = context.get(key0)
+            if type(inner) is dict:
+                inner = inner.get(key1)
+                if type(inner) is dict:
+                    value = inner.get(key2, MISSING)
+                    if type(value) in plain:
+                        return value
+        return slow(context, tracer)
+
+    return get3
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+def _constant(value: Any) -> Fn:
+    def constant(_context: Any, _tracer: Tracer | None) -> Any:
+        return value
+
+    return constant
+
+
+def _literal_value(node: Node) -> tuple[bool, Any]:
+    """(True, value) when the node is a constant known at compile time."""
+    if isinstance(node, Literal):
+        return True, node.value
+    if isinstance(node, ListExpr) and all(isinstance(item, Literal) for item in node.items):
+        return True, [item.value for item in node.items if isinstance(item, Literal)]
+    return False, None
+
+
+def _compile_list(node: ListExpr) -> Fn:
+    is_constant, value = _literal_value(node)
+    if is_constant:
+        return _constant(value)
+    items = tuple(compile_node(item) for item in node.items)
+
+    def make_list(context: Any, tracer: Tracer | None) -> Any:
+        return [item(context, tracer) for item in items]
+
+    return make_list
+
+
+def _compile_arithmetic(node: Arithmetic) -> Fn:
+    first = compile_node(node.operands[0])
+    rest = tuple(
+        (op, compile_node(operand)) for op, operand in zip(node.ops, node.operands[1:], strict=True)
+    )
+
+    def compute(context: Any, tracer: Tracer | None) -> Any:
+        value = first(context, tracer)
+        for op, operand in rest:
+            value = arithmetic(op, value, operand(context, tracer))
+        return value
+
+    return compute
+
+
+def _compile_negate(node: Negate) -> Fn:
+    operand = compile_node(node.operand)
+
+    def compute(context: Any, tracer: Tracer | None) -> Any:
+        return negate(operand(context, tracer))
+
+    return compute
+
+
+def _compile_call(node: Call) -> Fn:
+    args = tuple(compile_node(arg) for arg in node.args)
+    name = node.name
+    if len(args) == 1:
+        (arg,) = args
+        impl = FUNCTION_IMPLS[name]
+
+        def call1(context: Any, tracer: Tracer | None) -> Any:
+            value = arg(context, tracer)
+            if value is MISSING or type(value) is EvalError:
+                return value
+            return impl(value)
+
+        return call1
+
+    def call_n(context: Any, tracer: Tracer | None) -> Any:
+        return call(name, tuple(arg(context, tracer) for arg in args))
+
+    return call_n
+
+
+# --- tests --------------------------------------------------------------------------------
+
+
+def _op_label(node: Compare) -> str:
+    label = node.op if node.op in COMPARISONS else node.op.upper()
+    return "NOT " + label if node.negated else label
+
+
+def _describe(node: Node) -> tuple[str, bool]:
+    """(how the operand reads in a trace, whether it is a constant shown without a value)."""
+    if isinstance(node, Literal) and isinstance(node.value, str):
+        return format_value(node.value), True  # bare words too: 'running'
+    is_constant = isinstance(node, Literal | ListExpr) and _literal_value(node)[0]
+    return clip_source(to_source(node)), is_constant
+
+
+def _compare_note(left: Any, right: Any, outcome: Any) -> str:
+    if left is MISSING or right is MISSING:
+        return ""
+    if type(left) is EvalError or type(right) is EvalError:
+        return ""
+    if type(outcome) is EvalError:
+        return f" ({format_value(outcome)})"
+    if outcome is None:
+        return f" (type mismatch: {type_name(left)} vs {type_name(right)})"
+    return ""
+
+
+def _set_membership(items: list[Any]) -> frozenset[str] | None:
+    if items and all(type(item) is str for item in items):
+        return frozenset(items)
+    return None
+
+
+def _compile_compare(node: Compare) -> Fn:
+    left = compile_node(node.left)
+    right = compile_node(node.right)
+    right_constant, right_value = _literal_value(node.right)
+    test: BinaryTest = BINARY_TESTS[node.op]
+    if node.op == "matches" and right_constant and type(right_value) is str:
+        test = matcher_for(right_value)
+    negated = node.negated
+    left_text, left_literal = _describe(node.left)
+    right_text, right_literal = _describe(node.right)
+    label = _op_label(node)
+
+    def record(tracer: Tracer, a: Any, b: Any, outcome: Any, result: bool) -> None:
+        tracer.step(
+            f"{operand_text(left_text, left_literal, a)} {label} "
+            f"{operand_text(right_text, right_literal, b)} → {verdict(result)}"
+            f"{_compare_note(a, b, outcome)}"
+        )
+
+    def general(a: Any, b: Any) -> tuple[Any, bool]:
+        if a is MISSING or b is MISSING or type(a) is EvalError or type(b) is EvalError:
+            return None, False
+        outcome = test(a, b)
+        if type(outcome) is not bool:
+            return outcome, False
+        return outcome, outcome is not negated
+
+    strings = _set_membership(right_value) if right_constant and node.op == "in" else None
+    if strings is not None:
+
+        def in_strings(context: Any, tracer: Tracer | None) -> bool:
+            a = left(context, tracer)
+            if type(a) is str:
+                result = (a in strings) is not negated
+                outcome: Any = True
+            else:
+                outcome, result = general(a, right_value)
+            if tracer is not None:
+                record(tracer, a, right_value, outcome, result)
+            return result
+
+        return in_strings
+
+    if right_constant:
+
+        def compare_constant(context: Any, tracer: Tracer | None) -> bool:
+            a = left(context, tracer)
+            outcome, result = general(a, right_value)
+            if tracer is not None:
+                record(tracer, a, right_value, outcome, result)
+            return result
+
+        return compare_constant
+
+    def compare(context: Any, tracer: Tracer | None) -> bool:
+        a = left(context, tracer)
+        b = right(context, tracer)
+        outcome, result = general(a, b)
+        if tracer is not None:
+            record(tracer, a, b, outcome, result)
+        return result
+
+    return compare
+
+
+def _compile_exists(node: Exists) -> Fn:
+    operand = compile_node(node.operand)
+    negated = node.negated
+    text, _ = _describe(node.operand)
+    label = "NOT EXISTS" if negated else "EXISTS"
+
+    def exists(context: Any, tracer: Tracer | None) -> bool:
+        value = operand(context, tracer)
+        present = value is not MISSING and type(value) is not EvalError
+        result = present is not negated
+        if tracer is not None:
+            tracer.step(f"{operand_text(text, False, value)} {label} → {verdict(result)}")
+        return result
+
+    return exists
+
+
+def _compile_is_null(node: IsNull) -> Fn:
+    operand = compile_node(node.operand)
+    negated = node.negated
+    text, literal = _describe(node.operand)
+    label = "IS NOT NULL" if negated else "IS NULL"
+
+    def is_null(context: Any, tracer: Tracer | None) -> bool:
+        value = operand(context, tracer)
+        if type(value) is EvalError:
+            result = False
+        elif negated:
+            result = value is not None and value is not MISSING
+        else:
+            result = value is None or value is MISSING
+        if tracer is not None:
+            tracer.step(f"{operand_text(text, literal, value)} {label} → {verdict(result)}")
+        return result
+
+    return is_null
+
+
+# --- logic --------------------------------------------------------------------------------
+
+
+def compile_boolean(node: Node) -> Fn:
+    """Compile a node used as a truth value: its closure always returns a bool."""
+    if isinstance(node, BOOLEAN_NODES):
+        return compile_node(node)
+    if isinstance(node, Literal) and type(node.value) is bool:
+        return _constant(node.value)
+    operand = compile_node(node)
+    text, literal = _describe(node)
+
+    def truthy(context: Any, tracer: Tracer | None) -> bool:
+        value = operand(context, tracer)
+        result = truth(value)
+        if tracer is not None:
+            tracer.step(f"{operand_text(text, literal, value)} → {verdict(result)}")
+        return result
+
+    return truthy
+
+
+def _compile_not(node: Not) -> Fn:
+    operand = compile_boolean(node.operand)
+
+    def not_(context: Any, tracer: Tracer | None) -> bool:
+        result = not operand(context, tracer)
+        if tracer is not None:
+            tracer.step(f"NOT → {verdict(result)}")
+        return result
+
+    return not_
+
+
+def _compile_logic(node: And | Or) -> Fn:
+    operands = tuple(compile_boolean(operand) for operand in node.operands)
+    is_and = isinstance(node, And)
+    stop = not is_and  # AND stops at the first false operand, OR at the first true one
+    label = "AND" if is_and else "OR"
+    count = len(operands)
+
+    def traced(context: Any, tracer: Tracer) -> bool:
+        for index, operand in enumerate(operands):
+            if operand(context, tracer) == stop:
+                skipped = count - index - 1
+                note = f" (short-circuit, {skipped} skipped)" if skipped else ""
+                tracer.step(f"{label} → {verdict(stop)}{note}")
+                return stop
+        tracer.step(f"{label} → {verdict(not stop)}")
+        return not stop
+
+    if count == 2 and is_and:
+        first, second = operands
+
+        def and2(context: Any, tracer: Tracer | None) -> bool:
+            if tracer is None:
+                return first(context, None) and second(context, None)  # type: ignore[no-any-return]
+            return traced(context, tracer)
+
+        return and2
+
+    if count == 2:
+        first, second = operands
+
+        def or2(context: Any, tracer: Tracer | None) -> bool:
+            if tracer is None:
+                return first(context, None) or second(context, None)  # type: ignore[no-any-return]
+            return traced(context, tracer)
+
+        return or2
+
+    def logic(context: Any, tracer: Tracer | None) -> bool:
+        if tracer is not None:
+            return traced(context, tracer)
+        for operand in operands:
+            if operand(context, None) == stop:
+                return stop
+        return not stop
+
+    return logic
+
+
+# --- dispatch -----------------------------------------------------------------------------
+
+
+def compile_node(node: Node) -> Fn:
+    """Compile any node to a closure returning its value (MISSING / EvalError included)."""
+    if isinstance(node, Literal):
+        return _constant(node.value)
+    if isinstance(node, Variable):
+        return _compile_variable(node)
+    if isinstance(node, Compare):
+        return _compile_compare(node)
+    if isinstance(node, And | Or):
+        return _compile_logic(node)
+    if isinstance(node, Not):
+        return _compile_not(node)
+    if isinstance(node, Arithmetic):
+        return _compile_arithmetic(node)
+    if isinstance(node, Call):
+        return _compile_call(node)
+    if isinstance(node, ListExpr):
+        return _compile_list(node)
+    if isinstance(node, Negate):
+        return _compile_negate(node)
+    if isinstance(node, Exists):
+        return _compile_exists(node)
+    if isinstance(node, IsNull):
+        return _compile_is_null(node)
+    raise TypeError(f"not a condition node: {type(node).__name__}")

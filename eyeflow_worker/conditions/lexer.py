@@ -1,0 +1,273 @@
+"""Tokenizer: condition text → tokens. Iterative, linear time, never recursive."""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Final, NamedTuple
+
+from .errors import ConditionLimitError, ConditionSyntaxError
+
+PathSegment = str | int
+
+
+class Kind(enum.Enum):
+    NUMBER = "number"
+    STRING = "string"
+    WORD = "word"  # a bare word: a string literal, or a function name before '('
+    VARIABLE = "variable"
+    KEYWORD = "keyword"  # value is the lower-case canonical keyword ('and', 'or', 'not', ...)
+    OP = "operator"  # value is the canonical operator ('==', '(', ...)
+    EOF = "end of expression"
+
+
+class Token(NamedTuple):
+    kind: Kind
+    value: object  # int | float | str | tuple[PathSegment, ...] | None
+    text: str  # the exact source text of the token
+    column: int  # 1-based
+
+
+KEYWORDS: Final[dict[str, str]] = {
+    "and": "and",
+    "or": "or",
+    "not": "not",
+    "in": "in",
+    "contains": "contains",
+    "starts_with": "starts_with",
+    "startswith": "starts_with",
+    "ends_with": "ends_with",
+    "endswith": "ends_with",
+    "matches": "matches",
+    "exists": "exists",
+    "is": "is",
+    "null": "null",
+    "true": "true",
+    "false": "false",
+}
+
+_TWO_CHAR_OPS: Final[dict[str, str]] = {
+    "==": "==",
+    "!=": "!=",
+    "<>": "!=",
+    ">=": ">=",
+    "<=": "<=",
+    "&&": "and",
+    "||": "or",
+}
+_ONE_CHAR_OPS: Final[dict[str, str]] = {
+    "(": "(",
+    ")": ")",
+    "[": "[",
+    "]": "]",
+    ",": ",",
+    "=": "==",
+    ">": ">",
+    "<": "<",
+    "+": "+",
+    "-": "-",
+    "*": "*",
+    "/": "/",
+    "!": "not",
+}
+_KEYWORD_OPS: Final = frozenset({"and", "or", "not"})
+
+_NUMBER_RE: Final = re.compile(r"(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_WORD_RE: Final = re.compile(r"\w+(?:[.\-]\w+)*")
+_NAME_RE: Final = re.compile(r"\w+")
+_INDEX_RE: Final = re.compile(r"-?\d+", re.ASCII)
+_HEX4_RE: Final = re.compile(r"[0-9a-fA-F]{4}")
+_SIMPLE_ESCAPES: Final[dict[str, str]] = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+}
+
+
+def describe(text: str) -> str:
+    """How a token is named in an error message: quoted and bounded."""
+    if len(text) > 20:
+        text = text[:20] + "…"
+    return repr(text)
+
+
+def _error(message: str, column: int, expected: str | None = None) -> ConditionSyntaxError:
+    full = f"{message} at column {column}"
+    if expected:
+        full += f", expected {expected}"
+    return ConditionSyntaxError(full, column, expected)
+
+
+def _number_value(text: str, column: int) -> int | float:
+    if "." in text or "e" in text or "E" in text:
+        value = float(text)
+        if value == float("inf"):
+            raise ConditionLimitError(
+                f"number {describe(text)} at column {column} is too large (above 1.8e308)"
+            )
+        return value
+    try:
+        return int(text)
+    except ValueError as exc:  # more digits than Python converts to int
+        raise ConditionLimitError(
+            f"number at column {column} has too many digits ({len(text)})"
+        ) from exc
+
+
+def _read_string(text: str, start: int) -> tuple[str, int]:
+    """Read a quoted string starting at `start` (the quote); return (value, end index)."""
+    quote = text[start]
+    parts: list[str] = []
+    i = start + 1
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == quote:
+            return "".join(parts), i + 1
+        if ch == "\\":
+            if i + 1 >= n:
+                break
+            nxt = text[i + 1]
+            if nxt in _SIMPLE_ESCAPES:
+                parts.append(_SIMPLE_ESCAPES[nxt])
+                i += 2
+                continue
+            if nxt == "u":
+                digits = _HEX4_RE.match(text, i + 2)
+                code = int(digits.group(), 16) if digits else -1
+                if digits is None or 0xD800 <= code <= 0xDFFF:
+                    raise _error("invalid \\u escape", i + 1, "four hex digits (not a surrogate)")
+                parts.append(chr(code))
+                i += 6
+                continue
+            # Unknown escapes are kept verbatim so regexes like "\d+" read naturally.
+            parts.append(ch)
+            parts.append(nxt)
+            i += 2
+            continue
+        parts.append(ch)
+        i += 1
+    raise _error("unterminated string", start + 1, f"a closing {quote}")
+
+
+def _read_variable(text: str, start: int) -> tuple[tuple[PathSegment, ...], int]:
+    """Read `$root.key[0]["k"]...` starting at `start` (the '$'); return (path, end index)."""
+    name = _NAME_RE.match(text, start + 1)
+    if name is None:
+        raise _error("'$' without a variable name", start + 1, "a variable name after '$'")
+    path: list[PathSegment] = [name.group()]
+    i = name.end()
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == ".":
+            key = _NAME_RE.match(text, i + 1)
+            if key is None:
+                raise _error("'.' without a key", i + 1, "a key name after '.'")
+            path.append(key.group())
+            i = key.end()
+        elif ch == "[":
+            j = i + 1
+            while j < n and text[j].isspace():
+                j += 1
+            if j < n and text[j] in "'\"":
+                key_text, j = _read_string(text, j)
+                path.append(key_text)
+            else:
+                index = _INDEX_RE.match(text, j)
+                if index is None:
+                    raise _error("invalid path index", j + 1, "an integer index or a quoted key")
+                if len(index.group()) > 18:
+                    raise _error("path index too large", j + 1, "an index of at most 18 digits")
+                path.append(int(index.group()))
+                j = index.end()
+            while j < n and text[j].isspace():
+                j += 1
+            if j >= n or text[j] != "]":
+                raise _error(
+                    "unclosed path index" if j >= n else f"unexpected {describe(text[j])}",
+                    j + 1,
+                    "']'",
+                )
+            i = j + 1
+        else:
+            break
+    return tuple(path), i
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split `text` into tokens, ending with an EOF token. Raises ConditionSyntaxError."""
+    tokens: list[Token] = []
+    append = tokens.append
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        col = i + 1
+        if ch == "$":
+            path, end = _read_variable(text, i)
+            append(Token(Kind.VARIABLE, path, text[i:end], col))
+            i = end
+            continue
+        if ch in "'\"":
+            value, end = _read_string(text, i)
+            append(Token(Kind.STRING, value, text[i:end], col))
+            i = end
+            continue
+        if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+            number = _NUMBER_RE.match(text, i)
+            if number is not None:
+                end = number.end()
+                follow = text[end] if end < n else ""
+                # "5xx", "1.2.3" and "10.0.0.1" are bare words, not numbers.
+                joins_word = bool(follow) and (
+                    _NAME_RE.match(follow) is not None
+                    or (follow == "." and _NAME_RE.match(text, end + 1) is not None)
+                )
+                if not joins_word:
+                    value_text = number.group()
+                    number_value = _number_value(value_text, col)
+                    if follow == "%":
+                        end += 1
+                    append(Token(Kind.NUMBER, number_value, text[i:end], col))
+                    i = end
+                    continue
+            word = _WORD_RE.match(text, i)
+            if word is None:  # a lone '.' followed by a digit cannot fail here, but be safe
+                raise _error(f"unexpected {describe(ch)}", col, "an operand")
+            append(Token(Kind.WORD, word.group(), word.group(), col))
+            i = word.end()
+            continue
+        word = _WORD_RE.match(text, i)
+        if word is not None:
+            value = word.group()
+            keyword = KEYWORDS.get(value.lower())
+            if keyword is not None:
+                append(Token(Kind.KEYWORD, keyword, value, col))
+            else:
+                append(Token(Kind.WORD, value, value, col))
+            i = word.end()
+            continue
+        pair = text[i : i + 2]
+        if pair in _TWO_CHAR_OPS:
+            op = _TWO_CHAR_OPS[pair]
+            kind = Kind.KEYWORD if op in _KEYWORD_OPS else Kind.OP
+            append(Token(kind, op, pair, col))
+            i += 2
+            continue
+        if ch in _ONE_CHAR_OPS:
+            op = _ONE_CHAR_OPS[ch]
+            kind = Kind.KEYWORD if op in _KEYWORD_OPS else Kind.OP
+            append(Token(kind, op, ch, col))
+            i += 1
+            continue
+        hint = {"&": "'&&'", "|": "'||'", "%": "a number before '%'"}.get(ch, "an operand")
+        raise _error(f"unexpected character {describe(ch)}", col, hint)
+    append(Token(Kind.EOF, None, "", n + 1))
+    return tokens
