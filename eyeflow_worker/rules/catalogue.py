@@ -29,8 +29,10 @@ _TYPE_ALIASES: dict[str, str] = {
 
 _NAME_KEYS = ("name", "type", "id", "key", "code", "action", "trigger", "path", "variable")
 _DESCRIPTION_KEYS = ("description", "desc", "summary", "label", "title")
-_PARAM_KEYS = ("params", "parameters", "params_schema", "paramsSchema", "parameters_schema",
-               "parametersSchema", "input_schema", "inputSchema", "schema", "inputs", "args")  # fmt: skip
+_PARAM_KEYS = (
+    "params", "parameters", "params_schema", "paramsSchema", "parameters_schema",
+    "parametersSchema", "input_schema", "inputSchema", "schema", "inputs", "args",
+)  # fmt: skip
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "condition_types": ("condition_types", "conditionTypes", "conditions", "condition_type"),
     "action_types": ("action_types", "actionTypes", "actions", "action_type"),
@@ -202,7 +204,9 @@ def _capability(item: Any) -> Capability | None:
         return Capability(name=item.strip()) if item.strip() else None
     if not isinstance(item, Mapping):
         return None
-    name_key = next((k for k in _NAME_KEYS if isinstance(item.get(k), str) and item[k].strip()), None)
+    name_key = next(
+        (k for k in _NAME_KEYS if isinstance(item.get(k), str) and item[k].strip()), None
+    )
     if name_key is None:
         return None
     desc_key = next((k for k in _DESCRIPTION_KEYS if isinstance(item.get(k), str)), None)
@@ -249,7 +253,9 @@ def _params(spec: Any) -> tuple[tuple[ParamSpec, ...], bool]:
         if isinstance(item, str):
             params.append(ParamSpec(name=item))
         elif isinstance(item, Mapping):
-            name = next((item[k] for k in ("name", "key", "id") if isinstance(item.get(k), str)), None)
+            name = next(
+                (item[k] for k in ("name", "key", "id") if isinstance(item.get(k), str)), None
+            )
             if name:
                 params.append(_param(name, item, required=None))
     # A plain list/dict of parameters is a closed declaration: these are the parameters there are.
@@ -311,7 +317,9 @@ def _variable_tree(tree: Mapping[str, Any], prefix: str) -> list[Capability]:
 def _dollar(var: Capability) -> Capability:
     """Variables are referenced as `$path.to.value` in conditions; store them that way."""
     name = var.name if var.name.startswith("$") else f"${var.name}"
-    return Capability(name, var.description, var.params, var.params_closed, var.type, var.enum, var.extra)
+    return Capability(
+        name, var.description, var.params, var.params_closed, var.type, var.enum, var.extra
+    )
 
 
 def _sorted_unique(items: Iterable[Capability]) -> tuple[Capability, ...]:

@@ -36,7 +36,14 @@ _STATUS = re.compile(
     r"\b(?:is|are|goes|go|went|becomes|become|gets|turns|is marked)\s+"
     r"(?P<state>down|offline|unreachable|unavailable|degraded|up|online|failed|failing|healthy|unhealthy)\b"
 )
-_OP_WORDS = {">": "above", ">=": "at-least", "<": "below", "<=": "at-most", "==": "equals", "!=": "not"}
+_OP_WORDS = {
+    ">": "above",
+    ">=": "at-least",
+    "<": "below",
+    "<=": "at-most",
+    "==": "equals",
+    "!=": "not",
+}
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,9 @@ def draft_condition(intent: str, catalogue: Catalogue) -> DraftedCondition:
         literal = json.dumps(num)
         parts.append((f"{var} {op} {literal}", f"{var} {op} {literal}", var))
     for m in _STATUS.finditer(lowered):
-        found = _status_part(m.group("state"), _context_words(lowered, m.start(), m.end(), None), catalogue)
+        found = _status_part(
+            m.group("state"), _context_words(lowered, m.start(), m.end(), None), catalogue
+        )
         if found is not None:
             parts.append(found)
     if not parts:
@@ -78,7 +87,11 @@ def draft_condition(intent: str, catalogue: Catalogue) -> DraftedCondition:
             "on-trigger",
             recognised=False,
         )
-    joiner = " OR " if re.search(r"\bor\b", lowered) and len(parts) > 1 and " and " not in lowered else " AND "
+    joiner = (
+        " OR "
+        if re.search(r"\bor\b", lowered) and len(parts) > 1 and " and " not in lowered
+        else " AND "
+    )
     unique = list(dict.fromkeys(parts))
     expression = joiner.join(p[0] for p in unique)
     first_var = unique[0][2]
@@ -159,7 +172,9 @@ _STATE_SYNONYMS = {
 }
 
 
-def _status_part(state: str, context: list[str], catalogue: Catalogue) -> tuple[str, str, str] | None:
+def _status_part(
+    state: str, context: list[str], catalogue: Catalogue
+) -> tuple[str, str, str] | None:
     canonical = next((k for k, v in _STATE_SYNONYMS.items() if state in v), state)
     candidates = [v for v in catalogue.variables if v.type in (None, "string")]
     status_vars = [v for v in candidates if {"status", "state", "health"} & set(tx.words(v.name))]
@@ -172,7 +187,11 @@ def _status_part(state: str, context: list[str], catalogue: Catalogue) -> tuple[
         var_name = chosen.name
         options = [str(e) for e in chosen.enum]
         value = next(
-            (o for o in options if o.lower() == state or o.lower() in _STATE_SYNONYMS.get(canonical, ())),
+            (
+                o
+                for o in options
+                if o.lower() == state or o.lower() in _STATE_SYNONYMS.get(canonical, ())
+            ),
             options[0] if options and canonical not in options else canonical,
         )
         if options and value not in options:
@@ -189,7 +208,9 @@ def _enum_part(text: str, catalogue: Catalogue) -> tuple[str, str, str] | None:
     for var in catalogue.variables:
         for option in var.enum:
             option_words = tx.words(str(option))
-            if option_words and all(w in intent_words or tx.stem(w) in intent_words for w in option_words):
+            if option_words and all(
+                w in intent_words or tx.stem(w) in intent_words for w in option_words
+            ):
                 literal = json.dumps(option)
                 return f"{var.name} == {literal}", f"{var.name} == {literal}", var.name
     return None

@@ -6,9 +6,8 @@ need (message, column, what was expected), and hands back the variables a condit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import logging
+from dataclasses import dataclass
 
 from eyeflow_worker.conditions.errors import ConditionError
 

@@ -17,20 +17,42 @@ def diff_rules(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
     changes: list[Change] = []
     for key in ("workflow_name", "trigger", "description"):
         if old.get(key) != new.get(key):
-            changes.append(_change(f"{key}_changed", key, f"{key} changed", old.get(key), new.get(key)))
+            changes.append(
+                _change(f"{key}_changed", key, f"{key} changed", old.get(key), new.get(key))
+            )
     old_rules = _by_name(old.get("rules"))
     new_rules = _by_name(new.get("rules"))
     removed = [n for n in old_rules if n not in new_rules]
     added = [n for n in new_rules if n not in old_rules]
     renamed = _renames(removed, added, old_rules, new_rules)
     for before, after in renamed.items():
-        changes.append(_change("rule_renamed", f"rules[{after}]", f"rule {before!r} renamed to {after!r}", before, after))
+        changes.append(
+            _change(
+                "rule_renamed",
+                f"rules[{after}]",
+                f"rule {before!r} renamed to {after!r}",
+                before,
+                after,
+            )
+        )
     for name in removed:
         if name not in renamed:
-            changes.append(_change("rule_removed", f"rules[{name}]", f"rule {name!r} removed", old_rules[name], None))
+            changes.append(
+                _change(
+                    "rule_removed",
+                    f"rules[{name}]",
+                    f"rule {name!r} removed",
+                    old_rules[name],
+                    None,
+                )
+            )
     for name in added:
         if name not in renamed.values():
-            changes.append(_change("rule_added", f"rules[{name}]", f"rule {name!r} added", None, new_rules[name]))
+            changes.append(
+                _change(
+                    "rule_added", f"rules[{name}]", f"rule {name!r} added", None, new_rules[name]
+                )
+            )
     for name, rule in new_rules.items():
         if name in old_rules and old_rules[name] != rule:
             changes.extend(_rule_changes(name, old_rules[name], rule))
@@ -64,7 +86,12 @@ def _renames(
     for r in removed:
         body = {k: v for k, v in old[r].items() if k != "name"}
         match = next(
-            (a for a in added if a not in out.values() and {k: v for k, v in new[a].items() if k != "name"} == body),
+            (
+                a
+                for a in added
+                if a not in out.values()
+                and {k: v for k, v in new[a].items() if k != "name"} == body
+            ),
             None,
         )
         if match is not None:
@@ -76,13 +103,25 @@ def _rule_changes(name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> 
     base = f"rules[{name}]"
     for key in ("condition", "description"):
         if old.get(key) != new.get(key):
-            yield _change(f"rule_{key}_changed", f"{base}.{key}", f"rule {name!r}: {key} changed", old.get(key), new.get(key))
+            yield _change(
+                f"rule_{key}_changed",
+                f"{base}.{key}",
+                f"rule {name!r}: {key} changed",
+                old.get(key),
+                new.get(key),
+            )
     for branch in ("then", "else"):
         yield from _action_changes(name, branch, old.get(branch) or [], new.get(branch) or [])
     known = {"name", "condition", "description", "then", "else"}
     for key in sorted((set(old) | set(new)) - known):
         if old.get(key) != new.get(key):
-            yield _change("rule_field_changed", f"{base}.{key}", f"rule {name!r}: {key} changed", old.get(key), new.get(key))
+            yield _change(
+                "rule_field_changed",
+                f"{base}.{key}",
+                f"rule {name!r}: {key} changed",
+                old.get(key),
+                new.get(key),
+            )
 
 
 def _keyed(actions: Any) -> dict[tuple[str, int], Mapping[str, Any]]:
@@ -102,9 +141,17 @@ def _action_changes(name: str, branch: str, old: Any, new: Any) -> Iterator[Chan
     for key, action in after.items():
         label = _label(key)
         if key not in before:
-            yield _change("action_added", f"{base}[{label}]", f"rule {name!r}: {branch} action {label} added", None, action)
+            yield _change(
+                "action_added",
+                f"{base}[{label}]",
+                f"rule {name!r}: {branch} action {label} added",
+                None,
+                action,
+            )
         elif before[key] != action:
-            fields = sorted(k for k in set(before[key]) | set(action) if before[key].get(k) != action.get(k))
+            fields = sorted(
+                k for k in set(before[key]) | set(action) if before[key].get(k) != action.get(k)
+            )
             yield _change(
                 "action_modified",
                 f"{base}[{label}]",
@@ -115,9 +162,21 @@ def _action_changes(name: str, branch: str, old: Any, new: Any) -> Iterator[Chan
     for key, action in before.items():
         if key not in after:
             label = _label(key)
-            yield _change("action_removed", f"{base}[{label}]", f"rule {name!r}: {branch} action {label} removed", action, None)
+            yield _change(
+                "action_removed",
+                f"{base}[{label}]",
+                f"rule {name!r}: {branch} action {label} removed",
+                action,
+                None,
+            )
     if list(before) != list(after) and set(before) == set(after):
-        yield _change("actions_reordered", base, f"rule {name!r}: {branch} actions reordered", [_label(k) for k in before], [_label(k) for k in after])
+        yield _change(
+            "actions_reordered",
+            base,
+            f"rule {name!r}: {branch} actions reordered",
+            [_label(k) for k in before],
+            [_label(k) for k in after],
+        )
 
 
 def _label(key: tuple[str, int]) -> str:

@@ -23,7 +23,8 @@ _GENERIC_TRIGGER_WORDS = frozenset({"on", "workflow", "event", "trigger", "run",
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CHANNEL = re.compile(r"(?<![\w])#[\w-]+")
 _RECIPIENT = re.compile(
-    r"\b(?:notify|alert|email|page|tell|inform|ping|message|escalate to|send (?:it|an? \w+) to|to)\s+"
+    r"\b(?:notify|alert|email|page|tell|inform|ping|message|escalate to"
+    r"|send (?:it|an? \w+) to|to)\s+"
     r"(?:the\s+)?(?P<who>[\w-]+(?:\s+(?:team|group|department|manager|channel|lead|on-call))?)"
 )
 _ENTITY = re.compile(
@@ -166,7 +167,9 @@ def _pick_enum(p: ParamSpec, intent: str, notes: list[str], action: Capability) 
     options = list(p.enum)
     urgent = any(w in lowered for w in _URGENCY)
     by_text = {str(o).lower(): o for o in options}
-    for preferred in (("critical", "p1", "urgent", "highest") if urgent else ("high", "p2", "medium")):
+    for preferred in (
+        ("critical", "p1", "urgent", "highest") if urgent else ("high", "p2", "medium")
+    ):
         if preferred in by_text:
             notes.append(f"{action.name}.{p.name} chosen as {by_text[preferred]!r}")
             return by_text[preferred]
@@ -251,7 +254,15 @@ def _number_value(
         notes.append(f"{action.name}.{p.name} defaulted to {default}")
         return default
     numbers = [q for q in tx.quantities(intent) if q.unit in (None, "%")]
-    if numbers and name_words & {"replicas", "count", "instances", "amount", "limit", "threshold", "quantity"}:
+    if numbers and name_words & {
+        "replicas",
+        "count",
+        "instances",
+        "amount",
+        "limit",
+        "threshold",
+        "quantity",
+    }:
         value = numbers[-1].value
         return int(value) if integer else value
     notes.append(f"{action.name}.{p.name} defaulted to 1")

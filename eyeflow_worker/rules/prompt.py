@@ -83,7 +83,10 @@ _EXAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
                             "on_failure": {
                                 "strategy": "run_actions",
                                 "actions": [
-                                    {"action": "SEND_EMAIL", "params": {"to": "finance@example.com"}}
+                                    {
+                                        "action": "SEND_EMAIL",
+                                        "params": {"to": "finance@example.com"},
+                                    }
                                 ],
                             },
                         }

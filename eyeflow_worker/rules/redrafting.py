@@ -20,7 +20,9 @@ from eyeflow_worker.rules.catalogue import Catalogue
 from eyeflow_worker.rules.drafting import DRAFT_LABEL, _score, fill_params
 
 Doc = dict[str, Any]
-_NUMBER_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|(?<![\w$.])(\d+(?:\.\d+)?)(?![\w.])')
+_NUMBER_LITERAL = re.compile(
+    r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|(?<![\w$.])(\d+(?:\.\d+)?)(?![\w.])'
+)
 
 
 def refine_draft(current: Doc, feedback: str, catalogue: Catalogue) -> Doc:
@@ -116,14 +118,19 @@ def _remove_action(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
         then = rule.get("then")
         if not isinstance(then, list):
             continue
-        keep = [
-            a for a in then
-            if not (isinstance(a, dict) and {tx.concept(w) for w in tx.words(str(a.get("action")))} & wanted & set(tx.ACTION_CONCEPTS))
-        ]  # fmt: skip
+        keep = [a for a in then if not _names_concept(a, wanted)]
         if keep and len(keep) < len(then):  # never leave a rule with nothing to do
             removed += [str(a.get("action")) for a in then if a not in keep]
             rule["then"] = keep
     return f"removed {', '.join(removed)}" if removed else None
+
+
+def _names_concept(action: Any, wanted: set[str]) -> bool:
+    """True when `action`'s name carries one of the action concepts in `wanted`."""
+    if not isinstance(action, dict):
+        return False
+    name = {tx.concept(w) for w in tx.words(str(action.get("action")))}
+    return bool(name & wanted & set(tx.ACTION_CONCEPTS))
 
 
 def _threshold(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
@@ -136,7 +143,9 @@ def _threshold(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
         new, old = instead.group(1), instead.group(2)
     elif swap and "from" in lowered:
         old, new = swap.group(1), swap.group(2)
-    elif target and re.search(r"\b(threshold|limit|change|raise|lower|increase|decrease|set)\b", lowered):
+    elif target and re.search(
+        r"\b(threshold|limit|change|raise|lower|increase|decrease|set)\b", lowered
+    ):
         new = target.group(1)
     else:
         return None
@@ -150,7 +159,9 @@ def _threshold(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
         if old is None and len({m.group(1) for m in numbers}) != 1:
             continue  # several different numbers: which one is meant is a guess, so don't
         for m in reversed(targets):
-            condition = condition[: m.start(1)] + json.dumps(tx.number_value(new)) + condition[m.end(1) :]
+            condition = (
+                condition[: m.start(1)] + json.dumps(tx.number_value(new)) + condition[m.end(1) :]
+            )
             changed += 1
         rule["condition"] = condition
     return f"threshold changed to {new} in {changed} condition(s)" if changed else None
@@ -167,7 +178,9 @@ def _trigger(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
 
 
 def _rename(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
-    match = re.search(r"\b(?:rename|call)\b.*?\b(?:to|it)\s+['\"]?([\w][\w -]*[\w])['\"]?", feedback, re.I)
+    match = re.search(
+        r"\b(?:rename|call)\b.*?\b(?:to|it)\s+['\"]?([\w][\w -]*[\w])['\"]?", feedback, re.I
+    )
     if not match:
         return None
     doc["workflow_name"] = tx.slug(match.group(1), max_words=8)

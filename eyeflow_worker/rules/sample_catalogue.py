@@ -10,11 +10,19 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+
+def _var(name: str, type_: str, description: str, enum: list[str] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": name, "type": type_, "description": description}
+    if enum:
+        spec["enum"] = enum
+    return spec
+
+
 _SAMPLE: dict[str, Any] = {
     "condition_types": [
-        {"type": "THRESHOLD", "description": "A numeric metric compared with a limit (>, >=, <, <=)."},
+        {"type": "THRESHOLD", "description": "A numeric metric compared with a limit."},
         {"type": "EQUALS", "description": "A value equal (==) or not equal (!=) to another."},
-        {"type": "STATUS", "description": "A service or host status such as 'down' or 'degraded'."},
+        {"type": "STATUS", "description": "A service or host status such as 'down'."},
         {"type": "COMPOSITE", "description": "Conditions combined with AND, OR and NOT."},
     ],
     "action_types": [
@@ -125,23 +133,26 @@ _SAMPLE: dict[str, Any] = {
         {"type": "ON_WORKFLOW_START", "description": "Run once when the workflow is started."},
         {"type": "ON_METRIC_UPDATE", "description": "Run every time new metrics arrive."},
         {"type": "ON_SCHEDULE", "description": "Run on a fixed schedule (cron)."},
-        {"type": "ON_SECURITY_EVENT", "description": "Run when a security event (login, firewall) is recorded."},
+        {
+            "type": "ON_SECURITY_EVENT",
+            "description": "Run when a security event (login, firewall) is recorded.",
+        },
     ],
     "variables": [
-        {"name": "$metrics.cpu_percent", "type": "number", "description": "Host CPU usage in percent."},
-        {"name": "$metrics.memory_percent", "type": "number", "description": "Host memory usage in percent."},
-        {"name": "$metrics.db_memory_percent", "type": "number", "description": "Database memory usage in percent."},
-        {"name": "$metrics.db_connections", "type": "number", "description": "Open database connections."},
-        {"name": "$metrics.disk_percent", "type": "number", "description": "Disk usage in percent."},
-        {"name": "$metrics.response_time_ms", "type": "number", "description": "API response time (latency) in milliseconds."},
-        {"name": "$metrics.error_rate_percent", "type": "number", "description": "Share of failed HTTP requests (errors) in percent."},
-        {"name": "$metrics.queue_depth", "type": "number", "description": "Messages waiting in the job queue."},
-        {"name": "$security.failed_logins", "type": "number", "description": "Failed login attempts in the last 5 minutes."},
-        {"name": "$security.source_ip", "type": "string", "description": "IP address the security event came from."},
-        {"name": "$service.name", "type": "string", "description": "Name of the monitored service."},
-        {"name": "$service.status", "type": "string", "enum": ["up", "down", "degraded"], "description": "Service health status."},
+        _var("$metrics.cpu_percent", "number", "Host CPU usage in percent."),
+        _var("$metrics.memory_percent", "number", "Host memory usage in percent."),
+        _var("$metrics.db_memory_percent", "number", "Database memory usage in percent."),
+        _var("$metrics.db_connections", "number", "Open database connections."),
+        _var("$metrics.disk_percent", "number", "Disk usage in percent."),
+        _var("$metrics.response_time_ms", "number", "API response time (latency) in ms."),
+        _var("$metrics.error_rate_percent", "number", "Share of failed requests in percent."),
+        _var("$metrics.queue_depth", "number", "Messages waiting in the job queue."),
+        _var("$security.failed_logins", "number", "Failed login attempts in the last 5 minutes."),
+        _var("$security.source_ip", "string", "IP address the security event came from."),
+        _var("$service.name", "string", "Name of the monitored service."),
+        _var("$service.status", "string", "Service health status.", ["up", "down", "degraded"]),
     ],
-}  # fmt: skip
+}
 
 
 def sample_catalogue() -> dict[str, Any]:

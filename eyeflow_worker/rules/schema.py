@@ -53,7 +53,9 @@ class OnFailure(BaseModel):
         if self.strategy == "run_actions" and not self.actions:
             raise ValueError("strategy 'run_actions' needs at least one entry in 'actions'")
         if self.strategy != "run_actions" and self.actions:
-            raise ValueError(f"'actions' is only allowed with strategy 'run_actions', not {self.strategy!r}")
+            raise ValueError(
+                f"'actions' is only allowed with strategy 'run_actions', not {self.strategy!r}"
+            )
         return self
 
 

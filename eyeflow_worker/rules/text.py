@@ -13,12 +13,17 @@ from dataclasses import dataclass
 
 # Words carrying no meaning for matching intents to catalogue entries.
 STOPWORDS = frozenset(
-    "a an the and or but if when whenever while where which who whom that this these those is are"
-    " was were be been being it its of to for in on at by with from as than then there their them"
-    " they we our us you your i me my any all some each every please should would could can will"
-    " do does did has have had not no so such also into onto about after before over under up out"
-    " than more less most least above below per via".split()
-)
+    {
+        "a", "an", "the", "and", "or", "but", "if", "when", "whenever", "while", "where",
+        "which", "who", "whom", "that", "this", "these", "those", "is", "are", "was", "were",
+        "be", "been", "being", "it", "its", "of", "to", "for", "in", "on", "at", "by", "with",
+        "from", "as", "than", "then", "there", "their", "them", "they", "we", "our", "us",
+        "you", "your", "i", "me", "my", "any", "all", "some", "each", "every", "please",
+        "should", "would", "could", "can", "will", "do", "does", "did", "has", "have", "had",
+        "not", "no", "so", "such", "also", "into", "onto", "about", "after", "before", "over",
+        "under", "up", "out", "more", "less", "most", "least", "above", "below", "per", "via",
+    }
+)  # fmt: skip
 
 # concept → words (already lower-case, compared after light stemming).
 _CONCEPTS: dict[str, tuple[str, ...]] = {
@@ -39,7 +44,8 @@ _CONCEPTS: dict[str, tuple[str, ...]] = {
     "schedule": ("schedule", "scheduled", "daily", "weekly", "monthly", "hourly", "nightly", "cron",
                  "book", "calendar", "meeting"),
     "assign": ("assign", "allocate", "buddy", "mentor"),
-    "provision": ("provision", "account", "accounts", "access", "credential", "credentials", "grant"),
+    "provision": ("provision", "account", "accounts", "access", "credential", "credentials",
+                  "grant"),
     "equipment": ("laptop", "equipment", "device", "hardware", "badge"),
     "training": ("training", "course", "orientation", "onboarding"),
     "payment": ("payment", "pay", "payout", "transfer", "wire"),
@@ -125,7 +131,11 @@ def slug(text: str, *, max_words: int = 6, max_len: int = 60) -> str:
 
 # --- numbers ------------------------------------------------------------------------------
 
-_NUMBER = r"(?P<cur>[$€£])?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<unit>%|percent\b|k\b|ms\b|milliseconds?\b|seconds?\b|secs?\b|minutes?\b|mins?\b|hours?\b|days?\b|gb\b|mb\b)?"
+_NUMBER = (
+    r"(?P<cur>[$€£])?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*"
+    r"(?P<unit>%|percent\b|k\b|ms\b|milliseconds?\b|seconds?\b|secs?\b|minutes?\b|mins?\b"
+    r"|hours?\b|days?\b|gb\b|mb\b)?"
+)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ def _path(loc: Sequence[int | str]) -> str:
 def _trigger_errors(rules: WorkflowRules, catalogue: Catalogue) -> Iterator[str]:
     known = catalogue.trigger_names
     if known and rules.trigger not in known:
-        yield f"trigger: unknown trigger {rules.trigger!r}; {_choices('triggers', rules.trigger, known)}"
+        choices = _choices("triggers", rules.trigger, known)
+        yield f"trigger: unknown trigger {rules.trigger!r}; {choices}"
 
 
 def _actions(rules: WorkflowRules) -> Iterator[tuple[str, Action | FallbackAction]]:
@@ -110,13 +111,16 @@ def _param_errors(where: str, params: Mapping[str, Any], spec: Capability) -> It
                 f" (expected {_describe(p)})"
             )
     for name, value in params.items():
-        p = spec.param(name)
-        if p is None:
+        declared = spec.param(name)
+        if declared is None:
             if spec.params_closed:
                 known = ", ".join(q.name for q in spec.params) or "none"
-                yield f"{where}.params.{name}: {spec.name} has no parameter {name!r}; its parameters: {known}"
+                yield (
+                    f"{where}.params.{name}: {spec.name} has no parameter {name!r};"
+                    f" its parameters: {known}"
+                )
             continue
-        problem = _value_problem(value, p)
+        problem = _value_problem(value, declared)
         if problem:
             yield f"{where}.params.{name}: {problem}"
 
@@ -204,8 +208,8 @@ def _name_errors(rules: WorkflowRules) -> Iterator[str]:
     for i, rule in enumerate(rules.rules):
         if rule.name in first:
             yield (
-                f"rules[{i}].name: duplicate rule name {rule.name!r} (also rules[{first[rule.name]}]);"
-                " rule names must be unique"
+                f"rules[{i}].name: duplicate rule name {rule.name!r}"
+                f" (also rules[{first[rule.name]}]); rule names must be unique"
             )
         else:
             first[rule.name] = i
