@@ -8,6 +8,7 @@ cannot disagree. Boolean nodes (comparisons, NOT, AND, OR, EXISTS, IS NULL) retu
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,7 @@ from .values import (
     is_list,
     is_object,
     normalize,
+    parse_number,
     truth,
     type_name,
 )
@@ -259,6 +261,30 @@ def _set_membership(items: list[Any]) -> frozenset[str] | None:
     return None
 
 
+_ORDER_FUNCS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def _fast_constant_test(op: str, constant: Any) -> tuple[bool, Callable[[Any, Any], bool]] | None:
+    """For `x op constant`: (numeric?, compare) when plain Python `op` gives the language's
+    answer for a number (numeric constant) or a string (string constant) operand."""
+    compare = _ORDER_FUNCS.get(op)
+    if compare is None:
+        return None
+    kind = type(constant)
+    if kind is float or kind is int:
+        return True, compare
+    if kind is str and (op in ("==", "!=") or parse_number(constant) is None):
+        return False, compare
+    return None
+
+
 def _compile_compare(node: Compare) -> Fn:
     left = compile_node(node.left)
     right = compile_node(node.right)
@@ -301,6 +327,40 @@ def _compile_compare(node: Compare) -> Fn:
             return result
 
         return in_strings
+
+    fast = _fast_constant_test(node.op, right_value) if right_constant and not negated else None
+    if fast is not None and fast[0]:
+        fast_compare = fast[1]
+
+        def compare_number(context: Any, tracer: Tracer | None) -> bool:
+            a = left(context, tracer)
+            kind = type(a)
+            if kind is float or kind is int:
+                result: bool = fast_compare(a, right_value)
+                outcome: Any = result
+            else:
+                outcome, result = general(a, right_value)
+            if tracer is not None:
+                record(tracer, a, right_value, outcome, result)
+            return result
+
+        return compare_number
+
+    if fast is not None:
+        fast_compare = fast[1]
+
+        def compare_string(context: Any, tracer: Tracer | None) -> bool:
+            a = left(context, tracer)
+            if type(a) is str:
+                result: bool = fast_compare(a, right_value)
+                outcome: Any = result
+            else:
+                outcome, result = general(a, right_value)
+            if tracer is not None:
+                record(tracer, a, right_value, outcome, result)
+            return result
+
+        return compare_string
 
     if right_constant:
 
