@@ -183,8 +183,8 @@ def _as_list(value: Any) -> list[Any]:
         items: list[Any] = []
         for key, spec in value.items():
             if isinstance(spec, Mapping):
-                has_name = any(k in spec for k in _NAME_KEYS[:5])
-                items.append(spec if has_name else {"name": key, **spec})
+                # The key is the name, unless the entry spells its own "name".
+                items.append(spec if "name" in spec else {"name": key, **spec})
             elif isinstance(spec, str):
                 items.append({"name": key, "description": spec})
             else:

@@ -9,6 +9,7 @@ result as a deterministic draft. Where it had to default something, the descript
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from eyeflow_worker.rules import text as tx
@@ -24,9 +25,11 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CHANNEL = re.compile(r"(?<![\w])#[\w-]+")
 _RECIPIENT = re.compile(
     r"\b(?:notify|alert|email|page|tell|inform|ping|message|escalate to"
-    r"|send (?:it|an? \w+) to|to)\s+"
+    r"|send (?:it|an? \w+) to)\s+"
     r"(?:the\s+)?(?P<who>[\w-]+(?:\s+(?:team|group|department|manager|channel|lead|on-call))?)"
 )
+_TEAM = re.compile(r"\b(?:the\s+)?(?P<name>[\w-]+)\s+team\b")
+_ROLE_WORDS = ("employee", "manager", "approver", "owner", "submitter", "reviewer", "assignee")
 _ENTITY = re.compile(
     r"\b(?:the\s+)?(?P<name>[\w-]+)\s+(?:service|server|host|container|cluster|app|application|api)\b"
 )
@@ -75,31 +78,47 @@ def _action_words(action: Capability) -> tuple[set[str], set[str]]:
     return name, other
 
 
-def _score(action: Capability, wanted: list[str]) -> float:
+def _score(action: Capability, wanted: Sequence[str], raw: Sequence[str] = ()) -> float:
     name, other = _action_words(action)
-    return sum(3.0 if c in name else 1.0 if c in other else 0.0 for c in wanted)
+    score = sum(3.0 if c in name else 1.0 if c in other else 0.0 for c in wanted)
+    # The same word (up to inflection) beats a mere synonym: "escalate" → SEND_WITH_ESCALATION.
+    name_words = tx.words(action.name)
+    score += sum(0.5 for w in raw for n in name_words if tx.prefix_match(w, n))
+    return score
+
+
+def _action_text(intent: str) -> str:
+    """The part of the intent that says what to do, without channel names and addresses."""
+    action_text, _condition = tx.split_intent(intent)
+    return _CHANNEL.sub(" ", _EMAIL.sub(" ", action_text))
 
 
 def choose_actions(intent: str, catalogue: Catalogue, notes: list[str]) -> list[Capability]:
     """One action per thing-to-do the intent names, best catalogue match for each."""
     if not catalogue.action_types:
         raise ValueError("the capability catalogue declares no action types to draft with")
+    text = _action_text(intent)
     intent_concepts = tx.concepts(intent)
+    raw = [w for w in tx.words(text) if w not in tx.STOPWORDS]
+    wanted = [c for c in tx.concepts(text) if c in tx.ACTION_CONCEPTS]
+    strong = [c for c in wanted if c not in tx.WEAK_ACTION_CONCEPTS]
     chosen: list[Capability] = []
-    for concept in (c for c in intent_concepts if c in tx.ACTION_CONCEPTS):
+    for concept in strong or wanted:
         # Rank by the verb itself, then by the rest of the intent (e.g. "team" → an action
         # with a team parameter), then alphabetically for determinism.
         ranked = sorted(
             catalogue.action_types,
-            key=lambda a: (-_score(a, [concept]), -_score(a, intent_concepts), a.name),
+            key=lambda a: (-_score(a, [concept]), -_score(a, intent_concepts, raw), a.name),
         )
         best = ranked[0]
         if _score(best, [concept]) > 0 and best not in chosen:
             chosen.append(best)
     if chosen:
         return chosen[:3]
-    ranked = sorted(catalogue.action_types, key=lambda a: (-_score(a, intent_concepts), a.name))
-    if _score(ranked[0], intent_concepts) > 0:
+    ranked = sorted(
+        catalogue.action_types, key=lambda a: (-_score(a, intent_concepts, raw), a.name)
+    )
+    if _score(ranked[0], intent_concepts, raw) > 0:
         return [ranked[0]]
     fallback = next(
         (a for a in catalogue.action_types if {"notify", "log"} & _action_words(a)[0]),
@@ -116,7 +135,8 @@ _MESSAGE_WORDS = {"message", "body", "text", "content", "description", "summary"
 _TITLE_WORDS = {"subject", "title", "headline", "label", "name"}
 _PERSON_WORDS = {"recipient", "recipients", "to", "team", "assignee", "owner", "approver",
                  "user", "manager", "group", "contact", "email", "channel", "buddy", "mentor",
-                 "reviewer", "employee", "person", "role"}  # fmt: skip
+                 "reviewer", "employee", "person", "role", "attendees", "participants",
+                 "members", "invitees"}  # fmt: skip
 _ENTITY_PARAM_WORDS = {"service", "host", "server", "system", "app", "application", "target",
                        "resource", "container", "cluster"}  # fmt: skip
 _URGENCY = ("critical", "urgent", "immediately", "asap", "emergency", "severe", "p1")
@@ -168,7 +188,7 @@ def _pick_enum(p: ParamSpec, intent: str, notes: list[str], action: Capability) 
     urgent = any(w in lowered for w in _URGENCY)
     by_text = {str(o).lower(): o for o in options}
     for preferred in (
-        ("critical", "p1", "urgent", "highest") if urgent else ("high", "p2", "medium")
+        ("critical", "p1", "urgent", "highest") if urgent else ("high", "p2", "warning", "medium")
     ):
         if preferred in by_text:
             notes.append(f"{action.name}.{p.name} chosen as {by_text[preferred]!r}")
@@ -199,22 +219,33 @@ def _string_value(
 
 
 def _recipient(intent: str, notes: list[str], action: Capability, p: ParamSpec) -> str:
-    if p.raw_type == "email" or "email" in tx.words(p.name):
-        found = _EMAIL.search(intent)
-        if found:
-            return found.group()
-    if "channel" in tx.words(p.name):
-        channel = _CHANNEL.search(intent)
-        if channel:
-            return channel.group()
+    param_words = set(tx.words(p.name))
     found = _EMAIL.search(intent)
-    if found:
+    if found and (p.raw_type == "email" or param_words & {"email", "to", "recipient", "contact"}):
         return found.group()
-    match = _RECIPIENT.search(intent.lower())
-    if match:
+    channel = _CHANNEL.search(intent)
+    if channel and "channel" in param_words:
+        return channel.group()
+    team = _TEAM.search(intent.lower())
+    if team and team.group("name") in tx.STOPWORDS:
+        team = None  # "the team": which team is not said
+    if team and param_words & {"team", "group", "recipient", "recipients", "to", "assignee"}:
+        name = team.group("name")
+        return name if "team" in param_words else f"{name}-team"
+    match = _RECIPIENT.search(_action_text(intent).lower())
+    if match and param_words & {"recipient", "recipients", "to", "contact", "user", "person"}:
         who = match.group("who").strip()
         if who not in tx.STOPWORDS and not who.isdigit():
             return who.replace(" ", "-")
+    if found:
+        return found.group()
+    # A person the intent does not name: say which role is meant rather than invent someone.
+    role = next((w for w in tx.words(p.name) if w in _ROLE_WORDS), None)
+    if role is None:
+        role = next((w for w in tx.words(intent) if w in _ROLE_WORDS), None)
+    if role is not None:
+        notes.append(f"{action.name}.{p.name} set to the role {role!r} (no one named)")
+        return role
     notes.append(f"{action.name}.{p.name} defaulted to 'on-call' (no recipient named)")
     return "on-call"
 
@@ -247,26 +278,28 @@ def _number_value(
         None,
     )  # fmt: skip
     if unit is not None:
-        found = tx.duration_in(intent, unit)
+        found = tx.duration_in(_action_text(intent), unit)
         if found is not None:
             return found
         default = {"s": 300, "min": 30, "h": 24, "d": 1}[unit]
         notes.append(f"{action.name}.{p.name} defaulted to {default}")
         return default
-    numbers = [q for q in tx.quantities(intent) if q.unit in (None, "%")]
-    if numbers and name_words & {
-        "replicas",
-        "count",
-        "instances",
-        "amount",
-        "limit",
-        "threshold",
-        "quantity",
-    }:
-        value = numbers[-1].value
-        return int(value) if integer else value
+    near = _number_near(_action_text(intent), name_words)
+    if near is not None:
+        return int(near) if integer else near
     notes.append(f"{action.name}.{p.name} defaulted to 1")
     return 1
+
+
+def _number_near(text: str, name_words: set[str]) -> int | float | None:
+    """A number written next to the parameter's name: "6 replicas", "quantity of 3"."""
+    lowered = text.lower()
+    for word in sorted(name_words):
+        pattern = rf"(\d[\d,]*(?:\.\d+)?)\s+{re.escape(word)}|{re.escape(word)}\s+(?:of\s+|to\s+)?(\d[\d,]*(?:\.\d+)?)"
+        match = re.search(pattern, lowered)
+        if match:
+            return tx.number_value(match.group(1) or match.group(2))
+    return None
 
 
 # --- trigger ------------------------------------------------------------------------------

@@ -27,19 +27,21 @@ STOPWORDS = frozenset(
 
 # concept → words (already lower-case, compared after light stemming).
 _CONCEPTS: dict[str, tuple[str, ...]] = {
-    "notify": ("alert", "notify", "notification", "warn", "warning", "page", "paging", "escalate",
-               "escalation", "tell", "inform", "ping", "message", "send", "contact", "remind",
-               "reminder", "let know"),
-    "email": ("email", "mail", "e-mail", "inbox"),
+    "notify": ("alert", "notify", "notification", "warn", "page", "paging", "escalate",
+               "escalation", "tell", "inform", "ping", "message", "contact", "remind",
+               "reminder"),
+    # "send"/"post" say little about *what* to do; they count only when nothing else does.
+    "send": ("send", "post", "forward", "share"),
+    "email": ("email", "mail", "inbox"),
     "slack": ("slack", "chat", "teams"),
     "sms": ("sms", "text", "phone", "mobile"),
     "incident": ("incident", "ticket", "jira", "issue", "case"),
     "restart": ("restart", "reboot", "bounce", "recycle"),
     "scale": ("scale", "replica", "replicas", "autoscale", "capacity", "instances"),
-    "block": ("block", "ban", "blacklist", "firewall", "blocklist", "deny-list"),
+    "block": ("block", "ban", "blacklist", "firewall", "blocklist"),
     "lock": ("lock", "suspend", "disable", "freeze", "deactivate"),
     "log": ("log", "audit", "record", "journal"),
-    "approve": ("approve", "approval", "approver", "authorize", "authorise", "sign-off", "signoff"),
+    "approve": ("approve", "approval", "approver", "authorize", "authorise", "signoff"),
     "reject": ("reject", "deny", "decline", "refuse"),
     "schedule": ("schedule", "scheduled", "daily", "weekly", "monthly", "hourly", "nightly", "cron",
                  "book", "calendar", "meeting"),
@@ -47,7 +49,8 @@ _CONCEPTS: dict[str, tuple[str, ...]] = {
     "provision": ("provision", "account", "accounts", "access", "credential", "credentials",
                   "grant"),
     "equipment": ("laptop", "equipment", "device", "hardware", "badge"),
-    "training": ("training", "course", "orientation", "onboarding"),
+    "training": ("training", "course"),
+    "warning": ("warning",),  # "log a warning": a level, not a request to notify anyone
     "payment": ("payment", "pay", "payout", "transfer", "wire"),
     "hold": ("hold", "pause", "flag", "quarantine"),
     "memory": ("memory", "mem", "ram"),
@@ -56,7 +59,7 @@ _CONCEPTS: dict[str, tuple[str, ...]] = {
     "disk": ("disk", "storage", "volume"),
     "latency": ("latency", "response", "slow", "ms", "millisecond", "milliseconds"),
     "error": ("error", "errors", "5xx", "exception"),
-    "login": ("login", "logins", "logon", "signin", "sign-in", "authentication"),
+    "login": ("login", "logins", "logon", "signin", "authentication"),
     "fail": ("fail", "failed", "failure", "failing", "unsuccessful"),
     "down": ("down", "offline", "unreachable", "unavailable", "outage", "dead"),
     "percent": ("percent", "%", "pct", "percentage"),
@@ -64,13 +67,13 @@ _CONCEPTS: dict[str, tuple[str, ...]] = {
     "expense": ("expense", "expenses", "reimbursement", "claim"),
     "invoice": ("invoice", "bill", "vendor", "supplier"),
     "employee": ("employee", "hire", "hired", "joiner", "joins", "join", "staff", "starter",
-                 "newcomer", "new-hire"),
+                 "newcomer"),
     "manager": ("manager", "supervisor", "lead", "boss"),
     "security": ("security", "suspicious", "attack", "intrusion", "ip"),
     "queue": ("queue", "backlog", "pending", "waiting"),
     "connection": ("connection", "connections", "connect"),
     "metric": ("metric", "metrics", "usage", "utilization", "utilisation"),
-    "start": ("start", "started", "begin", "startup", "kick-off"),
+    "start": ("start", "started", "begin", "startup", "kickoff"),
     "days": ("day", "days"),
 }  # fmt: skip
 
@@ -80,24 +83,33 @@ _WORD_TO_CONCEPT: dict[str, str] = {w: c for c, words in _CONCEPTS.items() for w
 ACTION_CONCEPTS = (
     "notify", "email", "slack", "sms", "incident", "restart", "scale", "block", "lock", "log",
     "approve", "reject", "schedule", "assign", "provision", "equipment", "training", "payment",
-    "hold",
+    "hold", "send",
 )  # fmt: skip
+WEAK_ACTION_CONCEPTS = frozenset({"send"})
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|%")
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*|%")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
+_SUFFIXES = (
+    ("ies", "y"), ("ied", "y"), ("sses", "ss"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"),
+    ("ing", ""), ("ed", ""), ("s", ""),
+)  # fmt: skip
+
+
 def stem(word: str) -> str:
-    """A deliberately crude stemmer: enough to meet "exceeds"/"exceed", "logins"/"login"."""
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+    """A deliberately crude stemmer: enough to meet "exceeds"/"exceed", "invoices"/"invoice"."""
+    for suffix, keep in _SUFFIXES:
+        if word.endswith(suffix) and not word.endswith("ss") and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)] + keep
     return word
 
 
 def words(text: str) -> list[str]:
     """Lower-case words of `text`, splitting snake_case, kebab-case, camelCase and dotted paths."""
-    spaced = _CAMEL.sub(" ", text).replace("_", " ").replace(".", " ").replace("$", " ")
+    spaced = _CAMEL.sub(" ", text)
+    for sep in "_.$-":
+        spaced = spaced.replace(sep, " ")
     return _TOKEN.findall(spaced.lower())
 
 
@@ -183,3 +195,32 @@ def duration_in(text: str, unit: str) -> int | None:
             seconds = float(q.value) * factors[q.unit]
             return max(1, round(seconds / factors[unit]))
     return None
+
+
+# Words that open the condition part of an intent ("… when X", "if X, …").
+_CLAUSE = re.compile(r"\b(?:when|whenever|if|once|after|where|whose|that|which)\b[^,;]*", re.I)
+
+
+def split_intent(intent: str) -> tuple[str, str]:
+    """(what to do, when to do it): the condition clause is cut out of the action text.
+
+    "Notify finance when a payment is due" → ("Notify finance", "when a payment is due"), so a
+    noun in the condition ("payment") is not mistaken for a request to make a payment.
+    """
+    match = _CLAUSE.search(intent)
+    if match is None:
+        return intent, ""
+    clause = match.group()
+    # "… if X goes above 5% and page the team": the clause ends where a new verb starts.
+    for part in re.finditer(r"\s(?:and|or)\s+(\w+)", clause):
+        if concept(part.group(1)) in ACTION_CONCEPTS:
+            clause = clause[: part.start()]
+            break
+    end = match.start() + len(clause)
+    return (intent[: match.start()] + intent[end:]).strip(), clause.strip()
+
+
+def prefix_match(a: str, b: str) -> bool:
+    """Same word up to inflection: "escalate"/"escalation", "approve"/"approval"."""
+    n = min(len(a), len(b), 6)
+    return n >= 5 and a[:n] == b[:n]
