@@ -295,7 +295,8 @@ def _number_near(text: str, name_words: set[str]) -> int | float | None:
     """A number written next to the parameter's name: "6 replicas", "quantity of 3"."""
     lowered = text.lower()
     for word in sorted(name_words):
-        pattern = rf"(\d[\d,]*(?:\.\d+)?)\s+{re.escape(word)}|{re.escape(word)}\s+(?:of\s+|to\s+)?(\d[\d,]*(?:\.\d+)?)"
+        w = re.escape(word)
+        pattern = rf"(\d[\d,]*(?:\.\d+)?)\s+{w}|{w}\s+(?:of\s+|to\s+)?(\d[\d,]*(?:\.\d+)?)"
         match = re.search(pattern, lowered)
         if match:
             return tx.number_value(match.group(1) or match.group(2))
