@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eyeflow_worker.providers.base import ProviderConfig
+from eyeflow_worker.providers.offline import OfflineProvider
+from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue
+from eyeflow_worker.rules.sample_catalogue import sample_catalogue
+from eyeflow_worker.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def raw_catalogue(name: str) -> dict[str, Any]:
+    if name == "sample":
+        return sample_catalogue()
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+def fixture_intents() -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads((FIXTURES / "intents.json").read_text())
+    return data
+
+
+@pytest.fixture
+def sample() -> Catalogue:
+    return normalize_catalogue(sample_catalogue())
+
+
+@pytest.fixture
+def offline() -> OfflineProvider:
+    config = ProviderConfig(provider="offline", model="eyeflow-offline-drafter-1")
+    return OfflineProvider(config, Settings(_env_file=None))  # type: ignore[call-arg]
