@@ -52,7 +52,11 @@ def rules_doc(**overrides: Any) -> dict[str, Any]:
                 "then": [
                     {
                         "action": "SEND_WITH_ESCALATION",
-                        "params": {"team": "on-call", "message": "DB memory high", "severity": "high"},
+                        "params": {
+                            "team": "on-call",
+                            "message": "DB memory high",
+                            "severity": "high",
+                        },
                     }
                 ],
             }
@@ -99,13 +103,21 @@ MISTAKES: tuple[Mistake, ...] = (
     ),
     Mistake(
         "missing required param",
-        json.dumps(with_action({"action": "SEND_WITH_ESCALATION", "params": {"team": "ops", "message": "x"}})),
+        json.dumps(
+            with_action(
+                {"action": "SEND_WITH_ESCALATION", "params": {"team": "ops", "message": "x"}}
+            )
+        ),
         "rules[0].then[0].params.severity: required parameter of SEND_WITH_ESCALATION is missing"
         " (expected string (one of 'low', 'medium', 'high', 'critical'))",
     ),
     Mistake(
         "wrong param type",
-        json.dumps(with_action({"action": "SCALE_SERVICE", "params": {"service": "web", "replicas": "three"}})),
+        json.dumps(
+            with_action(
+                {"action": "SCALE_SERVICE", "params": {"service": "web", "replicas": "three"}}
+            )
+        ),
         "rules[0].then[0].params.replicas: expected integer, got string 'three'",
     ),
     Mistake(

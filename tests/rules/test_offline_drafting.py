@@ -20,11 +20,17 @@ INTENTS = fixture_intents()
 
 def test_there_are_enough_fixture_intents_across_catalogues() -> None:
     assert len(INTENTS) >= 30
-    assert {c["catalogue"] for c in INTENTS} >= {"infra_monitoring", "finance_approvals", "hr_onboarding"}
+    assert {c["catalogue"] for c in INTENTS} >= {
+        "infra_monitoring",
+        "finance_approvals",
+        "hr_onboarding",
+    }
 
 
 @pytest.mark.parametrize("case", INTENTS, ids=[c["intent"][:50] for c in INTENTS])
-def test_offline_drafts_valid_rules_first_time(case: dict[str, Any], offline: OfflineProvider) -> None:
+def test_offline_drafts_valid_rules_first_time(
+    case: dict[str, Any], offline: OfflineProvider
+) -> None:
     context = None if case["catalogue"] == "sample" else raw_catalogue(case["catalogue"])
     result = generate_rules(offline, case["intent"], context, max_repair_attempts=0)
 
