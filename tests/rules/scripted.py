@@ -150,7 +150,8 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "duplicate rule names",
         json.dumps(_dup_rules()),
-        "rules[1].name: duplicate rule name 'check-memory' (also rules[0]); rule names must be unique",
+        "rules[1].name: duplicate rule name 'check-memory' (also rules[0]);"
+        " rule names must be unique",
     ),
     Mistake(
         "unknown trigger",

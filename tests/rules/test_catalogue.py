@@ -9,9 +9,11 @@ def test_fixture_shapes_normalise() -> None:
     infra = normalize_catalogue(raw_catalogue("infra_monitoring"))  # data.capabilities, camelCase
     assert "SEND_EMAIL" in infra.action_names
     email = infra.action("SEND_EMAIL")
-    assert email is not None and email.params_closed
+    assert email is not None
+    assert email.params_closed
     to = email.param("to")
-    assert to is not None and to.type == "string" and to.raw_type == "email" and to.required
+    assert to is not None
+    assert (to.type, to.raw_type, to.required) == ("string", "email", True)
     assert "$metrics.db_memory_percent" in infra.variable_names  # nested variable tree
     assert infra.condition_types[0].name == "COMPOSITE"  # names as plain strings, sorted
 
@@ -19,17 +21,19 @@ def test_fixture_shapes_normalise() -> None:
     approval = finance.action("REQUEST_APPROVAL")
     assert approval is not None
     role = approval.param("approver_role")
-    assert (
-        role is not None and role.required and role.enum == ("manager", "finance_director", "cfo")
-    )
+    assert role is not None
+    assert role.required
+    assert role.enum == ("manager", "finance_director", "cfo")
     note = approval.param("note")
-    assert note is not None and not note.required
+    assert note is not None
+    assert not note.required
     assert approval.extra == {"category": "approval"}
     assert "$expense.category" in finance.variable_names
 
     hr = normalize_catalogue(raw_catalogue("hr_onboarding"))  # JSON Schema params, "events"
     buddy = hr.action("ASSIGN_BUDDY")
-    assert buddy is not None and not buddy.params_closed  # additionalProperties omitted: open
+    assert buddy is not None
+    assert not buddy.params_closed  # additionalProperties omitted: open
     assert hr.trigger_names == ("ON_EMPLOYEE_HIRED", "ON_PROBATION_END", "ON_START_DATE")
     assert hr.extra == {"tenant": {"id": "acme", "region": "eu"}}  # unknown fields kept
 
@@ -47,7 +51,8 @@ def test_empty_and_odd_inputs() -> None:
     )
     assert odd.action_names == ("A",)
     a = odd.action("A")
-    assert a is not None and a.extra == {"type": "notification"}  # a category, not a value type
+    assert a is not None
+    assert a.extra == {"type": "notification"}  # a category, not a value type
 
 
 def test_param_list_of_names_and_duplicates() -> None:
@@ -55,4 +60,5 @@ def test_param_list_of_names_and_duplicates() -> None:
         {"action_types": [{"name": "X", "params": ["b", "a"]}, {"name": "X", "params": []}]}
     )
     x = c.action("X")
-    assert x is not None and [p.name for p in x.params] == ["a", "b"]
+    assert x is not None
+    assert [p.name for p in x.params] == ["a", "b"]

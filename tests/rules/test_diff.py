@@ -19,7 +19,8 @@ def test_top_level_changes() -> None:
     new = rules_doc(workflow_name="renamed", trigger="ON_SCHEDULE")
     changes = diff_rules(rules_doc(), new)
     assert [c["kind"] for c in changes] == ["workflow_name_changed", "trigger_changed"]
-    assert changes[1]["before"] == "ON_METRIC_UPDATE" and changes[1]["after"] == "ON_SCHEDULE"
+    assert changes[1]["before"] == "ON_METRIC_UPDATE"
+    assert changes[1]["after"] == "ON_SCHEDULE"
 
 
 def test_rules_added_removed_renamed() -> None:

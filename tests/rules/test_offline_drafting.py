@@ -37,7 +37,8 @@ def test_offline_drafts_valid_rules_first_time(
     assert result["attempts"] == 1
     assert result["provider"] == "offline"
     assert result["model_used"] == "eyeflow-offline-drafter-1"
-    assert result["tokens_used"] == 0 and result["cost_usd"] == 0.0
+    assert result["tokens_used"] == 0
+    assert result["cost_usd"] == 0.0
     rules = result["workflow_rules"]
     catalogue = normalize_catalogue(raw_catalogue(case["catalogue"]))
     assert validate_rules(rules, catalogue).errors == ()
@@ -101,7 +102,8 @@ def test_defaults_are_declared_in_the_description(offline: OfflineProvider) -> N
         max_repair_attempts=0,
     )  # fmt: skip
     description = result["workflow_rules"]["description"]
-    assert "Defaults used:" in description and "on-call" in description
+    assert "Defaults used:" in description
+    assert "on-call" in description
 
 
 def test_evaluate_purpose_is_refused_honestly(offline: OfflineProvider) -> None:

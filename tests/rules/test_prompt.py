@@ -58,7 +58,8 @@ def test_different_catalogues_give_different_prefixes() -> None:
 def test_prefix_holds_schema_catalogue_and_examples() -> None:
     catalogue = normalize_catalogue(raw_catalogue("finance_approvals"))
     system = build_generate_request("x", catalogue).system
-    assert "REQUEST_APPROVAL" in system and "$expense.amount" in system
+    assert "REQUEST_APPROVAL" in system
+    assert "$expense.amount" in system
     assert '"workflow_name"' in system  # the JSON Schema
     assert "Format examples" in system
 

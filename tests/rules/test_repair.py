@@ -56,7 +56,8 @@ def test_first_answer_valid_means_one_attempt() -> None:
     llm = ScriptedProvider([GOOD])
     result = generate_rules(llm, INTENT, None, max_repair_attempts=3)
     assert result["attempts"] == 1
-    assert result["provider"] == "scripted" and result["model_used"] == "scripted-model-1"
+    assert result["provider"] == "scripted"
+    assert result["model_used"] == "scripted-model-1"
 
 
 def test_zero_repair_attempts_means_a_single_call() -> None:
