@@ -101,9 +101,7 @@ class FakeNestJS:
         configs[config_id] = record
         return config_id
 
-    def handle(
-        self, method: str, path: str, user: str, body: Any
-    ) -> tuple[str, int, Any]:
+    def handle(self, method: str, path: str, user: str, body: Any) -> tuple[str, int, Any]:
         """(route label, status, JSON body or None)."""
         parts = [p for p in path.split("?")[0].split("/") if p]
         configs = self.configs.setdefault(user, {})

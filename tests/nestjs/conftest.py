@@ -78,18 +78,21 @@ StoreFactory = Callable[..., TenantConfigStore]
 
 @pytest.fixture
 def make_store(redis_db: redis.Redis, clock: Clock) -> Iterator[StoreFactory]:
-    clients: list[NestJSClient] = []
+    # One HTTP client per Settings (creating an httpx.Client costs ~0.25 s); the stores built
+    # on it share nothing else, so each one stands for a separate worker process.
+    clients: dict[int, NestJSClient] = {}
 
     def build(settings: Settings, **kwargs: Any) -> TenantConfigStore:
         client = None
         if settings.nestjs_server_url:
-            client = NestJSClient(settings, backoff_seconds=0.0)
-            clients.append(client)
+            client = clients.get(id(settings))
+            if client is None:
+                client = clients[id(settings)] = NestJSClient(settings, backoff_seconds=0.0)
         kwargs.setdefault("clock", clock)
         return TenantConfigStore(redis_db, settings, client, **kwargs)
 
     yield build
-    for client in clients:
+    for client in clients.values():
         client.close()
 
 

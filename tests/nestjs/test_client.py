@@ -32,7 +32,8 @@ def test_fetches_default_config_with_tenant_and_service_token(
         "claude-3-opus-20240229",
         4096,
     )
-    assert config.api_key is not None and config.api_key.get_secret_value() == API_KEY
+    assert config.api_key is not None
+    assert config.api_key.get_secret_value() == API_KEY
     headers = fake.seen_headers[-1]
     assert headers["X-User-ID"] == "alice"
     assert headers["Authorization"] == "Bearer svc-token-123"
@@ -64,7 +65,9 @@ def test_404_is_config_missing_with_the_fix(client: NestJSClient) -> None:
         client.fetch_llm_config("nobody")
     message = info.value.message
     assert "No default LLM configuration found for tenant 'nobody'" in message
-    assert "POST" in message and "/api/llm-config" in message and "isDefault" in message
+    assert "POST" in message
+    assert "/api/llm-config" in message
+    assert "isDefault" in message
 
 
 @pytest.mark.parametrize("body", [b"", b"null", b'{"data": null}', b"{}"])
@@ -94,7 +97,8 @@ def test_invalid_config_names_the_field_and_never_the_key(
         client.fetch_llm_config("alice")
     assert f"{field}:" in info.value.message
     assert field in info.value.details["fields"]
-    assert API_KEY not in info.value.message and API_KEY not in str(info.value.details)
+    assert API_KEY not in info.value.message
+    assert API_KEY not in str(info.value.details)
 
 
 def test_missing_field_is_named(fake: FakeNestJS, client: NestJSClient) -> None:
