@@ -50,6 +50,11 @@ def cached_client(key: ClientKey, factory: Callable[[], T]) -> T:
 
 
 def clear_clients() -> None:
-    """Forget every cached client (tests, or after a fork that copied a parent's clients)."""
+    """Close and forget every cached client (tests, or a worker shutting down)."""
     with _lock:
+        clients = list(_clients.values())
         _clients.clear()
+    for client in clients:
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
