@@ -20,7 +20,6 @@ from eyeflow_worker.settings import Settings
 from tests.rules.conftest import fixture_intents, raw_catalogue
 from tests.rules.scripted import MISTAKES, ScriptedProvider
 
-
 INTENT = "Alert the team when database memory exceeds 85%"
 
 
@@ -42,7 +41,10 @@ def main() -> None:
             continue
         first += result["attempts"] == 1
         repaired += result["attempts"] > 1
-    offline_line = f"offline drafter: first-time pass {first}/{total}, after repair {repaired}, failed {failed}"
+    offline_line = (
+        f"offline drafter: first-time pass {first}/{total}, after repair {repaired}, "
+        f"failed {failed}"
+    )
 
     s_first = s_repaired = s_failed = 0
     for mistake in MISTAKES:
