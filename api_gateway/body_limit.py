@@ -1,14 +1,10 @@
-"""Refuse request bodies over MAX_BODY_BYTES with 413, before they are read into memory."""
+"""Refuse request bodies over MAX_BODY_BYTES with 413, before the app parses them."""
 
 from __future__ import annotations
 
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class BodyLimitMiddleware:
@@ -21,31 +17,32 @@ class BodyLimitMiddleware:
             await self._app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max:
-            await self._refuse(send)
-            return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self._max:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self._app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+        if declared is not None and declared.isdigit():
+            if int(declared) > self._max:
                 await self._refuse(send)
+                return
+            await self._app(scope, receive, send)
+            return
+        # No Content-Length (chunked): read up to the limit before the app sees anything, then
+        # replay what was read.
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self._max:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self._app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"detail": f"Request body exceeds {self._max} bytes"}).encode()

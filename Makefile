@@ -1,0 +1,20 @@
+.PHONY: up down status test lint bench
+
+up:      ## install, bring the whole fleet up locally and run the seed's example through it
+	scripts/fleet.sh up
+
+down:    ## stop the local fleet
+	scripts/fleet.sh down
+
+status:
+	scripts/fleet.sh status
+
+test:    ## install the test dependencies and run the whole suite
+	scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/mypy eyeflow_worker api_gateway celeryconfig.py
+
+bench:
+	.venv/bin/python bench/roundtrip_bench.py
+	.venv/bin/python bench/conditions_bench.py

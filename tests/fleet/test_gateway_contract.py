@@ -1,0 +1,144 @@
+"""Auth, tenancy, idempotency and input validation at the gateway (real Redis, real broker)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api_gateway.main import create_app
+from eyeflow_worker.settings import Settings
+
+GENERATE = {"user_intent": "Alert the team when database memory exceeds 85%"}
+
+
+@pytest.fixture
+def secured(fleet_settings: Settings, fleet_redis: object) -> TestClient:
+    settings = fleet_settings.model_copy(update={"gateway_api_token": SecretStr("t0ken-for-tests")})
+    return TestClient(create_app(settings))
+
+
+def test_token_is_required_on_api_routes_when_configured(secured: TestClient) -> None:
+    assert secured.post("/api/rules/generate", json=GENERATE).status_code == 401
+    wrong = secured.post("/api/rules/generate", json=GENERATE, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    ok = secured.post(
+        "/api/rules/generate", json=GENERATE, headers={"Authorization": "Bearer t0ken-for-tests"}
+    )
+    assert ok.status_code == 202
+    assert secured.get(ok.json()["status_url"]).status_code == 401
+    assert secured.get("/cache/status").status_code == 401
+    assert secured.post("/config/refresh").status_code == 401
+    assert secured.post("/cache/invalidate").status_code == 401
+
+
+def test_health_docs_and_openapi_stay_open(secured: TestClient) -> None:
+    assert secured.get("/health").status_code in (200, 503)
+    assert secured.get("/docs").status_code == 200
+    spec = secured.get("/openapi.json").json()
+    for path in (
+        "/api/rules/generate", "/api/rules/generate-batch", "/api/rules/refine",
+        "/api/conditions/evaluate", "/api/tasks/{task_id}", "/api/tasks/{task_id}/results",
+        "/health", "/providers", "/cache/status", "/config/refresh", "/cache/invalidate", "/metrics",
+    ):
+        assert path in spec["paths"], path
+
+
+def test_another_tenants_task_is_indistinguishable_from_a_missing_one(app_client: TestClient) -> None:
+    task_id = app_client.post("/api/rules/generate", json=GENERATE, headers={"X-User-ID": "alice"}).json()["task_id"]
+
+    as_bob = app_client.get(f"/api/tasks/{task_id}", headers={"X-User-ID": "bob"})
+    missing = app_client.get("/api/tasks/00000000-0000-0000-0000-000000000000", headers={"X-User-ID": "bob"})
+
+    assert as_bob.status_code == missing.status_code == 404
+    assert as_bob.json() == missing.json()
+    assert app_client.delete(f"/api/tasks/{task_id}", headers={"X-User-ID": "bob"}).status_code == 404
+    assert app_client.get(f"/api/tasks/{task_id}", headers={"X-User-ID": "alice"}).status_code == 200
+    # With no X-User-ID the tenant is `system`, which is not alice either.
+    assert app_client.get(f"/api/tasks/{task_id}").status_code == 404
+
+
+def test_idempotency_key_returns_the_original_task_or_409(app_client: TestClient) -> None:
+    headers = {"Idempotency-Key": "nightly-42", "X-User-ID": "carol"}
+    first = app_client.post("/api/rules/generate", json=GENERATE, headers=headers)
+    second = app_client.post("/api/rules/generate", json=GENERATE, headers=headers)
+    changed = app_client.post("/api/rules/generate", json={"user_intent": "Something else"}, headers=headers)
+    other_tenant = app_client.post(
+        "/api/rules/generate", json=GENERATE, headers={"Idempotency-Key": "nightly-42", "X-User-ID": "dave"}
+    )
+
+    assert first.status_code == 202
+    assert second.status_code == 200
+    assert second.json()["task_id"] == first.json()["task_id"]
+    assert changed.status_code == 409
+    assert other_tenant.status_code == 202
+    assert other_tenant.json()["task_id"] != first.json()["task_id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/rules/generate", {}, "user_intent"),
+        ("/api/rules/generate", {"user_intent": 42}, "user_intent"),
+        ("/api/rules/generate", {"user_intent": "   "}, "user_intent"),
+        ("/api/rules/generate", {"user_intent": "x" * 4001}, "user_intent"),
+        ("/api/rules/generate", {"user_intent": "ok", "aggregated_context": []}, "aggregated_context"),
+        ("/api/rules/generate", {"user_intent": "ok", "surprise": 1}, "surprise"),
+        ("/api/rules/generate-batch", {"intents": []}, "intents"),
+        ("/api/rules/generate-batch", {"intents": ["fine", ""]}, "intents"),
+        ("/api/rules/generate-batch", {"intents": "not a list"}, "intents"),
+        ("/api/rules/refine", {"feedback": "more"}, "current_rules"),
+        ("/api/rules/refine", {"current_rules": {}, "feedback": ""}, "feedback"),
+        ("/api/conditions/evaluate", {"condition": "$a > 1"}, "context"),
+        ("/api/conditions/evaluate", {"condition": "", "context": {}}, "condition"),
+        ("/api/rules/generate", {"user_intent": "ok", "webhook_url": "http://evil.example.com/x"}, "webhook_url"),
+        ("/api/rules/generate", {"user_intent": "ok", "webhook_url": "ftp://127.0.0.1/x"}, "webhook_url"),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field(
+    app_client: TestClient, path: str, body: dict, field: str
+) -> None:
+    response = app_client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    locations = [error["loc"] for error in response.json()["detail"]]
+    assert any(field in location for location in locations), locations
+
+
+def test_bad_query_headers_and_json_are_422_not_500(app_client: TestClient) -> None:
+    for wait in ("0", "61", "soon"):
+        response = app_client.post("/api/rules/generate", params={"wait": wait}, json=GENERATE)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["query", "wait"]
+    bad_tenant = app_client.post("/api/rules/generate", json=GENERATE, headers={"X-User-ID": "a b/c"})
+    assert bad_tenant.status_code == 422
+    assert bad_tenant.json()["detail"][0]["loc"] == ["header", "X-User-ID"]
+    not_json = app_client.post(
+        "/api/rules/generate", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 422
+    assert app_client.get("/api/tasks/x/results", params={"limit": 0}).status_code == 422
+
+
+def test_too_many_intents_and_oversize_bodies_are_refused(
+    fleet_settings: Settings, fleet_redis: object
+) -> None:
+    small = fleet_settings.model_copy(update={"max_body_bytes": 2048, "max_batch_intents": 3})
+    gateway = TestClient(create_app(small))
+
+    too_many = gateway.post("/api/rules/generate-batch", json={"intents": ["a", "b", "c", "d"]})
+    assert too_many.status_code == 422
+    assert too_many.json()["detail"][0]["loc"] == ["body", "intents"]
+
+    huge = gateway.post("/api/rules/generate", json={"user_intent": "x" * 3000})
+    assert huge.status_code == 413
+
+    def chunks():  # no Content-Length: the limit must hold on the stream too
+        for _ in range(10):
+            yield b"x" * 1000
+
+    streamed = gateway.post(
+        "/api/rules/generate", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413

@@ -1,0 +1,40 @@
+"""Operations endpoints read the real broker, workers and shared metrics."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from eyeflow_worker.settings import Settings
+
+
+def test_health_reports_broker_workers_queues_and_provider(
+    client: TestClient, fleet_settings: Settings
+) -> None:
+    health = client.get("/health")
+
+    assert health.status_code == 200
+    body = health.json()
+    assert body["broker"]["reachable"] is True
+    assert body["workers"]["online"] >= 2
+    assert set(body["queues"]) == set(fleet_settings.all_queues)
+    assert body["provider"] == "offline"
+    assert body["status"] in ("healthy", "degraded")
+
+
+def test_metrics_count_jobs_by_kind_and_status(client: TestClient) -> None:
+    client.post(
+        "/api/conditions/evaluate", params={"wait": 30}, json={"condition": "1 < 2", "context": {}}
+    )
+
+    text = client.get("/metrics").text
+
+    assert "# TYPE eyeflow_jobs_total counter" in text
+    assert 'eyeflow_jobs_total{kind="evaluate",status="succeeded"}' in text
+
+
+def test_providers_lists_every_supported_provider(client: TestClient) -> None:
+    body = client.get("/providers").json()
+
+    names = {provider["name"] for provider in body["providers"]}
+    assert {"offline", "anthropic", "openai", "ollama", "llamacpp"} <= names
+    assert body["active"]["provider"] == "offline"
