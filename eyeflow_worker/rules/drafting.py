@@ -43,7 +43,7 @@ def draft_rules(intent: str, catalogue: Catalogue) -> dict[str, Any]:
     if not condition.recognised:
         notes.append("condition defaulted to `true`")
     actions = [
-        {"action": a.name, "params": fill_params(a, intent, notes)}
+        {"action": a.name, "params": fill_params(a, intent, notes, catalogue.variable_names)}
         for a in choose_actions(intent, catalogue, notes)
     ]
     rule: dict[str, Any] = {
@@ -142,13 +142,17 @@ _ENTITY_PARAM_WORDS = {"service", "host", "server", "system", "app", "applicatio
 _URGENCY = ("critical", "urgent", "immediately", "asap", "emergency", "severe", "p1")
 
 
-def fill_params(action: Capability, intent: str, notes: list[str]) -> dict[str, Any]:
+def fill_params(
+    action: Capability, intent: str, notes: list[str], variables: Sequence[str] = ()
+) -> dict[str, Any]:
     """Values for the required parameters (and optional ones the intent names explicitly)."""
     params: dict[str, Any] = {}
     for p in action.params:
         explicit = _enum_named_in(p, intent)
         if p.required or explicit is not None:
-            params[p.name] = explicit if explicit is not None else _value(p, action, intent, notes)
+            params[p.name] = (
+                explicit if explicit is not None else _value(p, action, intent, notes, variables)
+            )
     return params
 
 
@@ -161,13 +165,15 @@ def _enum_named_in(p: ParamSpec, intent: str) -> Any:
     return None
 
 
-def _value(p: ParamSpec, action: Capability, intent: str, notes: list[str]) -> Any:
+def _value(
+    p: ParamSpec, action: Capability, intent: str, notes: list[str], variables: Sequence[str]
+) -> Any:
     name_words = set(tx.words(p.name))
     if p.enum:
         return _pick_enum(p, intent, notes, action)
     kind = p.type or "string"
     if kind == "string":
-        return _string_value(p, name_words, intent, notes, action)
+        return _string_value(p, name_words, intent, notes, action, variables)
     if kind in ("integer", "number"):
         return _number_value(p, name_words, intent, notes, action, integer=kind == "integer")
     if kind == "boolean":
@@ -198,7 +204,12 @@ def _pick_enum(p: ParamSpec, intent: str, notes: list[str], action: Capability) 
 
 
 def _string_value(
-    p: ParamSpec, name_words: set[str], intent: str, notes: list[str], action: Capability
+    p: ParamSpec,
+    name_words: set[str],
+    intent: str,
+    notes: list[str],
+    action: Capability,
+    variables: Sequence[str] = (),
 ) -> str:
     text = intent.strip()
     if name_words & _MESSAGE_WORDS and not name_words & _PERSON_WORDS:
@@ -213,8 +224,13 @@ def _string_value(
         found = re.search(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", intent)
         if found:
             return found.group()
-        notes.append(f"{action.name}.{p.name} refers to the event's source address")
-        return "$security.source_ip" if "ip" in name_words else "event.source"
+        # The address comes from the event: refer to the catalogue variable that holds it.
+        source = next((v for v in variables if "ip" in tx.words(v)), None)
+        if source is not None:
+            notes.append(f"{action.name}.{p.name} refers to the context variable {source}")
+            return source
+        notes.append(f"{action.name}.{p.name} left as 'unknown' (no address in the intent)")
+        return "unknown"
     return text
 
 

@@ -100,7 +100,7 @@ def _add_action(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
         return None
     action = ranked[0]
     notes: list[str] = []
-    params = fill_params(action, feedback, notes)
+    params = fill_params(action, feedback, notes, catalogue.variable_names)
     for rule in _rules(doc):
         then = rule.setdefault("then", [])
         if isinstance(then, list):
