@@ -255,8 +255,9 @@ def _compare_note(left: Any, right: Any, outcome: Any) -> str:
     return ""
 
 
-def _set_membership(items: list[Any]) -> frozenset[str] | None:
-    if items and all(type(item) is str for item in items):
+def _set_membership(items: Any) -> frozenset[str] | None:
+    """For `x IN [constant strings]`: the set to look a string `x` up in."""
+    if type(items) is list and items and all(type(item) is str for item in items):
         return frozenset(items)
     return None
 

@@ -222,7 +222,7 @@ class _Parser:
                 return Literal(_LITERAL_KEYWORDS[word], word, column=column)
             if word == "not" and min_power <= _NOT:
                 self.enter(token)
-                operand = self.expression(_CMP)
+                operand = self.expression(_NOT)  # a comparison, or another NOT
                 self.leave()
                 return Not(operand, column=column)
         if kind is Kind.OP:

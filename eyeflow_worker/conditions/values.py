@@ -236,7 +236,7 @@ def format_value(value: Any, limit: int = MAX_VALUE_CHARS, depth: int = 0) -> st
     if value is MISSING:
         return "missing"
     if kind is EvalError:
-        return "error: " + _clip(value.message, limit)
+        return "error: " + _clip(value.message, 100)
     if value is None:
         return "null"
     if kind is bool:

@@ -179,7 +179,7 @@ SYNTAX_ERRORS: list[tuple[str, int, str]] = [
     ("$a[1", 5, "expected ']'"),
     ("$a['k' x]", 8, "expected ']'"),
     ("'abc", 1, "unterminated string"),
-    ("$a == \"abc", 7, "unterminated string"),
+    ('$a == "abc', 7, "unterminated string"),
     ("'\\u12'", 2, "invalid \\u escape"),
     ("'\\ud800'", 2, "invalid \\u escape"),
     ("$a & $b", 4, "expected '&&'"),
