@@ -21,12 +21,12 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-import celpy  # noqa: E402
-import rule_engine  # noqa: E402
-import simpleeval  # noqa: E402
-from celpy import celtypes  # noqa: E402
+import celpy
+import rule_engine
+import simpleeval
+from celpy import celtypes
 
-from eyeflow_worker.conditions import compile_condition  # noqa: E402
+from eyeflow_worker.conditions import compile_condition
 
 CONTEXT: dict[str, Any] = {
     "metrics": {
