@@ -126,7 +126,7 @@ class TenantConfigStore:
         try:
             entry = self._load(_check_tenant(tenant), "context")
         except EyeflowError as exc:
-            logger.warning("No aggregated context for tenant %r: %s", tenant, exc.message)
+            logger.debug("No aggregated context for tenant %r: %s", tenant, exc.message)
             return None
         return entry.value if isinstance(entry.value, dict) else None
 
