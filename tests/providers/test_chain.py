@@ -1,0 +1,169 @@
+"""Fallbacks: the next provider serves when the configured one fails, and says so."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+
+from eyeflow_worker.errors import ProviderAuthError, ProviderUnavailable
+from eyeflow_worker.providers import registry
+from eyeflow_worker.providers.base import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.providers.chain import fallback_configs
+from eyeflow_worker.providers.registry import build_llm, describe_providers
+from eyeflow_worker.settings import Settings
+from tests.fakes.llm_servers import FakeLLMServer, anthropic_error, ollama_chat
+from tests.providers.conftest import (
+    RULES_JSON,
+    SECRET,
+    WIRES,
+    SleepRecorder,
+    make_request,
+    make_settings,
+)
+
+ANTHROPIC = WIRES["anthropic"]
+
+
+class StubOffline:
+    name = "offline"
+    built: ClassVar[list[ProviderConfig]] = []
+
+    def __init__(self, config: ProviderConfig, settings: Settings) -> None:
+        self.config = config
+        StubOffline.built.append(config)
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        return LLMResponse(RULES_JSON, "offline", self.config.model, Usage(), 0, 0.0)
+
+
+@pytest.fixture
+def stub_offline(monkeypatch: pytest.MonkeyPatch) -> type[StubOffline]:
+    StubOffline.built = []
+    monkeypatch.setitem(registry.PROVIDERS, "offline", StubOffline)
+    return StubOffline
+
+
+def test_refused_key_falls_back_to_offline(
+    server: FakeLLMServer, sleeps: SleepRecorder, stub_offline: type[StubOffline]
+) -> None:
+    server.default = anthropic_error(401, "authentication_error", "invalid x-api-key")
+    settings = make_settings(llm_fallback_providers=["openai", "offline"])
+    retries: list[float] = []
+
+    llm = build_llm(
+        ANTHROPIC.config(server), settings, lambda d, e: retries.append(d), sleep=sleeps
+    )
+    response = llm.complete(make_request())
+
+    assert (response.provider, response.model) == ("offline", "eyeflow-offline-drafter-1")
+    assert server.calls == 1
+    assert retries == []
+    # openai was skipped (it would need a key of its own); offline got no key and no URL.
+    (built,) = stub_offline.built
+    assert built.api_key is None
+    assert built.api_url is None
+
+
+def test_exhausted_retries_fall_back_after_waiting(
+    server: FakeLLMServer, sleeps: SleepRecorder, stub_offline: type[StubOffline]
+) -> None:
+    server.default = anthropic_error(529, "overloaded_error", "Overloaded")
+    settings = make_settings(llm_fallback_providers=["offline"], llm_max_attempts=2)
+    retries: list[float] = []
+
+    llm = build_llm(
+        ANTHROPIC.config(server), settings, lambda d, e: retries.append(d), sleep=sleeps
+    )
+
+    assert llm.complete(make_request()).provider == "offline"
+    assert server.calls == 2
+    assert retries == sleeps.delays
+    assert len(retries) == 1
+
+
+def test_explicit_fallback_config_is_used(server: FakeLLMServer, sleeps: SleepRecorder) -> None:
+    with FakeLLMServer(default=ollama_chat(RULES_JSON, model="qwen3")) as ollama:
+        server.default = anthropic_error(403, "permission_error", "forbidden")
+        fallback = ProviderConfig(provider="ollama", model="qwen3", api_url=ollama.url)
+
+        llm = build_llm(
+            ANTHROPIC.config(server), make_settings(), sleep=sleeps, fallbacks=[fallback]
+        )
+        response = llm.complete(make_request())
+
+        assert (response.provider, response.model) == ("ollama", "qwen3")
+        assert ollama.calls == 1
+
+
+def test_when_everything_fails_the_primary_error_is_raised(
+    server: FakeLLMServer, sleeps: SleepRecorder
+) -> None:
+    server.default = anthropic_error(401, "authentication_error", "invalid x-api-key")
+    # Nothing listens on the default llama.cpp port in the test environment... point it at
+    # a closed one explicitly to be sure.
+    dead = ProviderConfig(provider="llamacpp", model="m", api_url="http://127.0.0.1:9/v1")
+
+    llm = build_llm(
+        ANTHROPIC.config(server),
+        make_settings(llm_max_attempts=1),
+        sleep=sleeps,
+        fallbacks=[dead],
+    )
+    with pytest.raises(ProviderAuthError) as info:
+        llm.complete(make_request())
+
+    assert info.value.details["fallbacks"] == [
+        {
+            "provider": "llamacpp",
+            "code": ProviderUnavailable.code,
+            "message": info.value.details["fallbacks"][0]["message"],
+        }
+    ]
+    assert SECRET not in repr(info.value.details)
+
+
+def test_fallback_list_rules() -> None:
+    primary = ProviderConfig(provider="ollama", model="llama3.1", temperature=0.1, maxTokens=99)
+    settings = make_settings(
+        llm_fallback_providers="ollama, anthropic, nope, llamacpp, offline, llamacpp"
+    )
+
+    configs = fallback_configs(primary, settings, registry.PROVIDERS)
+
+    assert [c.provider for c in configs] == ["llamacpp", "offline"]
+    assert all(c.api_key is None and c.api_url is None for c in configs)
+    assert all((c.temperature, c.max_tokens) == (0.1, 99) for c in configs)
+
+
+def test_describe_providers_never_shows_the_key() -> None:
+    config = ProviderConfig(
+        provider="anthropic", model="claude-sonnet-4-6", api_key=SECRET, api_url=None
+    )
+    settings = make_settings(llm_fallback_providers="openai,offline")
+
+    described = {p["name"]: p for p in describe_providers(config, settings)}
+
+    assert set(described) == {"anthropic", "openai", "ollama", "llamacpp", "offline"}
+    assert described["anthropic"] == {
+        "name": "anthropic",
+        "active": True,
+        "configured": True,
+        "fallback_position": None,
+        "requires_credentials": True,
+        "credentials_present": True,
+        "model": "claude-sonnet-4-6",
+    }
+    assert described["offline"]["configured"] is True
+    assert described["offline"]["fallback_position"] == 1
+    assert described["openai"]["configured"] is False
+    assert described["openai"]["credentials_present"] is False
+    assert described["ollama"]["active"] is False
+    assert SECRET not in repr(described)
+
+
+def test_describe_providers_without_a_config() -> None:
+    described = describe_providers(None, make_settings())
+
+    assert not any(p["active"] for p in described)
+    assert {p["name"] for p in described} == set(registry.supported_providers())

@@ -1,0 +1,81 @@
+"""The price table: exact and dated names, local providers, overrides, unknown models."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from eyeflow_worker.providers.base import Usage
+from eyeflow_worker.providers.pricing import PRICES, cost_usd, price_for
+from tests.providers.conftest import make_settings
+
+USAGE = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "expected"),
+    [
+        ("anthropic", "claude-sonnet-4-6", "claude-sonnet-4-6"),
+        ("anthropic", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("openai", "gpt-4o-2024-08-06", "gpt-4o"),
+        ("openai", "gpt-4o-mini", "gpt-4o-mini"),
+        ("openai", "gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("openai", "gpt-4.1-mini-2025-04-14", "gpt-4.1-mini"),
+    ],
+)
+def test_known_models(provider: str, model: str, expected: str) -> None:
+    assert price_for(provider, model) == PRICES[expected]
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("anthropic", "claude-next"),
+        ("openai", "gpt-4o-turbo-x"),
+        ("openai", "gpt-4o-audio-preview"),
+    ],
+)
+def test_unknown_cloud_models_are_never_guessed(provider: str, model: str) -> None:
+    assert price_for(provider, model) is None
+    assert cost_usd(provider, model, USAGE, make_settings()) is None
+
+
+@pytest.mark.parametrize("provider", ["ollama", "llamacpp", "offline"])
+def test_local_providers_cost_nothing(provider: str) -> None:
+    assert cost_usd(provider, "whatever", USAGE, make_settings()) == 0.0
+
+
+def test_cost_adds_every_token_kind() -> None:
+    usage = Usage(
+        input_tokens=1000,
+        output_tokens=100,
+        cache_read_input_tokens=10_000,
+        cache_creation_input_tokens=2000,
+    )
+    # claude-haiku-4-5: $1 in, $5 out, $0.10 cache read, $1.25 cache write.
+    assert cost_usd("anthropic", "claude-haiku-4-5", usage, make_settings()) == pytest.approx(
+        (1000 * 1 + 100 * 5 + 10_000 * 0.1 + 2000 * 1.25) / 1e6
+    )
+
+
+def test_overrides_win_and_default_cache_prices_to_input() -> None:
+    settings = make_settings(
+        llm_price_overrides=json.dumps(
+            {"gpt-4o": {"input": 1, "output": 2}, "llama3.1": {"input": 0.5, "output": 0.5}}
+        )
+    )
+    usage = Usage(
+        input_tokens=1_000_000, output_tokens=1_000_000, cache_read_input_tokens=1_000_000
+    )
+    assert cost_usd("openai", "gpt-4o", usage, settings) == 4.0
+    assert cost_usd("ollama", "llama3.1", usage, settings) == 1.5
+
+
+def test_bad_overrides_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="eyeflow_worker")
+    settings = make_settings(llm_price_overrides='{"gpt-4o": {"output": 1}}')
+
+    assert cost_usd("openai", "gpt-4o", USAGE, settings) == 12.5
+    assert "LLM_PRICE_OVERRIDES" in caplog.text
