@@ -13,6 +13,7 @@ import time
 from typing import ClassVar
 
 import anthropic
+import httpx2
 from anthropic.types import MessageParam
 
 from eyeflow_worker.errors import ProviderAuthError, ProviderError
@@ -64,6 +65,9 @@ class AnthropicProvider:
                 messages=[_message(m) for m in request.messages],
             )
         except anthropic.AnthropicError as exc:
+            interrupt = _foreign_cause(exc)
+            if interrupt is not None:
+                raise interrupt from None
             error = self._translate(exc)
         if error is not None:
             raise error  # outside the `except`: no SDK object (request, headers) rides along
@@ -131,6 +135,21 @@ def translate_anthropic_error(
         redact(f"{provider} client error: {type(exc).__name__}: {exc}", secret),
         details={"provider": provider},
     )
+
+
+def _foreign_cause(exc: anthropic.AnthropicError) -> BaseException | None:
+    """What the SDK wrapped as a "connection error" when it was no network failure at all.
+
+    The SDK turns *any* exception raised while sending into `APIConnectionError` — including
+    Celery's `SoftTimeLimitExceeded` firing mid-request. That must reach the job as itself
+    (a time-limit, not a retryable outage), so it is handed back unwrapped.
+    """
+    cause = exc.__cause__
+    if not isinstance(exc, anthropic.APIConnectionError) or cause is None:
+        return None
+    if isinstance(cause, httpx2.HTTPError | OSError):
+        return None
+    return cause
 
 
 def _message(message: Message) -> MessageParam:

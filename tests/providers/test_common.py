@@ -215,3 +215,24 @@ def test_clients_are_created_once_and_reused(wire: Wire, server: FakeLLMServer) 
 
     assert len(clients._clients) == 1
     assert all(SECRET not in repr(key) for key in clients._clients)
+
+
+class SoftTimeLimit(Exception):
+    """Stands in for Celery's `SoftTimeLimitExceeded`, raised into a job mid-request."""
+
+
+def test_a_time_limit_firing_mid_request_is_not_taken_for_an_outage(
+    wire: Wire, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.default = wire.ok(RULES_JSON)
+    provider = build_provider(wire.config(server), make_settings())
+    client = provider._client()  # type: ignore[attr-defined]
+    transport = getattr(client, "_client", client)  # the SDK's HTTP client, or httpx's own
+
+    def fire(*args: object, **kwargs: object) -> None:
+        raise SoftTimeLimit("soft time limit exceeded")
+
+    monkeypatch.setattr(transport, "send", fire)
+
+    with pytest.raises(SoftTimeLimit):
+        provider.complete(make_request())
