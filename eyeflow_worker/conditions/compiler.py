@@ -238,7 +238,9 @@ def _op_label(node: Compare) -> str:
 def _describe(node: Node) -> tuple[str, bool]:
     """(how the operand reads in a trace, whether it is a constant shown without a value)."""
     if isinstance(node, Literal) and isinstance(node.value, str):
-        return format_value(node.value), True  # bare words too: 'running'
+        if node.bare or not node.text:
+            return format_value(node.value), True  # bare words read quoted: 'running'
+        return clip_source(node.text), True  # quoted strings as written
     is_constant = isinstance(node, Literal | ListExpr) and _literal_value(node)[0]
     return clip_source(to_source(node)), is_constant
 

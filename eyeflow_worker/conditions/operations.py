@@ -187,7 +187,10 @@ def negate(value: Any) -> Any:
 
 
 def fn_len(value: Any) -> Any:
-    if type(value) is str or is_list(value) or is_object(value):
+    kind = type(value)
+    if kind is str or kind is list or kind is dict:
+        return len(value)
+    if is_list(value) or is_object(value):
         try:
             return len(value)
         except Exception:
