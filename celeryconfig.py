@@ -72,8 +72,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": {
             "refresh-tenant-configs": {
                 "task": "eyeflow.config.refresh_due",
-                # A quarter of the TTL: entries are refreshed well before they expire.
-                "schedule": max(30.0, settings.config_fetch_interval_minutes * 60 / 4),
+                "schedule": settings.config_refresh_interval_seconds,
             },
         },
     }

@@ -1,1 +1,1 @@
-"""Eyeflow gateway: the thin FastAPI side that authenticates, validates, enqueues and reads status."""
+"""Eyeflow gateway: the thin FastAPI side — authenticate, validate, enqueue, read status."""

@@ -82,7 +82,11 @@ class Submitter:
                 queue=self._queues[kind],
                 retry=False,
             )
-        except (OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except (
+            OperationalError,
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+        ) as exc:
             self._forget(job_id, claim_key)
             raise BrokerUnavailable(str(exc)) from None
         return Submission(job_id, kind, created=True)

@@ -36,7 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = _THREADPOOL_SIZE
         if settings.gateway_api_token is None:
-            logger.warning("GATEWAY_API_TOKEN is not set: the gateway accepts unauthenticated calls")
+            logger.warning(
+                "GATEWAY_API_TOKEN is not set: the gateway accepts unauthenticated calls"
+            )
         yield
 
     app = FastAPI(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-import redis
 from celery import Celery
 from fastapi import Depends, Request
+from redis import Redis
 
 from api_gateway.enqueue import Submitter
 from eyeflow_worker.celery_app import create_celery_app
@@ -20,8 +20,8 @@ from eyeflow_worker.settings import Settings
 @dataclass(frozen=True)
 class GatewayState:
     settings: Settings
-    redis: redis.Redis
-    broker_redis: redis.Redis
+    redis: Redis
+    broker_redis: Redis
     jobs: JobStore
     metrics: Metrics
     celery: Celery

@@ -17,7 +17,7 @@ def wait_until_terminal(
     client: redis.Redis, jobs: JobStore, job_id: str, timeout_seconds: float
 ) -> dict[str, str] | None:
     """The job's record once terminal, or its latest record when time ran out."""
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     try:
         pubsub.subscribe(done_channel(job_id))
         deadline = time.monotonic() + timeout_seconds

@@ -5,8 +5,8 @@ state change that must not race (start, finish, cancel, a batch item landing) is
 so a cancel and a finishing worker can never both win.
 
 Layout (all keys expire `task_record_ttl_seconds` after the last write):
-  eyeflow:job:{id}            hash: tenant, kind, status, timestamps, attempts, payload, result, error,
-                              webhook_url, and for batches total/succeeded/failed
+  eyeflow:job:{id}            hash: tenant, kind, status, timestamps, attempts, payload, result,
+                              error, webhook_url, and for batches total/succeeded/failed
   eyeflow:job:{id}:intents    list: a batch's intents, in order
   eyeflow:job:{id}:items      hash: item index -> item result JSON
   eyeflow:job-done:{id}       pub/sub channel: a message when the job reaches a terminal state
@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import redis
 
@@ -132,7 +132,7 @@ class JobStore:
 
     def create(self, job: NewJob) -> None:
         key = job_key(job.job_id)
-        fields: dict[str, str | int] = {
+        fields: dict[Any, str | int] = {  # Any: redis-py types hash keys invariantly
             "tenant": job.tenant,
             "kind": job.kind,
             "status": "queued",
@@ -161,7 +161,7 @@ class JobStore:
     # --- reads ----------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> dict[str, str] | None:
-        record = self._redis.hgetall(job_key(job_id))
+        record = cast(dict[str, str], self._redis.hgetall(job_key(job_id)))
         return record or None
 
     def get_for_tenant(self, job_id: str, tenant: str) -> dict[str, str] | None:

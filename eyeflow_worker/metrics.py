@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from typing import cast
 
 import redis
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -43,19 +44,23 @@ class Metrics:
         pipe = self._redis.pipeline(transaction=False)
         for bound in LATENCY_BUCKETS_SECONDS:
             if seconds <= bound:
-                pipe.hincrby(METRICS_KEY, _field("latency_bucket", {"provider": provider, "le": str(bound)}), 1)
+                pipe.hincrby(
+                    METRICS_KEY,
+                    _field("latency_bucket", {"provider": provider, "le": str(bound)}),
+                    1,
+                )
         pipe.hincrby(METRICS_KEY, _field("latency_bucket", {"provider": provider, "le": "+Inf"}), 1)
         pipe.hincrbyfloat(METRICS_KEY, _field("latency_sum", {"provider": provider}), seconds)
         pipe.execute()
 
     def collect(self) -> Iterator[Metric]:
         """Prometheus metric families built from the shared counters."""
-        raw: dict[str, str] = self._redis.hgetall(METRICS_KEY)
+        raw = cast(dict[str, str], self._redis.hgetall(METRICS_KEY))
         parsed: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
-        for field, value in raw.items():
+        for field, raw_value in raw.items():
             name, _, label_text = field.partition("|")
             labels = dict(pair.split("=", 1) for pair in label_text.split(",") if pair)
-            parsed[name].append((labels, float(value)))
+            parsed[name].append((labels, float(raw_value)))
         for name, (documentation, label_names) in _COUNTERS.items():
             family = CounterMetricFamily(name, documentation, labels=list(label_names))
             for labels, value in parsed.get(name, []):
@@ -64,7 +69,9 @@ class Metrics:
         yield from self._latency_histogram(parsed)
 
     @staticmethod
-    def _latency_histogram(parsed: Mapping[str, list[tuple[dict[str, str], float]]]) -> Iterator[Metric]:
+    def _latency_histogram(
+        parsed: Mapping[str, list[tuple[dict[str, str], float]]],
+    ) -> Iterator[Metric]:
         family = HistogramMetricFamily(
             "eyeflow_provider_latency_seconds", "Provider call latency", labels=["provider"]
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import redis
+from redis import Redis
 
 from eyeflow_worker.jobs import JobStore
 from eyeflow_worker.metrics import Metrics
@@ -20,7 +20,7 @@ from eyeflow_worker.tenant_config import TenantConfigStore, tenant_config_store
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    redis: redis.Redis
+    redis: Redis
     jobs: JobStore
     metrics: Metrics
     configs: TenantConfigStore

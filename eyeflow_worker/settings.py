@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     llm_retry_max_total_seconds: float = 300.0
     llm_retry_base_delay_seconds: float = 1.0
     llm_retry_max_delay_seconds: float = 60.0
-    # JSON object {"model": {"input": usd_per_mtok, "output": ..., ...}} merged over the built-in table.
+    # JSON {"model": {"input": usd_per_mtok, "output": ...}} merged over the built-in price table.
     llm_price_overrides: str | None = None
     rules_max_repair_attempts: int = 3
     condition_llm_fallback: bool = True
@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     @property
     def effective_result_backend_url(self) -> str:
         return self.result_backend_url or self.redis_url
+
+    @property
+    def config_refresh_interval_seconds(self) -> float:
+        """How often beat refreshes tenant configs: a quarter of the TTL (at least 30 s), so an
+        entry is refreshed well before it expires."""
+        return max(30.0, self.config_fetch_interval_minutes * 60.0 / 4)
 
     @property
     def webhook_signing_secret(self) -> str:

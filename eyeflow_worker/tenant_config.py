@@ -460,8 +460,8 @@ def _minutes(seconds: float) -> float:
 
 
 def beat_interval_seconds(settings: Settings) -> float:
-    """How often beat should run `refresh_due()`: a quarter of the TTL, at least 30 s."""
-    return max(30.0, settings.config_fetch_interval_minutes * 60.0 / 4)
+    """How often beat runs `refresh_due()` (see `Settings.config_refresh_interval_seconds`)."""
+    return settings.config_refresh_interval_seconds
 
 
 def context_cache_age_minutes(store: TenantConfigStore, tenant: str) -> float | None:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-_SECRET_PREFIX = "whsec_"
+_SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's prefix, not a secret
 
 
 def webhook_url_problem(url: str, allowed_hosts: list[str]) -> str | None:

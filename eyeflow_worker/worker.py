@@ -23,11 +23,16 @@ def worker_argv(role: str, settings: Settings) -> list[str]:
     queues, concurrency = roles[role]
     return [
         "worker",
-        "--queues", queues,
-        "--pool", "threads",
-        "--concurrency", str(concurrency),
-        "--hostname", f"{role}@%h",
-        "--loglevel", settings.log_level,
+        "--queues",
+        queues,
+        "--pool",
+        "threads",
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        f"{role}@%h",
+        "--loglevel",
+        settings.log_level,
     ]
 
 

@@ -37,6 +37,13 @@ def _workers_online(state: GatewayState) -> list[str]:
     return sorted(name for reply in replies for name in reply)
 
 
+def _config_cache_status(state: GatewayState) -> dict[str, Any]:
+    try:
+        return tenant_config_store(state.settings).status("system")
+    except EyeflowError as exc:  # e.g. the cache cannot decrypt: report it, don't 500
+        return {"degraded": True, "reason": exc.message, "config": {}, "context": {}}
+
+
 @router.get("/health")
 def health(state: StateDep) -> JSONResponse:
     """Fleet health. `unhealthy` (HTTP 503) when the broker is unreachable; `degraded` when no
@@ -49,7 +56,7 @@ def health(state: StateDep) -> JSONResponse:
         report["queues"] = _queue_depths(state.broker_redis, settings.all_queues)
         workers = _workers_online(state)
         report["workers"] = {"online": len(workers), "names": workers}
-        cache = tenant_config_store(settings).status("system")
+        cache = _config_cache_status(state)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         report.update(
             status="unhealthy",

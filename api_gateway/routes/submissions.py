@@ -83,7 +83,7 @@ def _accept(
     accepted = Accepted(
         task_id=submission.job_id,
         kind=kind,
-        status=record.get("status", "queued"),  # type: ignore[arg-type]
+        status=record.get("status", "queued"),
         status_url=status_url,
         total=len(intents) if kind == "batch" else None,
     )
@@ -139,7 +139,9 @@ def submit_batch(
     """
     limit = state.settings.max_batch_intents
     if len(body.intents) > limit:
-        raise _unprocessable("intents", f"at most {limit} intents per batch (got {len(body.intents)})")
+        raise _unprocessable(
+            "intents", f"at most {limit} intents per batch (got {len(body.intents)})"
+        )
     return _accept(
         state,
         tenant=tenant,

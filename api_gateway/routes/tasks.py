@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse
@@ -15,7 +15,7 @@ from eyeflow_worker.jobs import TERMINAL, public_view
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
-_NOT_FOUND = {404: {"description": "No such task for this tenant"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such task for this tenant"}}
 
 
 def _record_or_404(state: GatewayState, task_id: str, tenant: str) -> dict[str, str]:
@@ -60,7 +60,10 @@ def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONRespons
     if not state.jobs.cancel(task_id):
         current = state.jobs.get(task_id) or record
         return JSONResponse(
-            {"detail": f"Task already {current.get('status')}", "task": public_view(task_id, current)},
+            {
+                "detail": f"Task already {current.get('status')}",
+                "task": public_view(task_id, current),
+            },
             status.HTTP_409_CONFLICT,
         )
     current = state.jobs.get(task_id) or record

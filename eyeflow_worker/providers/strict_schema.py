@@ -2,7 +2,7 @@
 
 Strict mode wants every object closed (`additionalProperties: false`) with every property listed
 in `required`; a property that was optional becomes required-but-nullable instead. `oneOf` is
-not supported there and becomes `anyOf`.
+not supported there and becomes `anyOf`; `default` is dropped.
 
 A free-form object (no `properties`, or `additionalProperties` other than false — say, an
 action's `params`) cannot be expressed in strict mode at all: closing it would force it to be
@@ -46,6 +46,7 @@ def _convert(node: dict[str, Any]) -> None:
         raise _NotStrictCompatible
     if "oneOf" in node:
         node["anyOf"] = node.pop("oneOf")
+    node.pop("default", None)  # not allowed in strict mode, and moot once everything is required
     if _is_object(node):
         extra = node.get("additionalProperties")
         if "properties" not in node and extra is False:

@@ -94,8 +94,12 @@ def record_usage(rt: Runtime, result: Mapping[str, Any]) -> None:
     usage = result.get("usage")
     if not isinstance(provider, str) or not isinstance(usage, Mapping):
         return
-    rt.metrics.count("eyeflow_tokens", int(usage.get("input_tokens", 0)), provider=provider, direction="input")
-    rt.metrics.count("eyeflow_tokens", int(usage.get("output_tokens", 0)), provider=provider, direction="output")
+    rt.metrics.count(
+        "eyeflow_tokens", int(usage.get("input_tokens", 0)), provider=provider, direction="input"
+    )
+    rt.metrics.count(
+        "eyeflow_tokens", int(usage.get("output_tokens", 0)), provider=provider, direction="output"
+    )
     elapsed_ms = result.get("generation_time_ms")
     if isinstance(elapsed_ms, int | float):
         rt.metrics.observe_latency(provider, elapsed_ms / 1000)

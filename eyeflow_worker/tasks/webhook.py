@@ -35,7 +35,9 @@ def deliver_webhook(self: Task, job_id: str, first_attempt_at: float | None = No
     started = first_attempt_at or time.time()
     view = public_view(job_id, record)
     # The id is stable across retries of one event, so receivers can deduplicate on it.
-    delivery = sign_delivery(settings.webhook_signing_secret, f"msg_{job_id}_{view['status']}", view)
+    delivery = sign_delivery(
+        settings.webhook_signing_secret, f"msg_{job_id}_{view['status']}", view
+    )
     attempt = self.request.retries + 1
     try:
         post_delivery(_http_client(settings.webhook_timeout_seconds), url, delivery)
@@ -46,8 +48,13 @@ def deliver_webhook(self: Task, job_id: str, first_attempt_at: float | None = No
         if attempt >= settings.webhook_max_attempts or out_of_time:
             logger.error("webhook for %s abandoned after %d attempts: %s", job_id, attempt, failure)
             return
-        logger.info("webhook for %s failed (%s); retry %d in %.1fs", job_id, failure, attempt, delay)
+        logger.info(
+            "webhook for %s failed (%s); retry %d in %.1fs", job_id, failure, attempt, delay
+        )
         raise self.retry(
-            countdown=delay, max_retries=settings.webhook_max_attempts, kwargs={"job_id": job_id, "first_attempt_at": started}, args=[]
+            countdown=delay,
+            max_retries=settings.webhook_max_attempts,
+            kwargs={"job_id": job_id, "first_attempt_at": started},
+            args=[],
         ) from None
     rt.metrics.count("eyeflow_webhook_deliveries", outcome="delivered")

@@ -47,7 +47,8 @@ def test_each_command_is_exec_form_and_points_at_real_code(name: str) -> None:
             from eyeflow_worker.worker import worker_argv
 
             argv = worker_argv(command[3], Settings(_env_file=None))  # type: ignore[call-arg]
-            assert argv[0] == "worker" and "--pool" in argv
+            assert argv[0] == "worker"
+            assert "--pool" in argv
     elif executable == "celery":
         app_module = command[command.index("-A") + 1]
         assert importlib.import_module(app_module).app.main == "eyeflow"

@@ -43,7 +43,9 @@ def fleet_redis(fleet_settings: Settings) -> redis.Redis:
 
 @pytest.fixture(scope="session")
 def fleet(
-    fleet_env: dict[str, str], fleet_settings: Settings, fleet_redis: redis.Redis,
+    fleet_env: dict[str, str],
+    fleet_settings: Settings,
+    fleet_redis: redis.Redis,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[None]:
     """Two real workers, as in production: interactive(+webhooks, maintenance) and batch."""

@@ -50,7 +50,9 @@ def test_cancelling_a_queued_job_is_final(fleet_settings: Settings) -> None:
     # A gateway whose interactive queue no worker consumes: the job provably stays queued.
     parked = fleet_settings.model_copy(update={"queue_interactive": "eyeflow.test.parked"})
     with TestClient(create_app(parked)) as gateway:
-        task_id = gateway.post("/api/rules/generate", json={"user_intent": "Page on-call if disk > 95%"}).json()["task_id"]
+        task_id = gateway.post(
+            "/api/rules/generate", json={"user_intent": "Page on-call if disk > 95%"}
+        ).json()["task_id"]
 
         cancelled = gateway.delete(f"/api/tasks/{task_id}")
         again = gateway.delete(f"/api/tasks/{task_id}")
@@ -65,7 +67,9 @@ def test_cancelling_a_queued_job_is_final(fleet_settings: Settings) -> None:
 def test_cancelling_a_batch_keeps_finished_items_and_cancels_the_rest(
     client: TestClient, fleet_settings: Settings
 ) -> None:
-    task_id = client.post("/api/rules/generate-batch", json={"intents": _intents(1500)}).json()["task_id"]
+    task_id = client.post("/api/rules/generate-batch", json={"intents": _intents(1500)}).json()[
+        "task_id"
+    ]
 
     response = client.delete(f"/api/tasks/{task_id}")
 

@@ -34,8 +34,19 @@ def own_redis(tmp_path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     assert server, "redis-server must be installed for this test (make test installs it)"
     port = _free_port()
     process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
@@ -81,6 +92,8 @@ def test_submissions_answer_503_quickly_when_the_broker_dies(
 
 
 def test_a_broker_that_never_existed_is_also_503(fleet_settings: Settings) -> None:
-    settings = fleet_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{_free_port()}/0"})
+    settings = fleet_settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{_free_port()}/0"}
+    )
     response = TestClient(create_app(settings)).post("/api/rules/generate", json=GENERATE)
     assert response.status_code == 503

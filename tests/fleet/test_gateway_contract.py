@@ -20,7 +20,9 @@ def secured(fleet_settings: Settings, fleet_redis: object) -> TestClient:
 
 def test_token_is_required_on_api_routes_when_configured(secured: TestClient) -> None:
     assert secured.post("/api/rules/generate", json=GENERATE).status_code == 401
-    wrong = secured.post("/api/rules/generate", json=GENERATE, headers={"Authorization": "Bearer nope"})
+    wrong = secured.post(
+        "/api/rules/generate", json=GENERATE, headers={"Authorization": "Bearer nope"}
+    )
     assert wrong.status_code == 401
     assert wrong.headers["www-authenticate"] == "Bearer"
     ok = secured.post(
@@ -38,23 +40,42 @@ def test_health_docs_and_openapi_stay_open(secured: TestClient) -> None:
     assert secured.get("/docs").status_code == 200
     spec = secured.get("/openapi.json").json()
     for path in (
-        "/api/rules/generate", "/api/rules/generate-batch", "/api/rules/refine",
-        "/api/conditions/evaluate", "/api/tasks/{task_id}", "/api/tasks/{task_id}/results",
-        "/health", "/providers", "/cache/status", "/config/refresh", "/cache/invalidate", "/metrics",
+        "/api/rules/generate",
+        "/api/rules/generate-batch",
+        "/api/rules/refine",
+        "/api/conditions/evaluate",
+        "/api/tasks/{task_id}",
+        "/api/tasks/{task_id}/results",
+        "/health",
+        "/providers",
+        "/cache/status",
+        "/config/refresh",
+        "/cache/invalidate",
+        "/metrics",
     ):
         assert path in spec["paths"], path
 
 
-def test_another_tenants_task_is_indistinguishable_from_a_missing_one(app_client: TestClient) -> None:
-    task_id = app_client.post("/api/rules/generate", json=GENERATE, headers={"X-User-ID": "alice"}).json()["task_id"]
+def test_another_tenants_task_is_indistinguishable_from_a_missing_one(
+    app_client: TestClient,
+) -> None:
+    task_id = app_client.post(
+        "/api/rules/generate", json=GENERATE, headers={"X-User-ID": "alice"}
+    ).json()["task_id"]
 
     as_bob = app_client.get(f"/api/tasks/{task_id}", headers={"X-User-ID": "bob"})
-    missing = app_client.get("/api/tasks/00000000-0000-0000-0000-000000000000", headers={"X-User-ID": "bob"})
+    missing = app_client.get(
+        "/api/tasks/00000000-0000-0000-0000-000000000000", headers={"X-User-ID": "bob"}
+    )
 
     assert as_bob.status_code == missing.status_code == 404
     assert as_bob.json() == missing.json()
-    assert app_client.delete(f"/api/tasks/{task_id}", headers={"X-User-ID": "bob"}).status_code == 404
-    assert app_client.get(f"/api/tasks/{task_id}", headers={"X-User-ID": "alice"}).status_code == 200
+    assert (
+        app_client.delete(f"/api/tasks/{task_id}", headers={"X-User-ID": "bob"}).status_code == 404
+    )
+    assert (
+        app_client.get(f"/api/tasks/{task_id}", headers={"X-User-ID": "alice"}).status_code == 200
+    )
     # With no X-User-ID the tenant is `system`, which is not alice either.
     assert app_client.get(f"/api/tasks/{task_id}").status_code == 404
 
@@ -63,9 +84,13 @@ def test_idempotency_key_returns_the_original_task_or_409(app_client: TestClient
     headers = {"Idempotency-Key": "nightly-42", "X-User-ID": "carol"}
     first = app_client.post("/api/rules/generate", json=GENERATE, headers=headers)
     second = app_client.post("/api/rules/generate", json=GENERATE, headers=headers)
-    changed = app_client.post("/api/rules/generate", json={"user_intent": "Something else"}, headers=headers)
+    changed = app_client.post(
+        "/api/rules/generate", json={"user_intent": "Something else"}, headers=headers
+    )
     other_tenant = app_client.post(
-        "/api/rules/generate", json=GENERATE, headers={"Idempotency-Key": "nightly-42", "X-User-ID": "dave"}
+        "/api/rules/generate",
+        json=GENERATE,
+        headers={"Idempotency-Key": "nightly-42", "X-User-ID": "dave"},
     )
 
     assert first.status_code == 202
@@ -83,7 +108,11 @@ def test_idempotency_key_returns_the_original_task_or_409(app_client: TestClient
         ("/api/rules/generate", {"user_intent": 42}, "user_intent"),
         ("/api/rules/generate", {"user_intent": "   "}, "user_intent"),
         ("/api/rules/generate", {"user_intent": "x" * 4001}, "user_intent"),
-        ("/api/rules/generate", {"user_intent": "ok", "aggregated_context": []}, "aggregated_context"),
+        (
+            "/api/rules/generate",
+            {"user_intent": "ok", "aggregated_context": []},
+            "aggregated_context",
+        ),
         ("/api/rules/generate", {"user_intent": "ok", "surprise": 1}, "surprise"),
         ("/api/rules/generate-batch", {"intents": []}, "intents"),
         ("/api/rules/generate-batch", {"intents": ["fine", ""]}, "intents"),
@@ -92,8 +121,16 @@ def test_idempotency_key_returns_the_original_task_or_409(app_client: TestClient
         ("/api/rules/refine", {"current_rules": {}, "feedback": ""}, "feedback"),
         ("/api/conditions/evaluate", {"condition": "$a > 1"}, "context"),
         ("/api/conditions/evaluate", {"condition": "", "context": {}}, "condition"),
-        ("/api/rules/generate", {"user_intent": "ok", "webhook_url": "http://evil.example.com/x"}, "webhook_url"),
-        ("/api/rules/generate", {"user_intent": "ok", "webhook_url": "ftp://127.0.0.1/x"}, "webhook_url"),
+        (
+            "/api/rules/generate",
+            {"user_intent": "ok", "webhook_url": "http://evil.example.com/x"},
+            "webhook_url",
+        ),
+        (
+            "/api/rules/generate",
+            {"user_intent": "ok", "webhook_url": "ftp://127.0.0.1/x"},
+            "webhook_url",
+        ),
     ],
 )
 def test_bad_input_is_a_422_naming_the_field(
@@ -111,7 +148,9 @@ def test_bad_query_headers_and_json_are_422_not_500(app_client: TestClient) -> N
         response = app_client.post("/api/rules/generate", params={"wait": wait}, json=GENERATE)
         assert response.status_code == 422
         assert response.json()["detail"][0]["loc"] == ["query", "wait"]
-    bad_tenant = app_client.post("/api/rules/generate", json=GENERATE, headers={"X-User-ID": "a b/c"})
+    bad_tenant = app_client.post(
+        "/api/rules/generate", json=GENERATE, headers={"X-User-ID": "a b/c"}
+    )
     assert bad_tenant.status_code == 422
     assert bad_tenant.json()["detail"][0]["loc"] == ["header", "X-User-ID"]
     not_json = app_client.post(

@@ -26,9 +26,12 @@ def test_generate_answers_202_then_rules_from_the_offline_provider(client: TestC
     assert task["created_at"] <= task["started_at"] <= task["finished_at"]
     result = task["result"]
     rules = result["workflow_rules"]
-    assert rules["workflow_name"] and rules["trigger"] and rules["rules"]
+    assert rules["workflow_name"]
+    assert rules["trigger"]
+    assert rules["rules"]
     first = rules["rules"][0]
-    assert first["condition"] and first["then"][0]["action"]
+    assert first["condition"]
+    assert first["then"][0]["action"]
     assert result["provider"] == "offline"
     assert isinstance(result["tokens_used"], int)
     assert set(result["usage"]) >= {"input_tokens", "output_tokens"}
@@ -38,7 +41,9 @@ def test_generate_answers_202_then_rules_from_the_offline_provider(client: TestC
 
 def test_generate_with_wait_returns_the_finished_task_in_one_call(client: TestClient) -> None:
     response = client.post(
-        "/api/rules/generate", params={"wait": 30}, json={"user_intent": "Notify ops when CPU is above 90%"}
+        "/api/rules/generate",
+        params={"wait": 30},
+        json={"user_intent": "Notify ops when CPU is above 90%"},
     )
 
     assert response.status_code == 200

@@ -86,7 +86,9 @@ def test_delivery_is_retried_after_errors_with_the_same_message_id(
     assert json.loads(attempts[-1][1])["result"]["result"] is True
 
 
-def test_a_cancelled_job_is_delivered_too(fleet_settings: Settings, receiver: Receiver, fleet: None) -> None:
+def test_a_cancelled_job_is_delivered_too(
+    fleet_settings: Settings, receiver: Receiver, fleet: None
+) -> None:
     from api_gateway.main import create_app
 
     parked = fleet_settings.model_copy(update={"queue_interactive": "eyeflow.test.parked"})
@@ -96,6 +98,6 @@ def test_a_cancelled_job_is_delivered_too(fleet_settings: Settings, receiver: Re
         ).json()["task_id"]
         gateway.delete(f"/api/tasks/{task_id}")
 
-    headers, body = receiver.next_delivery()
+    _headers, body = receiver.next_delivery()
     assert json.loads(body)["status"] == "cancelled"
     assert json.loads(body)["task_id"] == task_id
