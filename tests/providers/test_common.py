@@ -27,7 +27,15 @@ from tests.providers.conftest import (
     make_settings,
 )
 
-_SDK_LOGGERS = ("anthropic", "openai", "httpx", "httpx2", "httpcore", "eyeflow_worker")
+_SDK_LOGGERS = (
+    "anthropic",
+    "openai",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+    "eyeflow_worker",
+)
 
 
 def test_success_reports_text_usage_latency_and_cost(wire: Wire, server: FakeLLMServer) -> None:

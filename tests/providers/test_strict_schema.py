@@ -35,7 +35,7 @@ def test_optional_enums_refs_and_unions_become_nullable_unions() -> None:
             "level": {"type": "string", "enum": ["low", "high"]},
             "action": {"$ref": "#/$defs/Action"},
             "value": {"oneOf": [{"type": "string"}, {"type": "number"}]},
-            "maybe": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "maybe": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
         },
     }
 
