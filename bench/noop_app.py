@@ -1,0 +1,17 @@
+"""A bare Celery app with one no-op task, configured exactly like the fleet (same broker, same
+reliability settings): the baseline the gateway round trip is compared with."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from celeryconfig import celery_config
+from eyeflow_worker.settings import get_settings
+
+app = Celery("bench-noop")
+app.conf.update(celery_config(get_settings()))
+
+
+@app.task(name="bench.noop")
+def noop() -> str:
+    return "ok"
