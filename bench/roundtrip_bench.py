@@ -69,13 +69,50 @@ def main() -> None:
     port = free_port()
     py = sys.executable
     processes = [
-        spawn([py, "-m", "uvicorn", "--factory", "api_gateway.main:create_app", "--port", str(port),
-               "--log-level", "warning"], env, Path("/tmp/eyeflow-bench-gateway.log")),
-        spawn([py, "-m", "eyeflow_worker.worker", "interactive"], env,
-              Path("/tmp/eyeflow-bench-worker.log")),
-        spawn([py, "-m", "celery", "-A", "bench.noop_app", "worker", "-P", "threads", "-c", "16",
-               "-Q", BENCH_QUEUE, "-n", "noop@%h", "--without-gossip", "--without-mingle",
-               "-l", "WARNING"], env, Path("/tmp/eyeflow-bench-noop.log")),
+        spawn(
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "api_gateway.main:create_app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env,
+            Path("/tmp/eyeflow-bench-gateway.log"),
+        ),
+        spawn(
+            [py, "-m", "eyeflow_worker.worker", "interactive"],
+            env,
+            Path("/tmp/eyeflow-bench-worker.log"),
+        ),
+        spawn(
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "bench.noop_app",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                "16",
+                "-Q",
+                BENCH_QUEUE,
+                "-n",
+                "noop@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "WARNING",
+            ],
+            env,
+            Path("/tmp/eyeflow-bench-noop.log"),
+        ),
     ]
     try:
         os.environ.update(env)

@@ -10,7 +10,7 @@ import logging
 
 from eyeflow_worker.settings import Settings
 
-_CHATTY_LOGGERS = ("httpx", "httpcore", "anthropic", "openai", "urllib3")
+_CHATTY_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2", "anthropic", "openai", "urllib3")
 
 
 def configure_logging(settings: Settings) -> None:
