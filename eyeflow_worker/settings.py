@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     llm_retry_max_delay_seconds: float = 60.0
     # JSON {"model": {"input": usd_per_mtok, "output": ...}} merged over the built-in price table.
     llm_price_overrides: str | None = None
+    # Fleet-wide request budget per provider account (requests/minute, 0 = unlimited), and
+    # per-provider overrides as JSON, e.g. {"anthropic": 50, "openai": 500}.
+    llm_rate_limit_rpm: int = 0
+    llm_rate_limits: str | None = None
     rules_max_repair_attempts: int = 3
     condition_llm_fallback: bool = True
 
