@@ -101,6 +101,13 @@ class Progress(BaseModel):
     cancelled: int = 0
 
 
+class WebhookState(BaseModel):
+    status: Literal["pending", "retrying", "delivered", "failed"]
+    attempts: int
+    last_error: str | None = None
+    delivered_at: str | None = None
+
+
 class TaskView(BaseModel):
     task_id: str
     kind: JobKind
@@ -113,6 +120,9 @@ class TaskView(BaseModel):
     result: dict[str, Any] | None
     error: TaskError | None
     results_url: str | None = None
+    webhook: WebhookState | None = Field(
+        default=None, description="Delivery state, for jobs submitted with a webhook_url."
+    )
 
 
 class BatchItem(BaseModel):

@@ -237,6 +237,12 @@ class JobStore:
             return 2
         return 1 if value == 1 else 0
 
+    def record_webhook(self, job_id: str, state: Mapping[str, Any]) -> None:
+        """Where the job's webhook delivery stands, shown to callers and operators."""
+        key = job_key(job_id)
+        if self._redis.exists(key):
+            self._redis.hset(key, "webhook", json.dumps(state, separators=(",", ":")))
+
     def _terminal(self, job_id: str, status: Status, field: str, value: Mapping[str, Any]) -> bool:
         changed = self._finish(
             keys=[job_key(job_id)],
@@ -270,6 +276,11 @@ def public_view(job_id: str, record: Mapping[str, str]) -> dict[str, Any]:
     }
     if kind == "batch":
         view["results_url"] = f"/api/tasks/{job_id}/results"
+    if record.get("webhook_url"):
+        view["webhook"] = _json_or_none(record.get("webhook")) or {
+            "status": "pending",
+            "attempts": 0,
+        }
     return view
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import redis
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from api_gateway.deps import TenantDep
@@ -95,8 +97,16 @@ class _FleetCollector(Collector):
     def __init__(self, state: GatewayState) -> None:
         self._state = state
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         yield from self._state.metrics.collect()
+        depths = GaugeMetricFamily(
+            "eyeflow_queue_depth", "Messages waiting in each broker queue", labels=["queue"]
+        )
+        for queue, depth in _queue_depths(
+            self._state.broker_redis, self._state.settings.all_queues
+        ).items():
+            depths.add_metric([queue], depth)
+        yield depths
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -10,7 +10,7 @@ import httpx
 from celery import Task
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.jobs import public_view
+from eyeflow_worker.jobs import public_view, utc_now
 from eyeflow_worker.runtime import runtime
 from eyeflow_worker.webhooks import DeliveryFailed, backoff_delay, post_delivery, sign_delivery
 
@@ -45,9 +45,13 @@ def deliver_webhook(self: Task, job_id: str, first_attempt_at: float | None = No
         rt.metrics.count("eyeflow_webhook_deliveries", outcome="failed")
         delay = backoff_delay(attempt, settings.webhook_backoff_base_seconds)
         out_of_time = time.time() + delay - started > settings.webhook_retry_window_seconds
+        state = {"status": "retrying", "attempts": attempt, "last_error": str(failure)}
         if attempt >= settings.webhook_max_attempts or out_of_time:
             logger.error("webhook for %s abandoned after %d attempts: %s", job_id, attempt, failure)
+            rt.jobs.record_webhook(job_id, {**state, "status": "failed"})
+            rt.metrics.count("eyeflow_webhook_deliveries", outcome="abandoned")
             return
+        rt.jobs.record_webhook(job_id, state)
         logger.info(
             "webhook for %s failed (%s); retry %d in %.1fs", job_id, failure, attempt, delay
         )
@@ -57,4 +61,7 @@ def deliver_webhook(self: Task, job_id: str, first_attempt_at: float | None = No
             kwargs={"job_id": job_id, "first_attempt_at": started},
             args=[],
         ) from None
+    rt.jobs.record_webhook(
+        job_id, {"status": "delivered", "attempts": attempt, "delivered_at": utc_now()}
+    )
     rt.metrics.count("eyeflow_webhook_deliveries", outcome="delivered")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -64,7 +65,9 @@ def test_a_finished_job_posts_a_signed_task_object(
     verified = Webhook(fleet_settings.webhook_signing_secret).verify(body, headers)
     assert verified["task_id"] == task_id
     assert verified["status"] == "succeeded"
-    assert verified == client.get(f"/api/tasks/{task_id}").json()
+    current = _wait_for_webhook_state(client, task_id, "delivered")
+    assert current["webhook"]["attempts"] == 1
+    assert {**verified, "webhook": None} == {**current, "webhook": None}
     assert headers["webhook-signature"].startswith("v1,")
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + "d3Jvbmctc2VjcmV0").verify(body, headers)
@@ -74,16 +77,44 @@ def test_delivery_is_retried_after_errors_with_the_same_message_id(
     client: TestClient, receiver: Receiver
 ) -> None:
     receiver.statuses = [500, 503]
-    client.post(
+    task_id = client.post(
         "/api/conditions/evaluate",
         json={"condition": "$x > 1", "context": {"x": 2}, "webhook_url": receiver.url},
-    )
+    ).json()["task_id"]
 
     attempts = [receiver.next_delivery() for _ in range(3)]
 
     ids = {headers["webhook-id"] for headers, _ in attempts}
     assert len(ids) == 1
     assert json.loads(attempts[-1][1])["result"]["result"] is True
+    assert _wait_for_webhook_state(client, task_id, "delivered")["webhook"]["attempts"] == 3
+
+
+def test_a_receiver_that_never_accepts_is_given_up_on_visibly(
+    client: TestClient, receiver: Receiver
+) -> None:
+    receiver.statuses = [500] * 10
+    task_id = client.post(
+        "/api/conditions/evaluate",
+        json={"condition": "$x > 1", "context": {"x": 0}, "webhook_url": receiver.url},
+    ).json()["task_id"]
+
+    view = _wait_for_webhook_state(client, task_id, "failed")
+
+    assert view["webhook"]["attempts"] == 4  # WEBHOOK_MAX_ATTEMPTS in the fleet environment
+    assert "HTTP 500" in view["webhook"]["last_error"]
+    assert receiver.deliveries.qsize() == 4
+    assert view["status"] == "succeeded"  # the job itself is not affected
+
+
+def _wait_for_webhook_state(client: TestClient, task_id: str, wanted: str) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        view = client.get(f"/api/tasks/{task_id}").json()
+        if view["webhook"]["status"] == wanted:
+            return view
+        time.sleep(0.05)
+    raise AssertionError(f"webhook never reached {wanted!r}: {view['webhook']}")
 
 
 def test_a_cancelled_job_is_delivered_too(

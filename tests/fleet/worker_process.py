@@ -24,6 +24,7 @@ def fleet_environment(redis_url: str, extra: Mapping[str, str] | None = None) ->
         WEBHOOK_SECRET="whsec_ZXllZmxvdy10ZXN0LXdlYmhvb2stc2VjcmV0",
         WEBHOOK_ALLOWED_HOSTS="127.0.0.1,localhost",
         WEBHOOK_BACKOFF_BASE_SECONDS="0.2",
+        WEBHOOK_MAX_ATTEMPTS="4",
         LOG_LEVEL="INFO",
         PYTHONPATH=str(ROOT),
     )

@@ -1,0 +1,111 @@
+"""The evaluate job's choice between the expression evaluator and the LLM fallback."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from eyeflow_worker.errors import InvalidInput, InvalidLLMOutput
+from eyeflow_worker.evaluation import evaluate_condition_job
+from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, Usage
+
+
+class CountingProvider:
+    name = "counting"
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.requests: list[LLMRequest] = []
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        self.requests.append(request)
+        return LLMResponse(
+            text=self.answers.pop(0),
+            provider="fake",
+            model="fake-1",
+            usage=Usage(input_tokens=50, output_tokens=10),
+            latency_ms=5,
+            cost_usd=0.001,
+        )
+
+
+@pytest.fixture
+def cache() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis(decode_responses=True)
+
+
+def _run(condition: str, context: dict, llm: Provider | None, cache: fakeredis.FakeRedis) -> dict:
+    factory = (lambda: (llm, "tenant:fake:fake-1")) if llm is not None else None
+    return evaluate_condition_job(
+        condition, context, llm_factory=factory, cache=cache, cache_ttl_seconds=60
+    )
+
+
+def test_expressions_never_reach_the_llm(cache: fakeredis.FakeRedis) -> None:
+    llm = CountingProvider()
+    result = _run("$cpu > 80", {"cpu": "91.5"}, llm, cache)
+
+    assert result["result"] is True
+    assert result["method"] == "deterministic"
+    assert llm.requests == []
+
+
+def test_plain_english_goes_to_the_llm_once_then_comes_from_the_cache(
+    cache: fakeredis.FakeRedis,
+) -> None:
+    llm = CountingProvider('Sure: {"result": true, "explanation": "cpu is 99, above normal"}')
+    context = {"cpu": 99}
+
+    first = _run("the database looks overloaded", context, llm, cache)
+    second = _run("the database looks overloaded", context, llm, cache)
+
+    assert first["method"] == second["method"] == "llm"
+    assert first["result"] is second["result"] is True
+    assert first["explanation"] == "cpu is 99, above normal"
+    assert first["cached"] is False
+    assert second["cached"] is True
+    assert len(llm.requests) == 1
+    assert llm.requests[0].purpose == "evaluate"
+    assert '"cpu": 99' in llm.requests[0].messages[0].content
+    assert first["provider"] == "fake"
+    assert first["tokens_used"] == 60
+
+
+def test_a_different_context_is_a_different_question(cache: fakeredis.FakeRedis) -> None:
+    llm = CountingProvider(
+        '{"result": true, "explanation": "busy"}', '{"result": false, "explanation": "idle"}'
+    )
+
+    busy = _run("the database looks overloaded", {"cpu": 99}, llm, cache)
+    idle = _run("the database looks overloaded", {"cpu": 3}, llm, cache)
+
+    assert (busy["result"], idle["result"]) == (True, False)
+    assert len(llm.requests) == 2
+
+
+def test_with_the_fallback_off_plain_english_is_a_parse_error(cache: fakeredis.FakeRedis) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        _run("the database looks overloaded", {}, None, cache)
+    assert caught.value.code == "invalid_input"
+    assert "not a valid expression" in caught.value.message
+
+
+def test_a_broken_expression_is_reported_not_sent_to_the_llm(cache: fakeredis.FakeRedis) -> None:
+    llm = CountingProvider()
+    with pytest.raises(InvalidInput) as caught:
+        _run("$cpu > (80 AND", {}, llm, cache)
+    assert caught.value.details["column"] >= 1
+    assert llm.requests == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["I think it is overloaded.", '{"result": "yes", "explanation": "x"}', '{"explanation": "x"}'],
+)
+def test_a_malformed_llm_verdict_is_invalid_llm_output(
+    cache: fakeredis.FakeRedis, answer: str
+) -> None:
+    with pytest.raises(InvalidLLMOutput) as caught:
+        _run("the database looks overloaded", {}, CountingProvider(answer), cache)
+    assert caught.value.details["raw_output"] == answer
+    assert cache.keys("*") == []
