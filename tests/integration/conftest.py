@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,7 @@ class Stack:
         return response
 
     def submit(self, tenant: str, intent: str) -> str:
-        response = self.request(
-            "POST", "/api/rules/generate", tenant, json={"user_intent": intent}
-        )
+        response = self.request("POST", "/api/rules/generate", tenant, json={"user_intent": intent})
         assert response.status_code == 202, response.text
         return str(response.json()["task_id"])
 
@@ -125,9 +124,7 @@ class Stack:
     def wait(self, tenant: str, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            response = self.request(
-                "GET", f"/api/tasks/{task_id}", tenant, params={"wait": 10}
-            )
+            response = self.request("GET", f"/api/tasks/{task_id}", tenant, params={"wait": 10})
             assert response.status_code in (200, 202), response.text
             body: dict[str, Any] = response.json()
             if body["status"] in ("succeeded", "failed", "cancelled"):
@@ -216,8 +213,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         WorkerProcess(env, s.queue_batch, "batch", log_paths[1]),
     ]
     try:
-        for worker in workers:
-            worker.start(celery)
+        # Both start at once (each takes seconds to import and answer a ping).
+        with ThreadPoolExecutor(max_workers=len(workers)) as pool:
+            for started in [pool.submit(worker.start, celery) for worker in workers]:
+                started.result()
         with TestClient(create_app(settings)) as test_client:
             yield Stack(
                 nestjs=nestjs,
