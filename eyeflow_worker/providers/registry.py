@@ -1,7 +1,8 @@
 """Maps the configuration's `provider` string to a provider class. No if/elif on names elsewhere.
 
 `build_llm` is what a job calls: the configured provider and its fallbacks (`chain.py`), each
-wrapped in the one retry loop (`retry.py`).
+wrapped in the one retry loop (`retry.py`), inside which each attempt takes a slot from the
+fleet-wide rate limiter (`ratelimited.py`) when a Redis client is given.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import redis
 
 from eyeflow_worker.errors import ConfigInvalid
 from eyeflow_worker.providers.anthropic import AnthropicProvider
@@ -23,6 +26,7 @@ from eyeflow_worker.providers.llamacpp import LlamaCppProvider
 from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.providers.ollama import OllamaProvider
 from eyeflow_worker.providers.openai_compat import OpenAIProvider
+from eyeflow_worker.providers.ratelimited import rate_limited
 from eyeflow_worker.providers.retry import RetryingProvider, RetryListener, RetryPolicy
 from eyeflow_worker.settings import Settings
 
@@ -66,12 +70,14 @@ def build_llm(
     *,
     fallbacks: Sequence[ProviderConfig] | None = None,
     sleep: Callable[[float], None] | None = None,
+    limiter_redis: redis.Redis | None = None,
 ) -> Provider:
     """The provider a job talks to: the configured one, then its fallbacks, each with retries.
 
     `on_retry(delay_seconds, error)` is called before every wait (the job marks itself
     `retrying`). `fallbacks` replaces the settings-derived fallback list (see `chain.py`);
-    `sleep` is for tests.
+    `limiter_redis` turns on the fleet-wide rate limiter (None: no limiting); `sleep` is for
+    tests.
     """
     policy = RetryPolicy.from_settings(settings)
     configs = [
@@ -81,6 +87,10 @@ def build_llm(
     links: list[Provider] = []
     for link_config in configs:
         provider = build_provider(link_config, settings)
+        if limiter_redis is not None:
+            provider = rate_limited(
+                provider, link_config, settings, limiter_redis, sleep=sleep or time.sleep
+            )
         links.append(
             RetryingProvider(provider, policy, on_retry=on_retry, sleep=sleep or time.sleep)
         )

@@ -46,7 +46,9 @@ class JobContext:
         return self._rt.configs.aggregated_context(self.tenant)
 
     def llm(self) -> Provider:
-        return build_llm(self.config, self._rt.settings, on_retry=self._on_retry)
+        return build_llm(
+            self.config, self._rt.settings, on_retry=self._on_retry, limiter_redis=self._rt.redis
+        )
 
     def _on_retry(self, delay_seconds: float, error: Exception) -> None:
         code = error.code if isinstance(error, EyeflowError) else type(error).__name__

@@ -1,0 +1,88 @@
+"""A `Provider` that takes a slot from the fleet-wide limiter (`ratelimit.py`) before each call
+and tells the fleet when the server asked everyone to back off.
+
+`build_llm` puts it inside the retry loop, so every attempt takes a slot of its own. Only
+providers that call a server (they have a `base_url`) are limited; the offline drafter is not.
+The budget comes from `Settings.llm_rate_limits` (JSON, provider → requests/minute), else
+`Settings.llm_rate_limit_rpm`; 0 means no budget, but the shared cooldown still applies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from functools import lru_cache
+
+import redis
+
+from eyeflow_worker.errors import ConfigInvalid, ProviderError
+from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, ProviderConfig
+from eyeflow_worker.ratelimit import LimitKey, Rate, RateLimiter
+from eyeflow_worker.settings import Settings
+
+
+class RateLimitedProvider:
+    def __init__(self, inner: Provider, limiter: RateLimiter) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.limiter = limiter
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        self.limiter.acquire()
+        try:
+            return self.inner.complete(request)
+        except ProviderError as error:
+            if error.retryable and error.retry_after is not None and error.retry_after > 0:
+                self.limiter.cool_down(error.retry_after)
+            raise
+
+
+def rate_for(provider: str, settings: Settings) -> Rate | None:
+    """The provider's requests-per-minute budget, or None for no budget."""
+    rpm = _overrides(settings.llm_rate_limits).get(provider.lower(), settings.llm_rate_limit_rpm)
+    return Rate(rpm, 60.0) if rpm > 0 else None
+
+
+@lru_cache(maxsize=8)
+def _overrides(raw: str | None) -> dict[str, int]:
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError as error:
+        raise ConfigInvalid(f"LLM_RATE_LIMITS is not valid JSON: {error}") from None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in parsed.values()
+    ):
+        raise ConfigInvalid(
+            'LLM_RATE_LIMITS must be a JSON object of integers, e.g. {"openai": 500}'
+        )
+    return {str(name).lower(): value for name, value in parsed.items()}
+
+
+def rate_limited(
+    provider: Provider,
+    config: ProviderConfig,
+    settings: Settings,
+    client: redis.Redis,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] | None = None,
+) -> Provider:
+    """`provider` behind the fleet's limiter for its account, or as is when it calls no server.
+
+    A wait longer than the retry budget is refused at once (the fallback chain can serve).
+    """
+    base_url = getattr(provider, "base_url", None)
+    if not isinstance(base_url, str):
+        return provider
+    limiter = RateLimiter(
+        client,
+        LimitKey.of(provider.name, config.api_key, base_url),
+        rate_for(provider.name, settings),
+        max_wait_seconds=settings.llm_retry_max_total_seconds,
+        clock=clock,
+        sleep=sleep,
+    )
+    return RateLimitedProvider(provider, limiter)
