@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     llm_api_url: str | None = None
     # Comma-separated providers tried in order after the configured one fails.
     llm_fallback_providers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Fleet-level credentials for fallback providers that need them, as JSON:
+    # {"openai": {"api_key": "sk-...", "api_url": null, "model": "gpt-4.1-mini"}}.
+    llm_fallback_credentials: SecretStr | None = None
     llm_request_timeout_seconds: float = 120.0
     llm_max_attempts: int = 4
     llm_retry_max_total_seconds: float = 300.0

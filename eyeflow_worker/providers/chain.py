@@ -10,9 +10,11 @@ Rules (kept deliberately simple and safe):
 - A fallback entry is only a provider *name*. It is built as
   `ProviderConfig(provider=name, model=DEFAULT_MODELS[name], api_key=None, api_url=None)` with
   the primary's temperature and token limit. It never inherits the primary's key or URL (that
-  would send, say, an Anthropic key to OpenAI), so entries that need a key (anthropic, openai)
-  are skipped with a warning; keyless ones (offline, ollama and llamacpp at their default local
-  URLs) are used. Unknown names and the primary's own name are skipped too.
+  would send, say, an Anthropic key to OpenAI). Entries that need a key (anthropic, openai) take
+  it, and optionally a URL and model, from the fleet's own `LLM_FALLBACK_CREDENTIALS`
+  (`{"openai": {"api_key": "...", "model": "gpt-4.1-mini"}}`); without one they are skipped with
+  a warning. Keyless ones (offline, ollama and llamacpp at their default local URLs) are used
+  as they are. Unknown names and the primary's own name are skipped too.
 - A caller holding complete fallback configurations (a tenant config that carries its own
   `fallbacks`, keys included) passes them to `registry.build_llm(..., fallbacks=[...])`; they
   replace the settings-derived list.
@@ -22,10 +24,13 @@ Rules (kept deliberately simple and safe):
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 
-from eyeflow_worker.errors import ProviderError
+from pydantic import SecretStr
+
+from eyeflow_worker.errors import ConfigInvalid, ProviderError
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, ProviderConfig
 from eyeflow_worker.settings import Settings
 
@@ -50,6 +55,7 @@ def fallback_configs(
     """The usable fallback configurations for `config`, per the rules above."""
     primary = config.provider.lower() if config is not None else None
     seen = {primary}
+    fleet_credentials = _fleet_credentials(settings)
     configs: list[ProviderConfig] = []
     for name in settings.llm_fallback_providers:
         if name in seen:
@@ -58,19 +64,39 @@ def fallback_configs(
         if name not in providers:
             log.warning("Ignoring unknown fallback provider %r", name)
             continue
-        if requires_api_key(providers[name]):
-            log.warning("Ignoring fallback provider %r: it needs an API key of its own", name)
+        credentials = fleet_credentials.get(name, {})
+        if requires_api_key(providers[name]) and not credentials.get("api_key"):
+            log.warning(
+                "Ignoring fallback provider %r: it needs an API key in LLM_FALLBACK_CREDENTIALS",
+                name,
+            )
             continue
+        api_key = credentials.get("api_key")
         configs.append(
             ProviderConfig(
                 provider=name,
-                model=DEFAULT_MODELS.get(name, "default"),
+                model=credentials.get("model") or DEFAULT_MODELS.get(name, "default"),
                 temperature=config.temperature if config is not None else settings.llm_temperature,
                 max_tokens=config.max_tokens if config is not None else settings.llm_max_tokens,
+                api_key=SecretStr(api_key) if api_key else None,
+                api_url=credentials.get("api_url"),
                 request_timeout_seconds=settings.llm_request_timeout_seconds,
             )
         )
     return configs
+
+
+def _fleet_credentials(settings: Settings) -> dict[str, dict[str, str]]:
+    """LLM_FALLBACK_CREDENTIALS parsed; a malformed value is refused loudly, never guessed at."""
+    if settings.llm_fallback_credentials is None:
+        return {}
+    try:
+        parsed = json.loads(settings.llm_fallback_credentials.get_secret_value())
+    except json.JSONDecodeError:
+        raise ConfigInvalid("LLM_FALLBACK_CREDENTIALS is not valid JSON") from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ConfigInvalid("LLM_FALLBACK_CREDENTIALS must map provider names to objects")
+    return {str(name).lower(): entry for name, entry in parsed.items()}
 
 
 class FallbackChain:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
 import pytest
 
-from eyeflow_worker.errors import ProviderAuthError, ProviderUnavailable
+from eyeflow_worker.errors import ConfigInvalid, ProviderAuthError, ProviderUnavailable
 from eyeflow_worker.providers import registry
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, ProviderConfig, Usage
 from eyeflow_worker.providers.chain import fallback_configs
 from eyeflow_worker.providers.registry import build_llm, describe_providers
 from eyeflow_worker.settings import Settings
-from tests.fakes.llm_servers import FakeLLMServer, anthropic_error, ollama_chat
+from tests.fakes.llm_servers import FakeLLMServer, anthropic_error, ollama_chat, openai_completion
 from tests.providers.conftest import (
     RULES_JSON,
     SECRET,
@@ -167,3 +168,40 @@ def test_describe_providers_without_a_config() -> None:
 
     assert not any(p["active"] for p in described)
     assert {p["name"] for p in described} == set(registry.supported_providers())
+
+
+def test_anthropic_then_openai_with_fleet_credentials_then_offline(
+    server: FakeLLMServer, sleeps: SleepRecorder, stub_offline: type[StubOffline]
+) -> None:
+    openai_key = "sk-fleet-fallback-OPENAIKEY42"
+    with FakeLLMServer() as openai_server:
+        server.default = anthropic_error(401, "authentication_error", "invalid x-api-key")
+        openai_server.default = openai_completion(RULES_JSON, model="gpt-4.1-mini")
+        credentials = {
+            "openai": {
+                "api_key": openai_key,
+                "api_url": openai_server.url + "/v1",
+                "model": "gpt-4.1-mini",
+            }
+        }
+        settings = make_settings(
+            llm_fallback_providers="openai,offline",
+            llm_fallback_credentials=json.dumps(credentials),
+        )
+
+        response = build_llm(ANTHROPIC.config(server), settings, sleep=sleeps).complete(
+            make_request()
+        )
+
+        assert (response.provider, response.model) == ("openai", "gpt-4.1-mini")
+        (call,) = openai_server.requests
+        # The fleet's own OpenAI key went to OpenAI; the tenant's Anthropic key never did.
+        assert call.headers["authorization"] == f"Bearer {openai_key}"
+        assert SECRET not in json.dumps(call.headers)
+        assert openai_key not in repr(fallback_configs(None, settings, registry.PROVIDERS))
+
+
+def test_malformed_fleet_credentials_are_refused_loudly() -> None:
+    settings = make_settings(llm_fallback_providers="openai", llm_fallback_credentials="{not json")
+    with pytest.raises(ConfigInvalid, match="LLM_FALLBACK_CREDENTIALS"):
+        fallback_configs(None, settings, registry.PROVIDERS)
