@@ -199,7 +199,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert client.connection_pool.connection_kwargs["db"] == INTEGRATION_DB
     client.flushdb()
 
-    celery = create_celery_app(settings, include_tasks=False)
     logs = tmp_path_factory.mktemp("integration-worker-logs")
     log_paths = [logs / "interactive.log", logs / "batch.log"]
     s = settings
@@ -215,7 +214,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         # Both start at once (each takes seconds to import and answer a ping).
         with ThreadPoolExecutor(max_workers=len(workers)) as pool:
-            for started in [pool.submit(worker.start, celery) for worker in workers]:
+            # One Celery app per thread: control.ping is not shared across threads.
+            pings = [create_celery_app(settings, include_tasks=False) for _ in workers]
+            for started in [
+                pool.submit(w.start, app) for w, app in zip(workers, pings, strict=True)
+            ]:
                 started.result()
         with TestClient(create_app(settings)) as test_client:
             yield Stack(

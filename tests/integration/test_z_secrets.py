@@ -1,0 +1,111 @@
+"""After everything else ran: no API key in plain text anywhere — every key of Redis db 11
+(strings, hashes, lists incl. queued Celery messages, sets, sorted sets, streams), every gateway
+response the tests collected, and the worker logs. The cached key is there, but only encrypted.
+
+Named to run last (pytest runs modules alphabetically)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+from typing import Any
+
+import redis
+from cryptography.fernet import Fernet
+
+from tests.integration.conftest import ANTHROPIC_KEY, OPENAI_KEY, SECRETS, Stack
+
+
+def _decoded_variants(value: str) -> list[str]:
+    """`value` plus what a kombu message hides in it (a base64 body inside a JSON envelope)."""
+    out = [value]
+    try:
+        message = json.loads(value)
+    except ValueError:
+        return out
+    if isinstance(message, dict) and isinstance(message.get("body"), str):
+        with contextlib.suppress(binascii.Error, ValueError):
+            out.append(base64.b64decode(message["body"], validate=True).decode("utf-8", "replace"))
+    return out
+
+
+def _redis_values(client: redis.Redis) -> dict[str, list[str]]:
+    """Every value stored in the db, by key, read with the command its type needs."""
+    found: dict[str, list[str]] = {}
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        values: list[Any]
+        if kind == "string":
+            values = [client.get(key)]
+        elif kind == "hash":
+            values = [part for pair in client.hgetall(key).items() for part in pair]
+        elif kind == "list":
+            values = client.lrange(key, 0, -1)
+        elif kind == "set":
+            values = list(client.smembers(key))
+        elif kind == "zset":
+            values = [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
+        elif kind == "stream":
+            values = [json.dumps(entry) for entry in client.xrange(key)]
+        else:
+            values = []
+        found[key] = [v for value in values if value is not None for v in _decoded_variants(value)]
+    return found
+
+
+def test_no_api_key_in_plain_text_in_redis(stack: Stack) -> None:
+    client = redis.Redis.from_url(
+        stack.settings.redis_url, decode_responses=True, encoding_errors="replace"
+    )
+    values = _redis_values(client)
+    client.close()
+
+    assert values, "db 11 is empty: the other tests did not run"
+    job_keys = [k for k in values if k.startswith("eyeflow:job:")]
+    assert job_keys, "no job records to scan"
+    leaks = [
+        (key, secret)
+        for key, stored in values.items()
+        for secret in SECRETS
+        if any(secret in value or key.find(secret) >= 0 for value in stored)
+    ]
+    assert leaks == []
+
+
+def test_the_cached_key_is_stored_encrypted(stack: Stack) -> None:
+    record = json.loads(stack.redis.get("eyeflow:tenantcfg:{acme}:config") or "null")
+    assert record is not None
+    value = record["value"]
+    assert value["provider"] == "anthropic"
+    assert "api_key" not in value
+    assert value["api_key_enc"]
+    assert ANTHROPIC_KEY not in value["api_key_enc"]
+    key = stack.settings.cache_encryption_key
+    assert key is not None
+    assert Fernet(key.get_secret_value()).decrypt(value["api_key_enc"]).decode() == ANTHROPIC_KEY
+
+
+def test_no_api_key_in_gateway_responses(stack: Stack) -> None:
+    for tenant in ("acme", "globex", "initech", "system"):
+        for path in ("/cache/status", "/providers", "/health", "/metrics"):
+            response = stack.request("GET", path, tenant)
+            assert response.status_code == 200, (path, response.text)
+    providers = stack.request("GET", "/providers", "acme").json()
+    assert providers["active"]["provider"] == "anthropic"
+    assert any(p["credentials_present"] for p in providers["providers"] if p["active"])
+
+    assert len(stack.responses) > 20
+    leaks = [
+        (secret, body[:200]) for body in stack.responses for secret in SECRETS if secret in body
+    ]
+    assert leaks == []
+
+
+def test_no_api_key_in_worker_logs(stack: Stack) -> None:
+    for path in stack.log_paths:
+        text = path.read_text(errors="replace")
+        assert "ready" in text or "Fetched LLM config" in text or text, f"{path} is empty"
+        assert ANTHROPIC_KEY not in text, path
+        assert OPENAI_KEY not in text, path
