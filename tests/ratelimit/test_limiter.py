@@ -29,9 +29,7 @@ def limiter(
 ) -> RateLimiter:
     if clock is None:
         return RateLimiter(client, key, rate, max_wait_seconds=max_wait, sleep=_no_sleep)
-    return RateLimiter(
-        client, key, rate, max_wait_seconds=max_wait, clock=clock, sleep=clock.sleep
-    )
+    return RateLimiter(client, key, rate, max_wait_seconds=max_wait, clock=clock, sleep=clock.sleep)
 
 
 def _no_sleep(seconds: float) -> None:
