@@ -1,0 +1,110 @@
+"""A worker that dies *after* a job reached its terminal state but *before* the job's webhook was
+queued: the redelivered message must still get the webhook queued.
+
+This window cannot be hit reliably with SIGKILL from outside (it is a few Redis round trips
+wide), so the test runs the task body in-process against the real Redis (database 14) and makes
+the process "die" exactly there: the first `deliver_webhook.apply_async` raises a BaseException,
+as a SIGKILL at that instant would stop the thread. Celery then redelivers the unacked message
+(late acks), which is simulated by running the same task again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import redis
+
+from eyeflow_worker.jobs import JobStore, NewJob
+from eyeflow_worker.metrics import Metrics
+from eyeflow_worker.redis_client import get_redis
+from eyeflow_worker.runtime import Runtime
+from eyeflow_worker.tasks import batch, execution, interactive
+from eyeflow_worker.tenant_config import tenant_config_store
+from tests.reliability.conftest import reliability_env, settings_from
+
+
+class WorkerDied(BaseException):
+    """Stands in for SIGKILL: nothing after the raise point runs, nothing catches it."""
+
+
+class WebhookQueue:
+    """Replaces `deliver_webhook`: the first enqueue "kills the worker", later ones are kept."""
+
+    def __init__(self) -> None:
+        self.crashed = False
+        self.enqueued: list[list[Any]] = []
+
+    def apply_async(self, args: list[Any], **_: Any) -> None:
+        if not self.crashed:
+            self.crashed = True
+            raise WorkerDied
+        self.enqueued.append(args)
+
+
+@pytest.fixture
+def rt(db14: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    settings = settings_from(reliability_env())  # offline provider
+    client = get_redis(settings)
+    runtime = Runtime(
+        settings=settings,
+        redis=client,
+        jobs=JobStore(client, settings.task_record_ttl_seconds),
+        metrics=Metrics(client),
+        configs=tenant_config_store(settings),
+    )
+    for module in (execution, interactive, batch):
+        monkeypatch.setattr(module, "runtime", lambda: runtime)
+    return runtime
+
+
+def test_generate_redelivered_after_finishing_still_queues_its_webhook(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webhooks = WebhookQueue()
+    monkeypatch.setattr(execution, "deliver_webhook", webhooks)
+    job_id = str(uuid.uuid4())
+    rt.jobs.create(
+        NewJob(
+            job_id=job_id,
+            tenant="system",
+            kind="generate",
+            payload={"user_intent": "Alert the team when CPU exceeds 90%"},
+            webhook_url="http://127.0.0.1:9/hook",
+        )
+    )
+
+    with pytest.raises(WorkerDied):
+        interactive.generate.run(job_id, "system")  # first delivery: dies after `succeed`
+    assert (rt.jobs.get(job_id) or {})["status"] == "succeeded"
+
+    interactive.generate.run(job_id, "system")  # the redelivery of the unacked message
+
+    assert webhooks.enqueued == [[job_id]], "the succeeded job's webhook was never queued"
+
+
+def test_last_batch_item_redelivered_after_finishing_the_batch_still_queues_its_webhook(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webhooks = WebhookQueue()
+    monkeypatch.setattr(execution, "deliver_webhook", webhooks)
+    job_id = str(uuid.uuid4())
+    rt.jobs.create(
+        NewJob(
+            job_id=job_id,
+            tenant="system",
+            kind="batch",
+            payload={},
+            webhook_url="http://127.0.0.1:9/hook",
+            intents=("Alert the team when CPU exceeds 90%",),
+        )
+    )
+
+    with pytest.raises(WorkerDied):
+        batch.generate_item.run(job_id, "system", 0)  # stores the item, completes the batch
+    assert (rt.jobs.get(job_id) or {})["status"] == "succeeded"
+
+    batch.generate_item.run(job_id, "system", 0)  # the redelivery
+
+    assert webhooks.enqueued == [[job_id]], "the finished batch's webhook was never queued"
