@@ -56,14 +56,17 @@ local function get(key)
 end
 """
 
-# KEYS: tat, cooldown. ARGV: interval_us (0 = no budget), period_us, max_wait_us, now_us | "".
-# Returns {admitted (1|0), wait_us, cooling (1 when the cooldown set the wait)}.
+# KEYS: tat, cooldown. ARGV: interval_us (0 = no budget), period_us, max_wait_us, now_us | "",
+# ignore_until_us (a cooldown ending at or before it was already waited for).
+# Returns {admitted (1|0), wait_us, cooling (1 when the cooldown set the wait), send_at_us}.
 _ACQUIRE = (
     _PRELUDE
     + """
 local now = clock(ARGV[4])
 local interval, period, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local start = math.max(now, get(KEYS[2]))
+local cooldown = get(KEYS[2])
+if cooldown <= tonumber(ARGV[5]) then cooldown = 0 end
+local start = math.max(now, cooldown)
 local send_at, new_tat = start, nil
 if interval > 0 then
   new_tat = math.max(get(KEYS[1]), start) + interval
@@ -71,9 +74,9 @@ if interval > 0 then
 end
 local wait = send_at - now
 local cooling = (start > now and send_at == start) and 1 or 0
-if wait > max_wait then return {0, wait, cooling} end
+if wait > max_wait then return {0, wait, cooling, send_at} end
 if new_tat then put(KEYS[1], new_tat, now) end
-return {1, wait, cooling}
+return {1, wait, cooling, send_at}
 """
 )
 
@@ -158,31 +161,44 @@ class RateLimiter:
         """Take a slot, sleeping until it is due; returns the seconds slept.
 
         Raises `ProviderRateLimited` (nothing reserved) when the wait would exceed `max_wait`
-        (default `max_wait_seconds`).
+        (default `max_wait_seconds`). A cooldown recorded while we slept, ending after our slot,
+        is honoured too.
         """
         bound = self.max_wait_seconds if max_wait is None else max_wait
         interval, period = self._rate_us()
-        try:
-            admitted, wait_us, cooling = self._acquire(
-                keys=self._keys, args=[interval, period, _to_us(bound), self._now_us()]
-            )
-        except redis.RedisError as error:
-            log.warning(
-                "rate limiter unavailable for %s (%s); not limiting", self.key.provider, error
-            )
-            return 0.0
-        wait = max(0.0, int(wait_us) / _US)
-        if not admitted:
-            raise ProviderRateLimited(
-                f"local rate limit: {self._reason(bool(cooling))} would wait {wait:.1f}s, "
-                f"over the {bound:g}s bound",
-                details={"provider": self.key.provider, "local": True},
-                retry_after=wait,
-            )
-        if wait > 0:
+        waited, slot_us = 0.0, 0
+        while True:
+            try:
+                admitted, wait_us, cooling, slot_us = self._acquire(
+                    keys=self._keys,
+                    args=[
+                        interval,
+                        period,
+                        _to_us(max(0.0, bound - waited)),
+                        self._now_us(),
+                        slot_us,
+                    ],
+                )
+            except redis.RedisError as error:
+                log.warning(
+                    "rate limiter unavailable for %s (%s); not limiting", self.key.provider, error
+                )
+                return waited
+            wait = max(0.0, int(wait_us) / _US)
+            if not admitted:
+                raise ProviderRateLimited(
+                    f"local rate limit: {self._reason(bool(cooling))} would wait {wait:.1f}s, "
+                    f"over the {bound:g}s bound",
+                    details={"provider": self.key.provider, "local": True},
+                    retry_after=wait,
+                )
+            if wait <= 0:
+                return waited
             log.info("%s: waiting %.2fs (%s)", self.key.provider, wait, self._reason(bool(cooling)))
             self.sleep(wait)
-        return wait
+            waited += wait
+            # The slot is ours now; only a cooldown set while we slept can hold us back.
+            interval = period = 0
 
     def cool_down(self, seconds: float) -> None:
         """Nobody sends to this account for `seconds` (clamped to `MAX_COOLDOWN_SECONDS`)."""

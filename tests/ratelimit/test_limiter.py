@@ -97,6 +97,28 @@ def test_after_a_cooldown_the_fleet_resumes_at_the_sustained_rate(
     assert waits == [pytest.approx(4.0), pytest.approx(2.0), pytest.approx(2.0)]
 
 
+def test_a_cooldown_recorded_while_a_caller_sleeps_holds_it_back(
+    rdb: redis.Redis, clock: FakeClock
+) -> None:
+    rate = Rate(1, per_seconds=10.0)
+    elsewhere = limiter(rdb, clock, rate)
+    elsewhere.acquire()  # the one slot of this window is gone
+
+    def sleep_while_a_429_arrives(seconds: float) -> None:
+        if not clock.sleeps:
+            clock.now += 1.0
+            elsewhere.cool_down(25.0)  # 1 s into our 10 s wait, another worker got a 429
+            seconds -= 1.0
+        clock.sleep(seconds)
+
+    waiting = RateLimiter(
+        rdb, KEY, rate, max_wait_seconds=300.0, clock=clock, sleep=sleep_while_a_429_arrives
+    )
+    started = clock.now
+    assert waiting.acquire() == pytest.approx(26.0)  # 10 reserved, then what is left of 25
+    assert clock.now - started == pytest.approx(26.0)
+
+
 def test_a_shorter_cooldown_never_shortens_a_longer_one(rdb: redis.Redis, clock: FakeClock) -> None:
     limit = limiter(rdb, clock, None)
     limit.cool_down(20.0)
