@@ -8,7 +8,7 @@ Reliability choices, on purpose:
 - `worker_prefetch_multiplier = 1`: with late acks, prefetching would park jobs on a busy worker
   while others idle; provider calls take seconds to minutes, so fair dispatch matters more than
   the few milliseconds a prefetch saves.
-- Redis `visibility_timeout` (2 h) is longer than the hard `task_time_limit` (30 min) and than the
+- Redis `visibility_timeout` (1 h) is longer than the hard `task_time_limit` (30 min) and than the
   longest webhook retry countdown, so an un-acked message is only redelivered when its worker
   really died, never while it is still working or waiting on an ETA.
 - Worker pool `threads` (set on the command line): jobs are I/O-bound (an HTTPS call to a provider

@@ -237,6 +237,12 @@ class JobStore:
             return 2
         return 1 if value == 1 else 0
 
+    def mark_webhook_queued(self, job_id: str) -> None:
+        """The webhook delivery task is on the queue (so a redelivered job need not queue it)."""
+        key = job_key(job_id)
+        if self._redis.exists(key):
+            self._redis.hset(key, "webhook_queued_at", utc_now())
+
     def record_webhook(self, job_id: str, state: Mapping[str, Any]) -> None:
         """Where the job's webhook delivery stands, shown to callers and operators."""
         key = job_key(job_id)

@@ -22,7 +22,10 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "eyeflow_batch_items": ("Batch items processed, by status", ("status",)),
     "eyeflow_tokens": ("LLM tokens used, by provider and direction", ("provider", "direction")),
     "eyeflow_provider_retries": ("Provider calls retried, by error code", ("code",)),
-    "eyeflow_webhook_deliveries": ("Webhook deliveries: attempts delivered or failed, and deliveries abandoned", ("outcome",)),
+    "eyeflow_webhook_deliveries": (
+        "Webhook deliveries: attempts delivered or failed, and deliveries abandoned",
+        ("outcome",),
+    ),
 }
 
 

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     queue_webhooks: str = "eyeflow.webhooks"
     queue_maintenance: str = "eyeflow.maintenance"
     # Seconds a message may stay un-acked before Redis redelivers it to another worker.
-    visibility_timeout_seconds: int = 7200
+    visibility_timeout_seconds: int = 3600
     # Hard ceiling for one job; a soft limit fires a little earlier so we can record `timeout`.
     task_time_limit_seconds: int = 1800
     task_soft_time_limit_seconds: int = 1740

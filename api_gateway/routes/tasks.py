@@ -72,6 +72,7 @@ def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONRespons
         state.celery.send_task(
             "eyeflow.webhook.deliver", args=[task_id], queue=state.settings.queue_webhooks
         )
+        state.jobs.mark_webhook_queued(task_id)
     return JSONResponse(public_view(task_id, current))
 
 

@@ -14,10 +14,16 @@ from functools import lru_cache
 from typing import Any
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.errors import EyeflowError
+from eyeflow_worker.jobs import TERMINAL
 from eyeflow_worker.rules.service import generate_rules
 from eyeflow_worker.runtime import runtime
-from eyeflow_worker.tasks.execution import JobContext, error_for, finished, record_usage
+from eyeflow_worker.tasks.execution import (
+    JobContext,
+    ensure_webhook_queued,
+    error_for,
+    finished,
+    record_usage,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +51,8 @@ def _batch_payload(job_id: str) -> dict[str, Any]:
 def generate_item(job_id: str, tenant: str, index: int) -> None:
     rt = runtime()
     record = rt.jobs.get(job_id)
-    if record is None or record.get("status") in ("cancelled", "succeeded", "failed"):
+    if record is None or record.get("status") in TERMINAL:
+        ensure_webhook_queued(rt, job_id, record)
         return
     if rt.jobs.item_is_done(job_id, index):
         return
@@ -60,13 +67,12 @@ def generate_item(job_id: str, tenant: str, index: int) -> None:
             max_repair_attempts=rt.settings.rules_max_repair_attempts,
         )
     except Exception as exc:
-        if not isinstance(exc, EyeflowError):
-            logger.exception("batch %s item %d failed unexpectedly", job_id, index)
         item.update(status="failed", error=error_for(exc, f"{job_id}:{index}"))
     else:
         item.update(status="succeeded", **result)
-        record_usage(rt, result)
-    rt.metrics.count("eyeflow_batch_items", status=item["status"])
     if rt.jobs.record_item(job_id, index, item) == 2:
         final = (rt.jobs.get(job_id) or {}).get("status", "succeeded")
         finished(rt, job_id, "batch", final, record.get("webhook_url"))
+    rt.metrics.count("eyeflow_batch_items", status=item["status"])
+    if item["status"] == "succeeded":
+        record_usage(rt, item)

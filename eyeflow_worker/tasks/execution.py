@@ -15,6 +15,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 
 from eyeflow_worker.errors import EyeflowError
+from eyeflow_worker.jobs import TERMINAL
 from eyeflow_worker.providers.base import Provider, ProviderConfig
 from eyeflow_worker.providers.registry import build_llm
 from eyeflow_worker.runtime import Runtime, runtime
@@ -74,10 +75,12 @@ def run_job(job_id: str, tenant: str, work: JobWork) -> None:
     rt = runtime()
     if not rt.jobs.start(job_id):
         logger.info("job %s is already finished or cancelled; skipping", job_id)
+        ensure_webhook_queued(rt, job_id, rt.jobs.get(job_id))
         return
     record = rt.jobs.get(job_id) or {}
     payload = json.loads(record.get("payload", "{}"))
     context = JobContext(rt, tenant, job_id)
+    result: dict[str, Any] | None = None
     try:
         result = work(payload, context)
     except Exception as exc:
@@ -86,9 +89,10 @@ def run_job(job_id: str, tenant: str, work: JobWork) -> None:
     else:
         changed = rt.jobs.succeed(job_id, result)
         status = "succeeded"
-        record_usage(rt, result)
     if changed:
         finished(rt, job_id, record.get("kind", "generate"), status, record.get("webhook_url"))
+    if result is not None:
+        record_usage(rt, result)
 
 
 def record_usage(rt: Runtime, result: Mapping[str, Any]) -> None:
@@ -108,7 +112,27 @@ def record_usage(rt: Runtime, result: Mapping[str, Any]) -> None:
 
 
 def finished(rt: Runtime, job_id: str, kind: str, status: str, webhook_url: str | None) -> None:
-    """Count a job that just reached a terminal status and queue its webhook, if it has one."""
-    rt.metrics.count("eyeflow_jobs", kind=kind, status=status)
+    """Queue the webhook of a job that just reached a terminal status (first: it is the part a
+    caller waits on), then count the job."""
     if webhook_url:
-        deliver_webhook.apply_async(args=[job_id])
+        queue_webhook(rt, job_id)
+    rt.metrics.count("eyeflow_jobs", kind=kind, status=status)
+
+
+def queue_webhook(rt: Runtime, job_id: str) -> None:
+    deliver_webhook.apply_async(args=[job_id])
+    rt.jobs.mark_webhook_queued(job_id)
+
+
+def ensure_webhook_queued(rt: Runtime, job_id: str, record: Mapping[str, str] | None) -> None:
+    """On a redelivered message for a job that already ended: queue its webhook if the worker
+    that ended it died before doing so. (A rare duplicate delivery is harmless: receivers
+    deduplicate on the stable `webhook-id`.)"""
+    if (
+        record is not None
+        and record.get("status") in TERMINAL
+        and record.get("webhook_url")
+        and not record.get("webhook_queued_at")
+    ):
+        logger.warning("job %s ended without its webhook queued; queueing it now", job_id)
+        queue_webhook(rt, job_id)
