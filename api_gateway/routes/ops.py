@@ -35,7 +35,8 @@ def _queue_depths(client: redis.Redis, queues: tuple[str, ...]) -> dict[str, int
 
 
 def _workers_online(state: GatewayState) -> list[str]:
-    replies = state.celery.control.ping(timeout=0.5) or []
+    # One second: a busy worker on a loaded host can take longer than half to answer.
+    replies = state.celery.control.ping(timeout=1.0) or []
     return sorted(name for reply in replies for name in reply)
 
 

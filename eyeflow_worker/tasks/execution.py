@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,8 +49,17 @@ class JobContext:
 
     def llm(self) -> Provider:
         return build_llm(
-            self.config, self._rt.settings, on_retry=self._on_retry, limiter_redis=self._rt.redis
+            self.config,
+            self._rt.settings,
+            on_retry=self._on_retry,
+            sleep=self._wait_then_resume,
+            limiter_redis=self._rt.redis,
         )
+
+    def _wait_then_resume(self, delay_seconds: float) -> None:
+        """The retry wait: the job reads `retrying` during it and `running` again after it."""
+        time.sleep(delay_seconds)
+        self._rt.jobs.mark_running(self.job_id)
 
     def _on_retry(self, delay_seconds: float, error: Exception) -> None:
         code = error.code if isinstance(error, EyeflowError) else type(error).__name__

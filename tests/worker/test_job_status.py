@@ -1,0 +1,77 @@
+"""A job's status during provider retries: `retrying` while it waits, `running` again after."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from eyeflow_worker.errors import ProviderRateLimited
+from eyeflow_worker.jobs import JobStore, NewJob
+from eyeflow_worker.metrics import Metrics
+from eyeflow_worker.runtime import Runtime
+from eyeflow_worker.settings import Settings
+from eyeflow_worker.tasks.execution import JobContext
+from eyeflow_worker.tenant_config import tenant_config_store
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def rt() -> Iterator[Runtime]:
+    settings = Settings(_env_file=None, redis_url=REDIS_URL)  # type: ignore[call-arg]
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client.flushdb()
+    yield Runtime(
+        settings=settings,
+        redis=client,
+        jobs=JobStore(client, 60),
+        metrics=Metrics(client),
+        configs=tenant_config_store(settings),
+    )
+    client.flushdb()
+    client.close()
+
+
+def test_retry_wait_reads_retrying_then_running(rt: Runtime) -> None:
+    job_id = str(uuid.uuid4())
+    rt.jobs.create(NewJob(job_id, "system", "generate", {"user_intent": "x"}))
+    assert rt.jobs.start(job_id)
+    job = JobContext(rt, "system", job_id)
+
+    job._on_retry(0.0, ProviderRateLimited("slow down", retry_after=0.0))
+    during = (rt.jobs.get(job_id) or {})["status"]
+    job._wait_then_resume(0.0)
+    after = (rt.jobs.get(job_id) or {})["status"]
+
+    assert (during, after) == ("retrying", "running")
+    assert 'eyeflow_provider_retries_total{code="rate_limited"} 1.0' in _metrics_text(rt)
+
+
+def test_a_cancelled_job_is_not_revived_by_a_retry(rt: Runtime) -> None:
+    job_id = str(uuid.uuid4())
+    rt.jobs.create(NewJob(job_id, "system", "generate", {"user_intent": "x"}))
+    assert rt.jobs.start(job_id)
+    job = JobContext(rt, "system", job_id)
+    job._on_retry(0.0, ProviderRateLimited("slow down"))
+    assert rt.jobs.cancel(job_id)
+
+    job._wait_then_resume(0.0)
+
+    assert (rt.jobs.get(job_id) or {})["status"] == "cancelled"
+    assert not rt.jobs.succeed(job_id, {"workflow_rules": {}})
+
+
+def _metrics_text(rt: Runtime) -> str:
+    from prometheus_client import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    class Collector:
+        def collect(self):  # type: ignore[no-untyped-def]
+            return rt.metrics.collect()
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Collector())  # type: ignore[arg-type]
+    return generate_latest(registry).decode()
