@@ -45,11 +45,8 @@ class Settings(BaseSettings):
 
     # --- Gateway ------------------------------------------------------------------------------
     gateway_api_token: SecretStr | None = None
-    gateway_host: str = "127.0.0.1"
-    gateway_port: int = 8000
     max_body_bytes: int = 5 * 1024 * 1024
     max_batch_intents: int = 5000
-    max_wait_seconds: float = 60.0
     idempotency_ttl_seconds: int = 24 * 3600
 
     # --- NestJS ---------------------------------------------------------------------------------
@@ -97,9 +94,6 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     webhook_retry_window_seconds: float = 3600.0
     webhook_backoff_base_seconds: float = 2.0
-
-    # --- Flower -----------------------------------------------------------------------------------
-    flower_port: int = 5555
 
     @field_validator("webhook_allowed_hosts", "llm_fallback_providers", mode="before")
     @classmethod
