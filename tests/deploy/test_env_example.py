@@ -13,7 +13,9 @@ SCRIPT_ONLY = {"GATEWAY_PORT", "FLOWER_PORT", "FLOWER_BASIC_AUTH"}
 
 
 def test_env_example_lists_exactly_the_settings() -> None:
-    documented = set(re.findall(r"^# ([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    documented = set(
+        re.findall(r"^# ([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    )
     settings = {name.upper() for name in Settings.model_fields}
 
     assert settings - documented == set(), "settings missing from .env.example"
