@@ -21,7 +21,7 @@ from .errors import ConditionError, ConditionLimitError, ConditionSyntaxError
 from .limits import CONDITION_CACHE_SIZE
 from .nodes import And, Literal, Node, Not, Or, iter_variables, to_source
 from .parser import parse
-from .trace import Tracer
+from .trace import explanation_of, missing_of, new_trace
 
 __all__ = [
     "CompiledCondition",
@@ -50,6 +50,23 @@ class Evaluation:
     explanation: str
 
 
+# A frozen dataclass's generated __init__ sets each field through object.__setattr__, which
+# for a small condition costs about as much as evaluating it. `evaluate` builds its results by
+# setting the slots directly instead: the same kind of object, equal to one built the usual way.
+_new_object = object.__new__
+_set_result = Evaluation.__dict__["result"].__set__
+_set_missing = Evaluation.__dict__["missing"].__set__
+_set_explanation = Evaluation.__dict__["explanation"].__set__
+
+
+def _evaluation(result: bool, missing: tuple[str, ...], explanation: str) -> Evaluation:
+    evaluation: Evaluation = _new_object(Evaluation)
+    _set_result(evaluation, result)
+    _set_missing(evaluation, missing)
+    _set_explanation(evaluation, explanation)
+    return evaluation
+
+
 class CompiledCondition:
     """A parsed and compiled condition; immutable and safe to share between threads."""
 
@@ -74,16 +91,16 @@ class CompiledCondition:
 
     def evaluate(self, context: Mapping[str, Any]) -> Evaluation:
         """The result with missing variables and an explanation. Never raises."""
-        tracer = Tracer()
+        trace = new_trace()
         try:
-            result = bool(self._run(context, tracer))
+            result: bool = self._run(context, trace)  # compile_boolean: always a real bool
         except Exception as exc:  # a hostile context object; the language itself cannot fail
-            return Evaluation(
+            return _evaluation(
                 False,
-                tracer.missing,
+                missing_of(trace),
                 f"evaluation failed ({type(exc).__name__}) → false",
             )
-        return Evaluation(result, tracer.missing, tracer.explanation())
+        return _evaluation(result, missing_of(trace), explanation_of(trace))
 
     def __repr__(self) -> str:
         return f"CompiledCondition({self.source!r})"

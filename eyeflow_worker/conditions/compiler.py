@@ -1,9 +1,15 @@
 """Compiler: syntax tree → a tree of Python closures.
 
 Every compiled node is `fn(context, tracer) -> value`. `tracer` is None on the fast path
-(`CompiledCondition.test`), which then does no bookkeeping at all; `evaluate` passes a Tracer
-that records missing variables and the explanation. Both paths run the same closures, so they
-cannot disagree. Boolean nodes (comparisons, NOT, AND, OR, EXISTS, IS NULL) return real bools.
+(`CompiledCondition.test`), which then does no bookkeeping at all; `evaluate` passes a trace
+list (see trace.py) that records missing variables and the explanation. Both paths run the
+same closures, so they cannot disagree. Boolean nodes (comparisons, NOT, AND, OR, EXISTS,
+IS NULL) return real bools.
+
+`evaluate` is what the product calls, so recording is kept cheap too: everything constant in a
+step's text (operand sources, operator labels, verdicts, short-circuit notes) is formatted once
+here, at compile time, and recording a step is one list append of a concatenation of those
+pieces with the operand values' text.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .lexer import PathSegment
+from .limits import MAX_VALUE_CHARS
 from .nodes import (
     BOOLEAN_NODES,
     COMPARISONS,
@@ -40,7 +47,7 @@ from .operations import (
     matcher_for,
     negate,
 )
-from .trace import Tracer, clip_source, operand_text, verdict
+from .trace import Trace, add_missing, clip_source, operand_text, verdict, verdicts
 from .values import (
     MISSING,
     EvalError,
@@ -53,7 +60,7 @@ from .values import (
     type_name,
 )
 
-Fn = Callable[[Any, Tracer | None], Any]
+Fn = Callable[[Any, Trace | None], Any]
 _PLAIN = frozenset({str, int, float, bool, type(None), dict, list})
 
 
@@ -100,10 +107,10 @@ def _compile_variable(node: Variable) -> Fn:
     source = node.source
     plain = _PLAIN
 
-    def slow(context: Any, tracer: Tracer | None) -> Any:
+    def slow(context: Any, tracer: Trace | None) -> Any:
         value = resolve(context, path)
         if value is MISSING and tracer is not None:
-            tracer.add_missing(source)
+            add_missing(tracer, source)
         return value
 
     if not all(type(segment) is str for segment in path) or len(path) > 3:
@@ -112,7 +119,7 @@ def _compile_variable(node: Variable) -> Fn:
     if len(path) == 1:
         (key,) = path
 
-        def get1(context: Any, tracer: Tracer | None) -> Any:
+        def get1(context: Any, tracer: Trace | None) -> Any:
             if type(context) is dict:
                 value = context.get(key, MISSING)
                 if type(value) in plain:
@@ -124,7 +131,7 @@ def _compile_variable(node: Variable) -> Fn:
     if len(path) == 2:
         key0, key1 = path
 
-        def get2(context: Any, tracer: Tracer | None) -> Any:
+        def get2(context: Any, tracer: Trace | None) -> Any:
             if type(context) is dict:
                 inner = context.get(key0)
                 if type(inner) is dict:
@@ -137,7 +144,7 @@ def _compile_variable(node: Variable) -> Fn:
 
     key0, key1, key2 = path
 
-    def get3(context: Any, tracer: Tracer | None) -> Any:
+    def get3(context: Any, tracer: Trace | None) -> Any:
         if type(context) is dict:
             inner = context.get(key0)
             if type(inner) is dict:
@@ -155,7 +162,7 @@ def _compile_variable(node: Variable) -> Fn:
 
 
 def _constant(value: Any) -> Fn:
-    def constant(_context: Any, _tracer: Tracer | None) -> Any:
+    def constant(_context: Any, _tracer: Trace | None) -> Any:
         return value
 
     return constant
@@ -176,7 +183,7 @@ def _compile_list(node: ListExpr) -> Fn:
         return _constant(value)
     items = tuple(compile_node(item) for item in node.items)
 
-    def make_list(context: Any, tracer: Tracer | None) -> Any:
+    def make_list(context: Any, tracer: Trace | None) -> Any:
         return [item(context, tracer) for item in items]
 
     return make_list
@@ -188,7 +195,7 @@ def _compile_arithmetic(node: Arithmetic) -> Fn:
         (op, compile_node(operand)) for op, operand in zip(node.ops, node.operands[1:], strict=True)
     )
 
-    def compute(context: Any, tracer: Tracer | None) -> Any:
+    def compute(context: Any, tracer: Trace | None) -> Any:
         value = first(context, tracer)
         for op, operand in rest:
             value = arithmetic(op, value, operand(context, tracer))
@@ -200,7 +207,7 @@ def _compile_arithmetic(node: Arithmetic) -> Fn:
 def _compile_negate(node: Negate) -> Fn:
     operand = compile_node(node.operand)
 
-    def compute(context: Any, tracer: Tracer | None) -> Any:
+    def compute(context: Any, tracer: Trace | None) -> Any:
         return negate(operand(context, tracer))
 
     return compute
@@ -213,7 +220,7 @@ def _compile_call(node: Call) -> Fn:
         (arg,) = args
         impl = FUNCTION_IMPLS[name]
 
-        def call1(context: Any, tracer: Tracer | None) -> Any:
+        def call1(context: Any, tracer: Trace | None) -> Any:
             value = arg(context, tracer)
             if value is MISSING or type(value) is EvalError:
                 return value
@@ -221,7 +228,7 @@ def _compile_call(node: Call) -> Fn:
 
         return call1
 
-    def call_n(context: Any, tracer: Tracer | None) -> Any:
+    def call_n(context: Any, tracer: Trace | None) -> Any:
         return call(name, tuple(arg(context, tracer) for arg in args))
 
     return call_n
@@ -300,8 +307,8 @@ def _compile_compare(node: Compare) -> Fn:
     right_text, right_literal = _describe(node.right)
     label = _op_label(node)
 
-    def record(tracer: Tracer, a: Any, b: Any, outcome: Any, result: bool) -> None:
-        tracer.step(
+    def record(tracer: Trace, a: Any, b: Any, outcome: Any, result: bool) -> None:
+        tracer.append(
             f"{operand_text(left_text, left_literal, a)} {label} "
             f"{operand_text(right_text, right_literal, b)} → {verdict(result)}"
             f"{_compare_note(a, b, outcome)}"
@@ -315,34 +322,48 @@ def _compile_compare(node: Compare) -> Fn:
             return outcome, False
         return outcome, outcome is not negated
 
-    strings = _set_membership(right_value) if right_constant and node.op == "in" else None
+    # The fast closures below all compare a value against a constant shown as written
+    # ("$metrics.cpu (91.5) > 80 → true"); when their fast branch is taken the step has no note,
+    # so it is `head + value text + tails[result]`. A constant on the left too (`1 > 0`) would
+    # show no value: such tests take the general closures.
+    fast_ok = right_constant and not left_literal
+    head = f"{left_text} ("
+    tails = verdicts(f") {label} {right_text} → ")
+
+    strings = _set_membership(right_value) if fast_ok and node.op == "in" else None
     if strings is not None:
 
-        def in_strings(context: Any, tracer: Tracer | None) -> bool:
+        def in_strings(context: Any, tracer: Trace | None) -> bool:
             a = left(context, tracer)
             if type(a) is str:
                 result = (a in strings) is not negated
-                outcome: Any = True
-            else:
-                outcome, result = general(a, right_value)
+                if tracer is not None:
+                    # A string's text is its repr() when short (format_value's rule).
+                    text = repr(a) if len(a) <= MAX_VALUE_CHARS else format_value(a)
+                    tracer.append(head + text + tails[result])
+                return result
+            outcome, result = general(a, right_value)
             if tracer is not None:
                 record(tracer, a, right_value, outcome, result)
             return result
 
         return in_strings
 
-    fast = _fast_constant_test(node.op, right_value) if right_constant and not negated else None
+    fast = _fast_constant_test(node.op, right_value) if fast_ok and not negated else None
     if fast is not None and fast[0]:
         fast_compare = fast[1]
 
-        def compare_number(context: Any, tracer: Tracer | None) -> bool:
+        def compare_number(context: Any, tracer: Trace | None) -> bool:
             a = left(context, tracer)
             kind = type(a)
             if kind is float or kind is int:
                 result: bool = fast_compare(a, right_value)
-                outcome: Any = result
-            else:
-                outcome, result = general(a, right_value)
+                if tracer is not None:
+                    # A float's repr() is at most 24 characters: format_value never clips it.
+                    text = repr(a) if kind is float else format_value(a)
+                    tracer.append(head + text + tails[result])
+                return result
+            outcome, result = general(a, right_value)
             if tracer is not None:
                 record(tracer, a, right_value, outcome, result)
             return result
@@ -352,13 +373,15 @@ def _compile_compare(node: Compare) -> Fn:
     if fast is not None:
         fast_compare = fast[1]
 
-        def compare_string(context: Any, tracer: Tracer | None) -> bool:
+        def compare_string(context: Any, tracer: Trace | None) -> bool:
             a = left(context, tracer)
             if type(a) is str:
                 result: bool = fast_compare(a, right_value)
-                outcome: Any = result
-            else:
-                outcome, result = general(a, right_value)
+                if tracer is not None:
+                    text = repr(a) if len(a) <= MAX_VALUE_CHARS else format_value(a)
+                    tracer.append(head + text + tails[result])
+                return result
+            outcome, result = general(a, right_value)
             if tracer is not None:
                 record(tracer, a, right_value, outcome, result)
             return result
@@ -367,7 +390,7 @@ def _compile_compare(node: Compare) -> Fn:
 
     if right_constant:
 
-        def compare_constant(context: Any, tracer: Tracer | None) -> bool:
+        def compare_constant(context: Any, tracer: Trace | None) -> bool:
             a = left(context, tracer)
             outcome, result = general(a, right_value)
             if tracer is not None:
@@ -376,7 +399,7 @@ def _compile_compare(node: Compare) -> Fn:
 
         return compare_constant
 
-    def compare(context: Any, tracer: Tracer | None) -> bool:
+    def compare(context: Any, tracer: Trace | None) -> bool:
         a = left(context, tracer)
         b = right(context, tracer)
         outcome, result = general(a, b)
@@ -392,13 +415,15 @@ def _compile_exists(node: Exists) -> Fn:
     negated = node.negated
     text, _ = _describe(node.operand)
     label = "NOT EXISTS" if negated else "EXISTS"
+    head = f"{text} ("  # the operand's value is always shown, even for a literal
+    tails = verdicts(f") {label} → ")
 
-    def exists(context: Any, tracer: Tracer | None) -> bool:
+    def exists(context: Any, tracer: Trace | None) -> bool:
         value = operand(context, tracer)
         present = value is not MISSING and type(value) is not EvalError
         result = present is not negated
         if tracer is not None:
-            tracer.step(f"{operand_text(text, False, value)} {label} → {verdict(result)}")
+            tracer.append(head + format_value(value) + tails[result])
         return result
 
     return exists
@@ -409,8 +434,11 @@ def _compile_is_null(node: IsNull) -> Fn:
     negated = node.negated
     text, literal = _describe(node.operand)
     label = "IS NOT NULL" if negated else "IS NULL"
+    steps = verdicts(f"{text} {label} → ")  # for a literal operand, shown without a value
+    head = f"{text} ("
+    tails = verdicts(f") {label} → ")
 
-    def is_null(context: Any, tracer: Tracer | None) -> bool:
+    def is_null(context: Any, tracer: Trace | None) -> bool:
         value = operand(context, tracer)
         if type(value) is EvalError:
             result = False
@@ -419,7 +447,10 @@ def _compile_is_null(node: IsNull) -> Fn:
         else:
             result = value is None or value is MISSING
         if tracer is not None:
-            tracer.step(f"{operand_text(text, literal, value)} {label} → {verdict(result)}")
+            if literal:
+                tracer.append(steps[result])
+            else:
+                tracer.append(head + format_value(value) + tails[result])
         return result
 
     return is_null
@@ -436,12 +467,18 @@ def compile_boolean(node: Node) -> Fn:
         return _constant(node.value)
     operand = compile_node(node)
     text, literal = _describe(node)
+    steps = verdicts(f"{text} → ")  # for a literal operand, shown without a value
+    head = f"{text} ("
+    tails = verdicts(") → ")
 
-    def truthy(context: Any, tracer: Tracer | None) -> bool:
+    def truthy(context: Any, tracer: Trace | None) -> bool:
         value = operand(context, tracer)
         result = truth(value)
         if tracer is not None:
-            tracer.step(f"{operand_text(text, literal, value)} → {verdict(result)}")
+            if literal:
+                tracer.append(steps[result])
+            else:
+                tracer.append(head + format_value(value) + tails[result])
         return result
 
     return truthy
@@ -449,11 +486,12 @@ def compile_boolean(node: Node) -> Fn:
 
 def _compile_not(node: Not) -> Fn:
     operand = compile_boolean(node.operand)
+    steps = verdicts("NOT → ")
 
-    def not_(context: Any, tracer: Tracer | None) -> bool:
+    def not_(context: Any, tracer: Trace | None) -> bool:
         result = not operand(context, tracer)
         if tracer is not None:
-            tracer.step(f"NOT → {verdict(result)}")
+            tracer.append(steps[result])
         return result
 
     return not_
@@ -465,38 +503,58 @@ def _compile_logic(node: And | Or) -> Fn:
     stop = not is_and  # AND stops at the first false operand, OR at the first true one
     label = "AND" if is_and else "OR"
     count = len(operands)
+    # The step recorded when operand i decides the result early, and when none does.
+    stopped = tuple(
+        f"{label} → {verdict(stop)}"
+        + (f" (short-circuit, {count - index - 1} skipped)" if index < count - 1 else "")
+        for index in range(count)
+    )
+    finished = f"{label} → {verdict(not stop)}"
 
-    def traced(context: Any, tracer: Tracer) -> bool:
+    def traced(context: Any, tracer: Trace) -> bool:
         for index, operand in enumerate(operands):
             if operand(context, tracer) == stop:
-                skipped = count - index - 1
-                note = f" (short-circuit, {skipped} skipped)" if skipped else ""
-                tracer.step(f"{label} → {verdict(stop)}{note}")
+                tracer.append(stopped[index])
                 return stop
-        tracer.step(f"{label} → {verdict(not stop)}")
+        tracer.append(finished)
         return not stop
 
-    if count == 2 and is_and:
-        first, second = operands
-
-        def and2(context: Any, tracer: Tracer | None) -> bool:
-            if tracer is None:
-                return first(context, None) and second(context, None)  # type: ignore[no-any-return]
-            return traced(context, tracer)
-
-        return and2
-
     if count == 2:
+        # The commonest shape, unrolled (no loop, no enumerate) on both paths.
         first, second = operands
+        stopped_first, stopped_second = stopped
 
-        def or2(context: Any, tracer: Tracer | None) -> bool:
+        if is_and:
+
+            def and2(context: Any, tracer: Trace | None) -> bool:
+                if tracer is None:
+                    return first(context, None) and second(context, None)  # type: ignore[no-any-return]
+                if not first(context, tracer):
+                    tracer.append(stopped_first)
+                    return False
+                if not second(context, tracer):
+                    tracer.append(stopped_second)
+                    return False
+                tracer.append(finished)
+                return True
+
+            return and2
+
+        def or2(context: Any, tracer: Trace | None) -> bool:
             if tracer is None:
                 return first(context, None) or second(context, None)  # type: ignore[no-any-return]
-            return traced(context, tracer)
+            if first(context, tracer):
+                tracer.append(stopped_first)
+                return True
+            if second(context, tracer):
+                tracer.append(stopped_second)
+                return True
+            tracer.append(finished)
+            return False
 
         return or2
 
-    def logic(context: Any, tracer: Tracer | None) -> bool:
+    def logic(context: Any, tracer: Trace | None) -> bool:
         if tracer is not None:
             return traced(context, tracer)
         for operand in operands:

@@ -1,4 +1,12 @@
-"""Collects what `evaluate` reports: missing variables and a bounded explanation trace."""
+"""Collects what `evaluate` reports: missing variables and a bounded explanation trace.
+
+A trace is a plain list rather than an object with methods: `evaluate` runs in a few
+microseconds, and an instance with an `__init__` plus a method call per step cost as much as
+the evaluation itself. The compiled closures append finished step strings (their constant parts
+precomputed at compile time, see compiler.py); slot 0 holds the missing variables, as a dict
+used as an ordered set, or None while nothing is missing (the usual case, which then costs no
+bookkeeping at all).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,13 @@ from typing import Any
 
 from .limits import MAX_EXPLANATION_CHARS, MAX_SOURCE_CHARS
 from .values import format_value
+
+#: [missing-variables dict or None, step, step, ...]
+Trace = list[Any]
+
+
+def new_trace() -> Trace:
+    return [None]
 
 
 def clip_source(text: str) -> str:
@@ -23,36 +38,40 @@ def verdict(result: bool) -> str:
     return "true" if result else "false"
 
 
-class Tracer:
-    """Passed down the compiled closures when a full Evaluation is wanted (None otherwise)."""
+def verdicts(prefix: str, suffix: str = "") -> tuple[str, str]:
+    """The two finished forms of a step whose only variable part is its verdict, indexed by
+    the verdict (`steps[result]`), so that recording it is one append, no formatting."""
+    return f"{prefix}{verdict(False)}{suffix}", f"{prefix}{verdict(True)}{suffix}"
 
-    __slots__ = ("_last", "_missing", "_size", "_steps", "_truncated")
 
-    def __init__(self) -> None:
-        self._missing: dict[str, None] = {}
-        self._steps: list[str] = []
-        self._size = 0
-        self._truncated = False
-        self._last = ""
+def add_missing(trace: Trace, source: str) -> None:
+    found = trace[0]
+    if found is None:
+        trace[0] = {source: None}
+    else:
+        found.setdefault(source, None)  # keeps the position of the first lookup
 
-    def add_missing(self, source: str) -> None:
-        self._missing.setdefault(source, None)
 
-    def step(self, text: str) -> None:
-        if self._truncated or self._size + len(text) > MAX_EXPLANATION_CHARS:
-            # Keep the head of the trace and its final verdict, drop the middle.
-            self._truncated = True
-            self._last = text
-            return
-        self._steps.append(text)
-        self._size += len(text) + 2
+def missing_of(trace: Trace) -> tuple[str, ...]:
+    found = trace[0]
+    return () if found is None else tuple(found)
 
-    @property
-    def missing(self) -> tuple[str, ...]:
-        return tuple(self._missing)
 
-    def explanation(self) -> str:
-        steps = self._steps
-        if self._truncated:
-            steps = [*steps, "…", self._last]
-        return "; ".join(steps)
+def explanation_of(trace: Trace) -> str:
+    """The steps joined with "; ", cut to about MAX_EXPLANATION_CHARS: the head of the trace
+    is kept, then "…" and the final verdict."""
+    text = "; ".join(trace[1:])
+    if len(text) <= MAX_EXPLANATION_CHARS:
+        # The joined length is what the last step's size check below sees, and every earlier
+        # check sees less: nothing would have been dropped.
+        return text
+    kept: list[str] = []
+    size = 0
+    for step in trace[1:]:
+        if size + len(step) > MAX_EXPLANATION_CHARS:
+            # Once a step does not fit, all later ones are dropped too, except the last.
+            kept += ["…", trace[-1]]
+            break
+        kept.append(step)
+        size += len(step) + 2
+    return "; ".join(kept)
