@@ -67,6 +67,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "eyeflow.batch.start": {"queue": settings.queue_batch},
             "eyeflow.batch.item": {"queue": settings.queue_batch},
             "eyeflow.webhook.deliver": {"queue": settings.queue_webhooks},
+            "eyeflow.webhook.sweep": {"queue": settings.queue_maintenance},
             "eyeflow.config.refresh_due": {"queue": settings.queue_maintenance},
         },
         "beat_schedule": {
@@ -74,5 +75,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "eyeflow.config.refresh_due",
                 "schedule": settings.config_refresh_interval_seconds,
             },
+            "sweep-webhook-outbox": {"task": "eyeflow.webhook.sweep", "schedule": 60.0},
         },
     }

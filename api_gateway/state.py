@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from redis import Redis
 
 from api_gateway.enqueue import Submitter
-from eyeflow_worker.celery_app import create_celery_app
+from eyeflow_worker.celery_factory import create_celery_app
 from eyeflow_worker.jobs import JobStore
 from eyeflow_worker.metrics import Metrics
 from eyeflow_worker.redis_client import get_redis

@@ -1,24 +1,23 @@
-"""The Celery application. `celery -A eyeflow_worker.celery_app worker|beat|flower` starts here."""
+"""The workers' Celery application: `celery -A eyeflow_worker.celery_app worker|beat|flower`.
+
+Celery's command line needs a module-level app, so this module builds one from the environment;
+code that has its own Settings uses `celery_factory.create_celery_app` instead.
+"""
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
-from celeryconfig import celery_config
-from eyeflow_worker.settings import Settings, get_settings
+from celery.signals import after_setup_logger
 
-TASK_MODULES = ["eyeflow_worker.tasks"]
-
-
-def create_celery_app(settings: Settings, *, include_tasks: bool = True) -> Celery:
-    """A Celery app configured from `settings`.
-
-    The gateway builds one with `include_tasks=False`: it only sends tasks by name, so it never
-    imports provider code and never calls an LLM.
-    """
-    celery = Celery("eyeflow", include=TASK_MODULES if include_tasks else [])
-    celery.conf.update(celery_config(settings))
-    return celery
-
+from eyeflow_worker.celery_factory import create_celery_app
+from eyeflow_worker.logging_setup import quiet_chatty_loggers
+from eyeflow_worker.settings import get_settings
 
 app = create_celery_app(get_settings())
+
+
+@after_setup_logger.connect
+def _quiet_sdk_loggers(**_: Any) -> None:
+    # Celery configures the root logger itself; the SDK loggers still must never reach DEBUG.
+    quiet_chatty_loggers()

@@ -96,11 +96,9 @@ class UpstreamUnavailable(EyeflowError):
 # --- jobs -------------------------------------------------------------------------------------
 
 
-class JobCancelled(EyeflowError):
-    code = "cancelled"
-
-
 class JobTimeout(EyeflowError):
+    """The job ran past its own time limit (TASK_SOFT_TIME_LIMIT_SECONDS)."""
+
     code = "timeout"
 
 

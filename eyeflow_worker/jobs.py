@@ -15,10 +15,11 @@ Layout (all keys expire `task_record_ttl_seconds` after the last write):
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import redis
 
@@ -40,6 +41,32 @@ def done_channel(job_id: str) -> str:
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
+
+WEBHOOK_OUTBOX = "eyeflow:webhook-outbox"
+
+# Every record field except `payload` (which may hold a large aggregated context and is read
+# only once per job): what status reads, waits and webhooks need.
+RECORD_FIELDS = (
+    "tenant", "kind", "status", "created_at", "started_at", "finished_at", "attempts",
+    "result", "error", "webhook_url", "webhook", "webhook_queued_at",
+    "total", "succeeded", "failed",
+)  # fmt: skip
+
+# Shared by the scripts that end a job. KEYS: job, intents, items, outbox.
+# It keeps a batch's lists as long as its record, and puts a job with a webhook in the outbox
+# (a sorted set by end time) in the same atomic step: if the worker dies before it queues the
+# delivery, the beat sweep finds the job there (see `pending_webhooks`).
+_ENDED = """
+local function ended(status, ttl, channel, job_id, now_epoch)
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
+  if redis.call('HEXISTS', KEYS[1], 'webhook_url') == 1 then
+    redis.call('ZADD', KEYS[4], now_epoch, job_id)
+  end
+  redis.call('PUBLISH', channel, status)
+end
+"""
 
 # KEYS[1] job key. ARGV: now. Returns 1 when the job may run, 0 when it is already terminal.
 _START = """
@@ -65,9 +92,19 @@ end
 return 0
 """
 
-# KEYS[1] job key. ARGV: status, now, field name ('result'|'error'), JSON, ttl, channel.
-# Returns 1 when this call made the terminal transition (so exactly one caller fires webhooks).
-_FINISH = """
+# KEYS[1] job key. ARGV: field, value. Sets the field only on a record that still exists, so a
+# late write never leaves behind a hash without tenant or TTL.
+_SET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+# KEYS: job, intents, items, outbox. ARGV: status, now, field ('result'|'error'), JSON, ttl,
+# channel, job id, now (epoch seconds). Returns 1 when this call made the terminal transition.
+_FINISH = (
+    _ENDED
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'succeeded' or status == 'failed' or status == 'cancelled' then
   return 0
@@ -76,30 +113,31 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], ARGV[3], 
 if not redis.call('HGET', KEYS[1], 'started_at') then
   redis.call('HSET', KEYS[1], 'started_at', ARGV[2])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('PUBLISH', ARGV[6], ARGV[1])
+ended(ARGV[1], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 return 1
 """
+)
 
-# KEYS[1] batch key, KEYS[2] items hash. ARGV: index, item JSON, 'succeeded'|'failed', now, ttl,
-# channel. Stores the item once; when it is the last one, the batch finishes in the same step.
-# Returns: 0 item dropped (batch cancelled/gone or item already stored), 1 stored, 2 stored and
-# the batch is now complete.
-_ITEM_DONE = """
+# KEYS: batch, intents, items, outbox. ARGV: index, item JSON, 'succeeded'|'failed', now, ttl,
+# channel, job id, now (epoch seconds). Stores the item once; when it is the last one, the batch
+# finishes in the same step. Returns: 0 item dropped (batch cancelled/gone or item already
+# stored), 1 stored, 2 stored and the batch is now complete.
+_ITEM_DONE = (
+    _ENDED
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'cancelled' then return 0 end
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('EXPIRE', KEYS[2], ARGV[5])
+if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('EXPIRE', KEYS[3], ARGV[5])
 redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
-local done = tonumber(redis.call('HGET', KEYS[1], 'succeeded') or '0')
-           + tonumber(redis.call('HGET', KEYS[1], 'failed') or '0')
+local succeeded = tonumber(redis.call('HGET', KEYS[1], 'succeeded') or '0')
+local done = succeeded + tonumber(redis.call('HGET', KEYS[1], 'failed') or '0')
 local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
 if done >= total and status ~= 'succeeded' and status ~= 'failed' then
   local final = 'succeeded'
-  if tonumber(redis.call('HGET', KEYS[1], 'succeeded') or '0') == 0 then final = 'failed' end
+  if succeeded == 0 then final = 'failed' end
   redis.call('HSET', KEYS[1], 'status', final, 'finished_at', ARGV[4])
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
-  redis.call('PUBLISH', ARGV[6], final)
+  ended(final, ARGV[5], ARGV[6], ARGV[7], ARGV[8])
   return 2
 end
 if status == 'queued' then
@@ -107,6 +145,7 @@ if status == 'queued' then
 end
 return 1
 """
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +164,7 @@ class JobStore:
         self._ttl = ttl_seconds
         self._start = client.register_script(_START)
         self._set_running_status = client.register_script(_SET_RUNNING_STATUS)
+        self._set_if_exists = client.register_script(_SET_IF_EXISTS)
         self._finish = client.register_script(_FINISH)
         self._item_done = client.register_script(_ITEM_DONE)
 
@@ -161,8 +201,19 @@ class JobStore:
     # --- reads ----------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> dict[str, str] | None:
-        record = cast(dict[str, str], self._redis.hgetall(job_key(job_id)))
+        """The record without its payload, or None when there is none."""
+        values = self._redis.hmget(job_key(job_id), RECORD_FIELDS)
+        record = {
+            field: str(value)
+            for field, value in zip(RECORD_FIELDS, values, strict=True)
+            if value is not None
+        }
         return record or None
+
+    def payload(self, job_id: str) -> dict[str, Any]:
+        raw = self._redis.hget(job_key(job_id), "payload")
+        payload: dict[str, Any] = json.loads(str(raw)) if raw else {}
+        return payload
 
     def get_for_tenant(self, job_id: str, tenant: str) -> dict[str, str] | None:
         """The record, or None when it does not exist *or belongs to another tenant*."""
@@ -187,10 +238,12 @@ class JobStore:
         intents = self._redis.lrange(f"{key}:intents", indexes[0], indexes[-1])
         pending_status = "cancelled" if record.get("status") == "cancelled" else "queued"
         items: list[dict[str, Any]] = []
-        for index, intent, raw in zip(indexes, intents, stored, strict=True):
+        for position, (index, raw) in enumerate(zip(indexes, stored, strict=True)):
             if raw is not None:
                 items.append(json.loads(raw))
             else:
+                # The intents list may be gone with an expiring record; never fail a read on it.
+                intent = intents[position] if position < len(intents) else ""
                 items.append({"index": index, "intent": intent, "status": pending_status})
         return items
 
@@ -219,10 +272,9 @@ class JobStore:
         return self._terminal(job_id, "cancelled", "error", error)
 
     def record_item(self, job_id: str, index: int, item: Mapping[str, Any]) -> Literal[0, 1, 2]:
-        key = job_key(job_id)
         outcome = "succeeded" if item.get("status") == "succeeded" else "failed"
         stored = self._item_done(
-            keys=[key, f"{key}:items"],
+            keys=self._ending_keys(job_id),
             args=[
                 index,
                 json.dumps(item, separators=(",", ":")),
@@ -230,6 +282,8 @@ class JobStore:
                 utc_now(),
                 self._ttl,
                 done_channel(job_id),
+                job_id,
+                time.time(),
             ],
         )
         value = int(stored)
@@ -238,20 +292,36 @@ class JobStore:
         return 1 if value == 1 else 0
 
     def mark_webhook_queued(self, job_id: str) -> None:
-        """The webhook delivery task is on the queue (so a redelivered job need not queue it)."""
-        key = job_key(job_id)
-        if self._redis.exists(key):
-            self._redis.hset(key, "webhook_queued_at", utc_now())
+        """The delivery task is on the queue: the job leaves the outbox."""
+        self._set_if_exists(keys=[job_key(job_id)], args=["webhook_queued_at", utc_now()])
+        self._redis.zrem(WEBHOOK_OUTBOX, job_id)
+
+    def pending_webhooks(self, older_than_seconds: float, limit: int = 500) -> list[str]:
+        """Jobs that ended over `older_than_seconds` ago whose delivery was never queued."""
+        cutoff = time.time() - older_than_seconds
+        return [
+            str(job_id)
+            for job_id in self._redis.zrangebyscore(
+                WEBHOOK_OUTBOX, "-inf", cutoff, start=0, num=limit
+            )
+        ]
+
+    def drop_from_outbox(self, job_id: str) -> None:
+        self._redis.zrem(WEBHOOK_OUTBOX, job_id)
 
     def record_webhook(self, job_id: str, state: Mapping[str, Any]) -> None:
         """Where the job's webhook delivery stands, shown to callers and operators."""
+        self._set_if_exists(
+            keys=[job_key(job_id)], args=["webhook", json.dumps(state, separators=(",", ":"))]
+        )
+
+    def _ending_keys(self, job_id: str) -> list[str]:
         key = job_key(job_id)
-        if self._redis.exists(key):
-            self._redis.hset(key, "webhook", json.dumps(state, separators=(",", ":")))
+        return [key, f"{key}:intents", f"{key}:items", WEBHOOK_OUTBOX]
 
     def _terminal(self, job_id: str, status: Status, field: str, value: Mapping[str, Any]) -> bool:
         changed = self._finish(
-            keys=[job_key(job_id)],
+            keys=self._ending_keys(job_id),
             args=[
                 status,
                 utc_now(),
@@ -259,6 +329,8 @@ class JobStore:
                 json.dumps(value, separators=(",", ":")),
                 self._ttl,
                 done_channel(job_id),
+                job_id,
+                time.time(),
             ],
         )
         return bool(changed)

@@ -21,7 +21,7 @@ from .errors import ConditionError, ConditionLimitError, ConditionSyntaxError
 from .limits import CONDITION_CACHE_SIZE
 from .nodes import And, Literal, Node, Not, Or, iter_variables, to_source
 from .parser import parse
-from .trace import explanation_of, missing_of, new_trace
+from .trace import Trace, finish, missing_of
 
 __all__ = [
     "CompiledCondition",
@@ -91,7 +91,7 @@ class CompiledCondition:
 
     def evaluate(self, context: Mapping[str, Any]) -> Evaluation:
         """The result with missing variables and an explanation. Never raises."""
-        trace = new_trace()
+        trace: Trace = [None]  # no missing variables yet, no steps (see trace.py)
         try:
             result: bool = self._run(context, trace)  # compile_boolean: always a real bool
         except Exception as exc:  # a hostile context object; the language itself cannot fail
@@ -100,7 +100,12 @@ class CompiledCondition:
                 missing_of(trace),
                 f"evaluation failed ({type(exc).__name__}) → false",
             )
-        return _evaluation(result, missing_of(trace), explanation_of(trace))
+        missing, explanation = finish(trace)
+        evaluation: Evaluation = _new_object(Evaluation)  # _evaluation(), inlined
+        _set_result(evaluation, result)
+        _set_missing(evaluation, missing)
+        _set_explanation(evaluation, explanation)
+        return evaluation
 
     def __repr__(self) -> str:
         return f"CompiledCondition({self.source!r})"

@@ -338,9 +338,10 @@ def _compile_compare(node: Compare) -> Fn:
             if type(a) is str:
                 result = (a in strings) is not negated
                 if tracer is not None:
-                    # A string's text is its repr() when short (format_value's rule).
-                    text = repr(a) if len(a) <= MAX_VALUE_CHARS else format_value(a)
-                    tracer.append(head + text + tails[result])
+                    if len(a) <= MAX_VALUE_CHARS:  # format_value of a short string: its repr
+                        tracer.append(f"{head}{a!r}{tails[result]}")
+                    else:
+                        tracer.append(head + format_value(a) + tails[result])
                 return result
             outcome, result = general(a, right_value)
             if tracer is not None:
@@ -359,9 +360,10 @@ def _compile_compare(node: Compare) -> Fn:
             if kind is float or kind is int:
                 result: bool = fast_compare(a, right_value)
                 if tracer is not None:
-                    # A float's repr() is at most 24 characters: format_value never clips it.
-                    text = repr(a) if kind is float else format_value(a)
-                    tracer.append(head + text + tails[result])
+                    if kind is float:  # format_value of a float: its repr (never clipped)
+                        tracer.append(f"{head}{a!r}{tails[result]}")
+                    else:
+                        tracer.append(head + format_value(a) + tails[result])
                 return result
             outcome, result = general(a, right_value)
             if tracer is not None:
@@ -378,8 +380,10 @@ def _compile_compare(node: Compare) -> Fn:
             if type(a) is str:
                 result: bool = fast_compare(a, right_value)
                 if tracer is not None:
-                    text = repr(a) if len(a) <= MAX_VALUE_CHARS else format_value(a)
-                    tracer.append(head + text + tails[result])
+                    if len(a) <= MAX_VALUE_CHARS:  # format_value of a short string: its repr
+                        tracer.append(f"{head}{a!r}{tails[result]}")
+                    else:
+                        tracer.append(head + format_value(a) + tails[result])
                 return result
             outcome, result = general(a, right_value)
             if tracer is not None:

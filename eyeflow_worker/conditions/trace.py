@@ -15,12 +15,8 @@ from typing import Any
 from .limits import MAX_EXPLANATION_CHARS, MAX_SOURCE_CHARS
 from .values import format_value
 
-#: [missing-variables dict or None, step, step, ...]
+#: [missing-variables dict or None, step, step, ...]; a new one is `[None]`.
 Trace = list[Any]
-
-
-def new_trace() -> Trace:
-    return [None]
 
 
 def clip_source(text: str) -> str:
@@ -57,20 +53,29 @@ def missing_of(trace: Trace) -> tuple[str, ...]:
     return () if found is None else tuple(found)
 
 
-def explanation_of(trace: Trace) -> str:
+def finish(trace: Trace) -> tuple[tuple[str, ...], str]:
+    """(missing variables, explanation) of a completed trace."""
+    found = trace[0]
+    steps = trace[1:]
+    text = "; ".join(steps)
+    if len(text) > MAX_EXPLANATION_CHARS:
+        text = _cut(steps)
+    return () if found is None else tuple(found), text
+
+
+def _cut(steps: list[str]) -> str:
     """The steps joined with "; ", cut to about MAX_EXPLANATION_CHARS: the head of the trace
-    is kept, then "…" and the final verdict."""
-    text = "; ".join(trace[1:])
-    if len(text) <= MAX_EXPLANATION_CHARS:
-        # The joined length is what the last step's size check below sees, and every earlier
-        # check sees less: nothing would have been dropped.
-        return text
+    is kept, then "…" and the final verdict.
+
+    Only called when the full join is too long. (Otherwise nothing would be dropped: the
+    joined length is what the last step's size check below sees, every earlier check less.)
+    """
     kept: list[str] = []
     size = 0
-    for step in trace[1:]:
+    for step in steps:
         if size + len(step) > MAX_EXPLANATION_CHARS:
             # Once a step does not fit, all later ones are dropped too, except the last.
-            kept += ["…", trace[-1]]
+            kept += ["…", steps[-1]]
             break
         kept.append(step)
         size += len(step) + 2

@@ -8,12 +8,12 @@ parallel across the batch workers. Items are idempotent: each has a deterministi
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import lru_cache
 from typing import Any
 
 from eyeflow_worker.celery_app import app
+from eyeflow_worker.celery_factory import TRANSIENT_INFRA_RETRY
 from eyeflow_worker.jobs import TERMINAL
 from eyeflow_worker.rules.service import generate_rules
 from eyeflow_worker.runtime import runtime
@@ -28,7 +28,7 @@ from eyeflow_worker.tasks.execution import (
 logger = logging.getLogger(__name__)
 
 
-@app.task(name="eyeflow.batch.start")
+@app.task(name="eyeflow.batch.start", **TRANSIENT_INFRA_RETRY)
 def start_batch(job_id: str, tenant: str) -> None:
     rt = runtime()
     if not rt.jobs.start(job_id):
@@ -42,12 +42,10 @@ def start_batch(job_id: str, tenant: str) -> None:
 @lru_cache(maxsize=64)
 def _batch_payload(job_id: str) -> dict[str, Any]:
     """A batch's payload (with its possibly large aggregated context), parsed once per process."""
-    record = runtime().jobs.get(job_id) or {}
-    payload: dict[str, Any] = json.loads(record.get("payload", "{}"))
-    return payload
+    return runtime().jobs.payload(job_id)
 
 
-@app.task(name="eyeflow.batch.item")
+@app.task(name="eyeflow.batch.item", **TRANSIENT_INFRA_RETRY)
 def generate_item(job_id: str, tenant: str, index: int) -> None:
     rt = runtime()
     record = rt.jobs.get(job_id)

@@ -7,7 +7,6 @@ reads a stable error code instead of a traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +19,8 @@ from eyeflow_worker.jobs import TERMINAL
 from eyeflow_worker.providers.base import Provider, ProviderConfig
 from eyeflow_worker.providers.registry import build_llm
 from eyeflow_worker.runtime import Runtime, runtime
-from eyeflow_worker.tasks.webhook import deliver_webhook
+from eyeflow_worker.tasks.deadline import Deadline, DeadlineBoundProvider
+from eyeflow_worker.tasks.webhook import queue_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ class JobContext:
         self.tenant = tenant
         self.job_id = job_id
         self._config: ProviderConfig | None = None
+        # Below the visibility timeout, so a job still working is never redelivered meanwhile.
+        self.deadline = Deadline(rt.settings.task_soft_time_limit_seconds)
 
     @property
     def config(self) -> ProviderConfig:
@@ -48,13 +50,18 @@ class JobContext:
         return self._rt.configs.aggregated_context(self.tenant)
 
     def llm(self) -> Provider:
-        return build_llm(
+        """The tenant's provider chain, its retry and rate-limit waits bounded by the deadline."""
+        settings = self._rt.settings
+        budget = min(settings.llm_retry_max_total_seconds, self.deadline.check())
+        bounded = settings.model_copy(update={"llm_retry_max_total_seconds": budget})
+        chain = build_llm(
             self.config,
-            self._rt.settings,
+            bounded,
             on_retry=self._on_retry,
             sleep=self._wait_then_resume,
             limiter_redis=self._rt.redis,
         )
+        return DeadlineBoundProvider(chain, self.deadline)
 
     def _wait_then_resume(self, delay_seconds: float) -> None:
         """The retry wait: the job reads `retrying` during it and `running` again after it."""
@@ -88,7 +95,7 @@ def run_job(job_id: str, tenant: str, work: JobWork) -> None:
         ensure_webhook_queued(rt, job_id, rt.jobs.get(job_id))
         return
     record = rt.jobs.get(job_id) or {}
-    payload = json.loads(record.get("payload", "{}"))
+    payload = rt.jobs.payload(job_id)
     context = JobContext(rt, tenant, job_id)
     result: dict[str, Any] | None = None
     try:
@@ -127,11 +134,6 @@ def finished(rt: Runtime, job_id: str, kind: str, status: str, webhook_url: str 
     if webhook_url:
         queue_webhook(rt, job_id)
     rt.metrics.count("eyeflow_jobs", kind=kind, status=status)
-
-
-def queue_webhook(rt: Runtime, job_id: str) -> None:
-    deliver_webhook.apply_async(args=[job_id])
-    rt.jobs.mark_webhook_queued(job_id)
 
 
 def ensure_webhook_queued(rt: Runtime, job_id: str, record: Mapping[str, str] | None) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from eyeflow_worker.celery_app import app
+from eyeflow_worker.celery_factory import TRANSIENT_INFRA_RETRY
 from eyeflow_worker.evaluation import evaluate_condition_job
 from eyeflow_worker.providers.base import Provider
 from eyeflow_worker.rules.service import generate_rules, refine_rules
@@ -51,16 +52,16 @@ def _evaluate(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
     )
 
 
-@app.task(name="eyeflow.generate")
+@app.task(name="eyeflow.generate", **TRANSIENT_INFRA_RETRY)
 def generate(job_id: str, tenant: str) -> None:
     run_job(job_id, tenant, _generate)
 
 
-@app.task(name="eyeflow.refine")
+@app.task(name="eyeflow.refine", **TRANSIENT_INFRA_RETRY)
 def refine(job_id: str, tenant: str) -> None:
     run_job(job_id, tenant, _refine)
 
 
-@app.task(name="eyeflow.evaluate")
+@app.task(name="eyeflow.evaluate", **TRANSIENT_INFRA_RETRY)
 def evaluate(job_id: str, tenant: str) -> None:
     run_job(job_id, tenant, _evaluate)

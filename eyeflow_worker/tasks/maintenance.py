@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from eyeflow_worker.celery_app import app
+from eyeflow_worker.celery_factory import TRANSIENT_INFRA_RETRY
 from eyeflow_worker.runtime import runtime
 
 
-@app.task(name="eyeflow.config.refresh_due")
+@app.task(name="eyeflow.config.refresh_due", **TRANSIENT_INFRA_RETRY)
 def refresh_due_configs() -> dict[str, Any]:
     """Refresh tenants whose cached configuration or context expires before the next beat."""
     return runtime().configs.refresh_due()

@@ -10,11 +10,38 @@ import httpx
 from celery import Task
 
 from eyeflow_worker.celery_app import app
+from eyeflow_worker.celery_factory import TRANSIENT_INFRA_RETRY
 from eyeflow_worker.jobs import public_view, utc_now
-from eyeflow_worker.runtime import runtime
+from eyeflow_worker.runtime import Runtime, runtime
 from eyeflow_worker.webhooks import DeliveryFailed, backoff_delay, post_delivery, sign_delivery
 
 logger = logging.getLogger(__name__)
+
+
+# A job normally has its delivery queued milliseconds after it ends; one still in the outbox
+# after this long lost its worker in between.
+_OUTBOX_GRACE_SECONDS = 60.0
+
+
+def queue_webhook(rt: Runtime, job_id: str) -> None:
+    deliver_webhook.apply_async(args=[job_id])
+    rt.jobs.mark_webhook_queued(job_id)
+
+
+@app.task(name="eyeflow.webhook.sweep", **TRANSIENT_INFRA_RETRY)
+def sweep_webhook_outbox(older_than_seconds: float = _OUTBOX_GRACE_SECONDS) -> int:
+    """Beat: queue the deliveries of jobs that ended but whose worker died before queueing."""
+    rt = runtime()
+    queued = 0
+    for job_id in rt.jobs.pending_webhooks(older_than_seconds):
+        record = rt.jobs.get(job_id)
+        if record is None or not record.get("webhook_url") or record.get("webhook_queued_at"):
+            rt.jobs.drop_from_outbox(job_id)
+            continue
+        logger.warning("job %s ended without its webhook queued; queueing it now", job_id)
+        queue_webhook(rt, job_id)
+        queued += 1
+    return queued
 
 
 @lru_cache(maxsize=1)
@@ -23,7 +50,7 @@ def _http_client(timeout_seconds: float) -> httpx.Client:
     return httpx.Client(timeout=timeout_seconds, follow_redirects=False)
 
 
-@app.task(name="eyeflow.webhook.deliver", bind=True)
+@app.task(name="eyeflow.webhook.deliver", bind=True, **TRANSIENT_INFRA_RETRY)
 def deliver_webhook(self: Task, job_id: str, first_attempt_at: float | None = None) -> None:
     rt = runtime()
     settings = rt.settings

@@ -24,7 +24,7 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from api_gateway.main import create_app
-from eyeflow_worker.celery_app import create_celery_app
+from eyeflow_worker.celery_factory import create_celery_app
 from eyeflow_worker.settings import Settings
 from tests.fakes.llm_servers import FakeLLMServer, anthropic_message, openai_completion
 from tests.fakes.nestjs import FakeNestJS

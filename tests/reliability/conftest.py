@@ -24,7 +24,7 @@ import pytest
 import redis
 from celery import Celery
 
-from eyeflow_worker.celery_app import create_celery_app
+from eyeflow_worker.celery_factory import create_celery_app
 from eyeflow_worker.settings import Settings
 from tests.fleet.worker_process import WorkerProcess, fleet_environment
 

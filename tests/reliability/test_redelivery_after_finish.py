@@ -20,7 +20,7 @@ from eyeflow_worker.jobs import JobStore, NewJob
 from eyeflow_worker.metrics import Metrics
 from eyeflow_worker.redis_client import get_redis
 from eyeflow_worker.runtime import Runtime
-from eyeflow_worker.tasks import batch, execution, interactive
+from eyeflow_worker.tasks import batch, execution, interactive, webhook
 from eyeflow_worker.tenant_config import tenant_config_store
 from tests.reliability.conftest import reliability_env, settings_from
 
@@ -54,7 +54,7 @@ def rt(db14: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Runtime:
         metrics=Metrics(client),
         configs=tenant_config_store(settings),
     )
-    for module in (execution, interactive, batch):
+    for module in (execution, interactive, batch, webhook):
         monkeypatch.setattr(module, "runtime", lambda: runtime)
     return runtime
 
@@ -63,7 +63,7 @@ def test_generate_redelivered_after_finishing_still_queues_its_webhook(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     webhooks = WebhookQueue()
-    monkeypatch.setattr(execution, "deliver_webhook", webhooks)
+    monkeypatch.setattr(webhook, "deliver_webhook", webhooks)
     job_id = str(uuid.uuid4())
     rt.jobs.create(
         NewJob(
@@ -88,7 +88,7 @@ def test_last_batch_item_redelivered_after_finishing_the_batch_still_queues_its_
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     webhooks = WebhookQueue()
-    monkeypatch.setattr(execution, "deliver_webhook", webhooks)
+    monkeypatch.setattr(webhook, "deliver_webhook", webhooks)
     job_id = str(uuid.uuid4())
     rt.jobs.create(
         NewJob(
@@ -108,3 +108,28 @@ def test_last_batch_item_redelivered_after_finishing_the_batch_still_queues_its_
     batch.generate_item.run(job_id, "system", 0)  # the redelivery
 
     assert webhooks.enqueued == [[job_id]], "the finished batch's webhook was never queued"
+
+
+def test_the_beat_sweep_queues_a_webhook_whose_job_was_never_redelivered(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webhooks = WebhookQueue()
+    monkeypatch.setattr(webhook, "deliver_webhook", webhooks)
+    job_id = str(uuid.uuid4())
+    rt.jobs.create(
+        NewJob(
+            job_id=job_id,
+            tenant="system",
+            kind="evaluate",
+            payload={"condition": "1 < 2", "context": {}},
+            webhook_url="http://127.0.0.1:9/hook",
+        )
+    )
+    with pytest.raises(WorkerDied):
+        interactive.evaluate.run(job_id, "system")  # ends the job, dies before queueing
+
+    assert webhook.sweep_webhook_outbox.run(older_than_seconds=3600) == 0  # not stale yet
+    assert webhook.sweep_webhook_outbox.run(older_than_seconds=0) == 1
+    assert webhook.sweep_webhook_outbox.run(older_than_seconds=0) == 0  # left the outbox
+
+    assert webhooks.enqueued == [[job_id]]

@@ -8,11 +8,14 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from eyeflow_worker.errors import ProviderRateLimited
+from eyeflow_worker.errors import JobTimeout, ProviderRateLimited
 from eyeflow_worker.jobs import JobStore, NewJob
 from eyeflow_worker.metrics import Metrics
+from eyeflow_worker.providers.base import LLMRequest, Message
 from eyeflow_worker.runtime import Runtime
 from eyeflow_worker.settings import Settings
+from eyeflow_worker.tasks import execution
+from eyeflow_worker.tasks.deadline import Deadline, DeadlineBoundProvider
 from eyeflow_worker.tasks.execution import JobContext
 from eyeflow_worker.tenant_config import tenant_config_store
 
@@ -75,3 +78,36 @@ def _metrics_text(rt: Runtime) -> str:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Collector())  # type: ignore[arg-type]
     return generate_latest(registry).decode()
+
+
+def test_no_provider_call_starts_past_the_job_deadline(rt: Runtime) -> None:
+    job_id = str(uuid.uuid4())
+    rt.jobs.create(NewJob(job_id, "system", "generate", {"user_intent": "x"}))
+    job = JobContext(rt, "system", job_id)
+    llm = job.llm()
+    job.deadline = Deadline(0.0)  # the time limit has been used up by earlier rounds
+
+    with pytest.raises(JobTimeout) as caught:
+        DeadlineBoundProvider(llm, job.deadline).complete(
+            LLMRequest(purpose="generate", system="s", messages=(Message("user", "x"),))
+        )
+    assert caught.value.code == "timeout"
+    with pytest.raises(JobTimeout):
+        job.llm()
+
+
+def test_the_retry_budget_never_exceeds_what_is_left_of_the_deadline(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[float] = []
+
+    def fake_build_llm(config: object, settings: Settings, **_: object) -> object:
+        seen.append(settings.llm_retry_max_total_seconds)
+        return type("Chain", (), {"name": "chain"})()
+
+    monkeypatch.setattr(execution, "build_llm", fake_build_llm)
+    job = JobContext(rt, "system", "job")
+    job.deadline = Deadline(42.0)
+    job.llm()
+
+    assert 41.0 < seen[0] <= 42.0 < rt.settings.llm_retry_max_total_seconds
