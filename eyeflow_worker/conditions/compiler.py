@@ -62,6 +62,8 @@ from .values import (
 
 Fn = Callable[[Any, Trace | None], Any]
 _PLAIN = frozenset({str, int, float, bool, type(None), dict, list})
+#: Integers strictly between ±this have at most MAX_VALUE_CHARS characters, sign included.
+_SHORT_INT = 10 ** (MAX_VALUE_CHARS - 1)
 
 
 # --- variables ----------------------------------------------------------------------------
@@ -360,7 +362,9 @@ def _compile_compare(node: Compare) -> Fn:
             if kind is float or kind is int:
                 result: bool = fast_compare(a, right_value)
                 if tracer is not None:
-                    if kind is float:  # format_value of a float: its repr (never clipped)
+                    # format_value of a float, or of an int short enough not to be clipped,
+                    # is its repr
+                    if kind is float or -_SHORT_INT < a < _SHORT_INT:
                         tracer.append(f"{head}{a!r}{tails[result]}")
                     else:
                         tracer.append(head + format_value(a) + tails[result])
