@@ -4,10 +4,11 @@
 
 Every engine parses/compiles each expression once outside the timed loop; only evaluation is
 timed. cel-python gets its activation converted with `celpy.json_to_cel` once, outside the
-loop, too. Each figure is the best of 5 timed runs. Ours is measured twice: `test()` (the fast
-path: bool only) and `evaluate()` (bool + missing variables + explanation trace). The
-`evaluate()` loop reads the result's `explanation`, as the product's `evaluate` job does, so
-that the column keeps measuring the whole trace even if its formatting were ever made lazy.
+loop, too. Each figure is the best of 5 timed runs, interleaved across engines. Ours is
+measured twice: `test()` (the fast path: bool only) and `evaluate()` (bool + missing
+variables + explanation trace). The `evaluate()` loop reads the result's `explanation`, as
+the product's `evaluate` job does, so that the column keeps measuring the whole trace even if
+its formatting were ever made lazy.
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ CASES: list[tuple[str, str, str, str, str]] = [
 ]
 
 
-def _rate(loop: Callable[[int], None], seconds: float) -> float:
-    """Evaluations per second: calibrate n to ~`seconds`, then best of 5."""
+def _calibrate(loop: Callable[[int], None], seconds: float) -> int:
+    """How many evaluations take about `seconds`."""
     n = 100
     while True:
         start = time.perf_counter()
@@ -116,13 +117,24 @@ def _rate(loop: Callable[[int], None], seconds: float) -> float:
         if took >= seconds / 4:
             break
         n *= 4
-    n = max(1, int(n * seconds / took))
-    best = math.inf
+    return max(1, int(n * seconds / took))
+
+
+def _rates(loops: dict[str, Callable[[int], None]], seconds: float) -> dict[str, float]:
+    """Evaluations per second of each loop, best of 5 runs.
+
+    The runs are interleaved (one run of every engine per round) rather than 5 runs of one
+    engine, then 5 of the next: on a shared machine a burst of load then slows every engine a
+    little instead of one engine a lot, which would skew the ratios.
+    """
+    sizes = {name: _calibrate(loop, seconds) for name, loop in loops.items()}
+    best = dict.fromkeys(loops, math.inf)
     for _ in range(5):
-        start = time.perf_counter()
-        loop(n)
-        best = min(best, time.perf_counter() - start)
-    return n / best
+        for name, loop in loops.items():
+            start = time.perf_counter()
+            loop(sizes[name])
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: sizes[name] / best[name] for name in loops}
 
 
 def _loops(case: tuple[str, str, str, str, str]) -> dict[str, Callable[[int], None]]:
@@ -204,7 +216,7 @@ def main() -> None:
     ratios_eval: list[float] = []
     for case in CASES:
         loops = _loops(case)
-        rates = {name: _rate(loop, args.seconds) for name, loop in loops.items()}
+        rates = _rates(loops, args.seconds)
         best = max(rates[b] for b in BASELINES)
         r_test = rates["ours test()"] / best
         r_eval = rates["ours evaluate()"] / best
