@@ -65,11 +65,15 @@ class Submitter:
         webhook_url: str | None,
         intents: tuple[str, ...] = (),
         idempotency_key: str | None = None,
+        fingerprint_body: dict[str, Any] | None = None,
     ) -> Submission:
+        """Enqueue a job. `fingerprint_body` is the whole request body (intents and webhook URL
+        included): an Idempotency-Key reused with any other body is a conflict."""
         job_id = str(uuid.uuid4())
         claim_key: str | None = None
         if idempotency_key is not None:
-            claim_key, existing = self._claim(tenant, idempotency_key, kind, payload, job_id)
+            body = fingerprint_body if fingerprint_body is not None else payload
+            claim_key, existing = self._claim(tenant, idempotency_key, kind, body, job_id)
             if existing is not None:
                 return Submission(existing, kind, created=False)
         job = NewJob(job_id, tenant, kind, payload, webhook_url, intents)
@@ -82,11 +86,7 @@ class Submitter:
                 queue=self._queues[kind],
                 retry=False,
             )
-        except (
-            OperationalError,
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-        ) as exc:
+        except (OperationalError, redis.exceptions.RedisError) as exc:
             self._forget(job_id, claim_key)
             raise BrokerUnavailable(str(exc)) from None
         return Submission(job_id, kind, created=True)

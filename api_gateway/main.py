@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
 from anyio import to_thread
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
 
 from api_gateway.body_limit import BodyLimitMiddleware
 from api_gateway.deps import AuthDep
@@ -55,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = build_state(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
-    app.include_router(ops.router)
+    app.include_router(ops.health_router)
+    app.include_router(ops.router, dependencies=[AuthDep])
     app.include_router(submissions.router, dependencies=[AuthDep])
     app.include_router(tasks.router, dependencies=[AuthDep])
     app.include_router(cache.router, dependencies=[AuthDep], tags=["configuration"])
@@ -72,14 +76,26 @@ def _install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
-    @app.exception_handler(redis.exceptions.ConnectionError)
-    @app.exception_handler(redis.exceptions.TimeoutError)
+    @app.exception_handler(redis.exceptions.RedisError)
+    @app.exception_handler(OperationalError)
     async def store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        logger.warning("Redis/broker error answered with 503: %s", type(exc).__name__)
         return JSONResponse(
             {"detail": "The job store (Redis) is unreachable. Retry later."},
             status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def unprocessable(_: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default echoes the offending `input`, which can be large, can carry what the
+        # caller should not see in logs, and (a lone surrogate) can fail to encode as a 500.
+        errors = [
+            {key: error[key] for key in ("loc", "msg", "type") if key in error}
+            for error in exc.errors()
+        ]
+        body = json.dumps({"detail": errors}, ensure_ascii=True, default=str)
+        return Response(body, status.HTTP_422_UNPROCESSABLE_CONTENT, media_type="application/json")
 
     @app.exception_handler(IdempotencyConflict)
     async def idempotency_conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:

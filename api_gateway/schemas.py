@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from eyeflow_worker.rules.schema import WorkflowRules
 
 AggregatedContext = dict[str, Any]
 
@@ -65,6 +67,20 @@ class RefineRequest(_Submission):
     aggregated_context: AggregatedContext | None = None
 
     _check_feedback = field_validator("feedback")(_non_blank)
+
+    @field_validator("current_rules")
+    @classmethod
+    def _rules_document(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """The rules to refine must be a rules document (the catalogue checks come later)."""
+        try:
+            WorkflowRules.model_validate(value)
+        except ValidationError as invalid:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"
+                for error in invalid.errors()[:10]
+            )
+            raise ValueError(f"not a workflow rules document ({problems})") from None
+        return value
 
 
 class EvaluateRequest(_Submission):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -26,6 +27,7 @@ class GatewayState:
     metrics: Metrics
     celery: Celery
     submitter: Submitter
+    wait_slots: threading.BoundedSemaphore
 
 
 def build_state(settings: Settings) -> GatewayState:
@@ -47,6 +49,7 @@ def build_state(settings: Settings) -> GatewayState:
         metrics=Metrics(client),
         celery=celery,
         submitter=Submitter(client, jobs, celery, queues, settings.idempotency_ttl_seconds),
+        wait_slots=threading.BoundedSemaphore(settings.max_concurrent_waits),
     )
 
 

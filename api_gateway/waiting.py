@@ -6,6 +6,7 @@ the subscription; no polling interval is guessed.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import redis
@@ -14,9 +15,16 @@ from eyeflow_worker.jobs import TERMINAL, JobStore, done_channel
 
 
 def wait_until_terminal(
-    client: redis.Redis, jobs: JobStore, job_id: str, timeout_seconds: float
+    client: redis.Redis,
+    jobs: JobStore,
+    job_id: str,
+    timeout_seconds: float,
+    slots: threading.BoundedSemaphore,
 ) -> dict[str, str] | None:
-    """The job's record once terminal, or its latest record when time ran out."""
+    """The job's record once terminal, or its latest record when time ran out — or at once when
+    all `slots` are taken by other waiting requests (the caller then gets a plain 202)."""
+    if not slots.acquire(blocking=False):
+        return jobs.get(job_id)
     pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     try:
         pubsub.subscribe(done_channel(job_id))
@@ -33,3 +41,4 @@ def wait_until_terminal(
         return record
     finally:
         pubsub.close()
+        slots.release()

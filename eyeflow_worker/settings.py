@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 5 * 1024 * 1024
     max_batch_intents: int = 5000
     idempotency_ttl_seconds: int = 24 * 3600
+    # `?wait` holds a thread per request; past this many at once, waits answer at once instead
+    # of starving every other request of threads.
+    max_concurrent_waits: int = 100
 
     # --- NestJS ---------------------------------------------------------------------------------
     nestjs_server_url: str | None = None
@@ -94,6 +97,26 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     webhook_retry_window_seconds: float = 3600.0
     webhook_backoff_base_seconds: float = 2.0
+
+    @field_validator(
+        "gateway_api_token",
+        "webhook_secret",
+        "cache_encryption_key",
+        "nestjs_service_token",
+        "llm_api_key",
+        "llm_fallback_credentials",
+        "nestjs_server_url",
+        "llm_api_url",
+        "broker_url",
+        "result_backend_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `VAR=` (docker-compose's `${VAR:-}`) means "not set", never "set to the empty string".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @field_validator("webhook_allowed_hosts", "llm_fallback_providers", mode="before")
     @classmethod

@@ -25,7 +25,9 @@ def webhook_url_problem(url: str, allowed_hosts: list[str]) -> str | None:
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-    except ValueError:
+        _ = parts.port  # raises on a port that is not a number
+        httpx.URL(url)  # what will really send it must accept it too
+    except (ValueError, httpx.InvalidURL):
         return "is not a valid URL"
     if parts.scheme not in ("http", "https"):
         return "must use http or https"
@@ -78,7 +80,7 @@ class DeliveryFailed(Exception):
 def post_delivery(client: httpx.Client, url: str, delivery: SignedDelivery) -> int:
     try:
         response = client.post(url, content=delivery.body, headers=delivery.headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
     if not 200 <= response.status_code < 300:
         raise DeliveryFailed(f"receiver answered HTTP {response.status_code}")

@@ -19,6 +19,8 @@ from eyeflow_worker.providers.registry import describe_providers
 from eyeflow_worker.tenant_config import tenant_config_store
 
 router = APIRouter(tags=["operations"])
+# /health stays open (load balancers, orchestrators); /providers and /metrics need the token.
+health_router = APIRouter(tags=["operations"])
 
 # kombu's Redis transport keeps one list per queue and priority step; step 0 is the bare name.
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
@@ -47,7 +49,7 @@ def _config_cache_status(state: GatewayState) -> dict[str, Any]:
         return {"degraded": True, "reason": exc.message, "config": {}, "context": {}}
 
 
-@router.get("/health")
+@health_router.get("/health")
 def health(state: StateDep) -> JSONResponse:
     """Fleet health. `unhealthy` (HTTP 503) when the broker is unreachable; `degraded` when no
     worker answers or the configuration cache is serving stale data."""

@@ -59,6 +59,7 @@ def _accept(
     webhook_url: str | None,
     wait: float | None,
     idempotency_key: str | None,
+    fingerprint_body: dict[str, Any],
     intents: tuple[str, ...] = (),
 ) -> JSONResponse:
     if webhook_url is not None:
@@ -72,11 +73,14 @@ def _accept(
         webhook_url=webhook_url,
         intents=intents,
         idempotency_key=idempotency_key,
+        fingerprint_body=fingerprint_body,
     )
     status_url = f"/api/tasks/{submission.job_id}"
     headers = {"Location": status_url}
     if wait is not None:
-        record = wait_until_terminal(state.redis, state.jobs, submission.job_id, wait)
+        record = wait_until_terminal(
+            state.redis, state.jobs, submission.job_id, wait, state.wait_slots
+        )
         if record is not None and record.get("status") in TERMINAL:
             return JSONResponse(public_view(submission.job_id, record), 200, headers=headers)
     record = state.jobs.get(submission.job_id) or {}
@@ -85,7 +89,7 @@ def _accept(
         kind=kind,
         status=record.get("status", "queued"),
         status_url=status_url,
-        total=len(intents) if kind == "batch" else None,
+        total=int(record.get("total", len(intents))) if kind == "batch" else None,
     )
     code = status.HTTP_202_ACCEPTED if submission.created else status.HTTP_200_OK
     return JSONResponse(accepted.model_dump(exclude_none=True), code, headers=headers)
@@ -116,6 +120,7 @@ def submit_generate(
         webhook_url=body.webhook_url,
         wait=wait,
         idempotency_key=idempotency_key,
+        fingerprint_body=body.model_dump(),
     )
 
 
@@ -150,6 +155,7 @@ def submit_batch(
         webhook_url=body.webhook_url,
         wait=wait,
         idempotency_key=idempotency_key,
+        fingerprint_body=body.model_dump(),
         intents=tuple(body.intents),
     )
 
@@ -176,6 +182,7 @@ def submit_refine(
         webhook_url=body.webhook_url,
         wait=wait,
         idempotency_key=idempotency_key,
+        fingerprint_body=body.model_dump(),
     )
 
 
@@ -204,4 +211,5 @@ def submit_evaluate(
         webhook_url=body.webhook_url,
         wait=wait,
         idempotency_key=idempotency_key,
+        fingerprint_body=body.model_dump(),
     )

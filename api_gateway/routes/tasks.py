@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
 
 from api_gateway.deps import TenantDep
 from api_gateway.schemas import BatchResultsPage, TaskView
@@ -13,12 +16,18 @@ from api_gateway.state import GatewayState, StateDep
 from api_gateway.waiting import wait_until_terminal
 from eyeflow_worker.jobs import TERMINAL, public_view
 
+logger = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
+_TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such task for this tenant"}}
 
 
 def _record_or_404(state: GatewayState, task_id: str, tenant: str) -> dict[str, str]:
+    # Task ids are UUIDs; anything else names no task (and must never reach other Redis keys).
+    if not _TASK_ID.fullmatch(task_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Task not found")
     record = state.jobs.get_for_tenant(task_id, tenant)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Task not found")
@@ -42,7 +51,9 @@ def read_task(
     """The task's status, timestamps, attempts, progress, and result or error."""
     record = _record_or_404(state, task_id, tenant)
     if wait is not None and record.get("status") not in TERMINAL:
-        record = wait_until_terminal(state.redis, state.jobs, task_id, wait) or record
+        record = (
+            wait_until_terminal(state.redis, state.jobs, task_id, wait, state.wait_slots) or record
+        )
         code = status.HTTP_200_OK if record.get("status") in TERMINAL else status.HTTP_202_ACCEPTED
         return JSONResponse(public_view(task_id, record), code)
     return JSONResponse(public_view(task_id, record))
@@ -69,10 +80,15 @@ def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONRespons
     current = state.jobs.get(task_id) or record
     state.metrics.count("eyeflow_jobs", kind=current.get("kind", "generate"), status="cancelled")
     if current.get("webhook_url"):
-        state.celery.send_task(
-            "eyeflow.webhook.deliver", args=[task_id], queue=state.settings.queue_webhooks
-        )
-        state.jobs.mark_webhook_queued(task_id)
+        try:
+            state.celery.send_task(
+                "eyeflow.webhook.deliver", args=[task_id], queue=state.settings.queue_webhooks
+            )
+            state.jobs.mark_webhook_queued(task_id)
+        except OperationalError:
+            # The cancel stands; the job sits in the webhook outbox and beat's sweep queues the
+            # delivery once the broker is back.
+            logger.warning("cancelled %s; its webhook waits for the broker", task_id)
     return JSONResponse(public_view(task_id, current))
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import redis
 from fastapi.testclient import TestClient
 
 from api_gateway.main import create_app
+from eyeflow_worker.jobs import JobStore
 from eyeflow_worker.settings import Settings
 from tests.fleet.helpers import wait_for_task
 
@@ -88,3 +90,23 @@ def test_cancelling_a_batch_keeps_finished_items_and_cancels_the_rest(
     assert after["status"] == "cancelled"
     # An item still in flight at cancel time is discarded, not counted later.
     assert after["progress"] == progress
+
+
+def test_a_cancel_stands_when_the_broker_is_down_and_its_webhook_waits_in_the_outbox(
+    fleet_settings: Settings,
+) -> None:
+    parked = fleet_settings.model_copy(update={"queue_interactive": "eyeflow.test.parked"})
+    with TestClient(create_app(parked)) as gateway:
+        task_id = gateway.post(
+            "/api/rules/generate",
+            json={"user_intent": "Page on-call", "webhook_url": "http://127.0.0.1:9/hook"},
+        ).json()["task_id"]
+    no_broker = parked.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(no_broker)) as gateway:
+        response = gateway.delete(f"/api/tasks/{task_id}")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    assert response.json()["webhook"]["status"] == "pending"
+    store = JobStore(redis.Redis.from_url(fleet_settings.redis_url, decode_responses=True), 60)
+    assert task_id in store.pending_webhooks(older_than_seconds=0)

@@ -181,3 +181,88 @@ def test_too_many_intents_and_oversize_bodies_are_refused(
         "/api/rules/generate", content=chunks(), headers={"content-type": "application/json"}
     )
     assert streamed.status_code == 413
+
+
+def test_providers_and_metrics_need_the_token_too(secured: TestClient) -> None:
+    assert secured.get("/providers").status_code == 401
+    assert secured.get("/metrics").status_code == 401
+    bearer = {"Authorization": "Bearer t0ken-for-tests"}
+    assert secured.get("/providers", headers=bearer).status_code == 200
+    assert secured.get("/metrics", headers=bearer).status_code == 200
+
+
+def test_blank_secrets_from_the_environment_mean_unset() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, gateway_api_token="", webhook_secret="  ", cache_encryption_key=""
+    )
+    assert settings.gateway_api_token is None
+    assert settings.cache_encryption_key is None
+    assert settings.webhook_signing_secret  # the dev secret, never an empty HMAC key
+
+
+def test_idempotency_covers_the_whole_body(app_client: TestClient) -> None:
+    headers = {"Idempotency-Key": "batch-7", "X-User-ID": "erin"}
+    first = app_client.post("/api/rules/generate-batch", json={"intents": ["one"]}, headers=headers)
+    more_intents = app_client.post(
+        "/api/rules/generate-batch", json={"intents": ["two", "three"]}, headers=headers
+    )
+    other_hook = app_client.post(
+        "/api/rules/generate-batch",
+        json={"intents": ["one"], "webhook_url": "http://127.0.0.1:9/hook"},
+        headers=headers,
+    )
+    again = app_client.post("/api/rules/generate-batch", json={"intents": ["one"]}, headers=headers)
+
+    assert first.status_code == 202
+    assert more_intents.status_code == 409
+    assert other_hook.status_code == 409
+    assert again.status_code == 200
+    assert again.json()["total"] == 1
+
+
+def test_ids_that_are_not_task_ids_are_404_never_500(app_client: TestClient) -> None:
+    batch_id = app_client.post("/api/rules/generate-batch", json={"intents": ["x"]}).json()[
+        "task_id"
+    ]
+    for task_id in (f"{batch_id}:intents", f"{batch_id}:items", "not-a-task", "*"):
+        assert app_client.get(f"/api/tasks/{task_id}").status_code == 404
+        assert app_client.delete(f"/api/tasks/{task_id}").status_code == 404
+        assert app_client.get(f"/api/tasks/{task_id}/results").status_code == 404
+
+
+def test_undecodable_text_and_odd_urls_are_422(app_client: TestClient) -> None:
+    surrogate = app_client.post(
+        "/api/rules/generate",
+        content=b'{"user_intent": "\\ud800"}',
+        headers={"content-type": "application/json"},
+    )
+    assert surrogate.status_code == 422
+    assert "input" not in surrogate.json()["detail"][0]
+    for url in ("http://localhost:abc/", "http://127.0.0.1/\x00", "http://user:pw@localhost/"):
+        response = app_client.post(
+            "/api/rules/generate", json={"user_intent": "x", "webhook_url": url}
+        )
+        assert response.status_code == 422, url
+        assert response.json()["detail"][0]["loc"] == ["body", "webhook_url"]
+
+
+def test_refine_needs_a_rules_document(app_client: TestClient) -> None:
+    for current_rules in ({}, {"rules": "x"}, {"workflow_name": "w", "trigger": "t", "rules": []}):
+        response = app_client.post(
+            "/api/rules/refine", json={"current_rules": current_rules, "feedback": "more"}
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "current_rules"]
+        assert "not a workflow rules document" in response.json()["detail"][0]["msg"]
+
+
+def test_waits_beyond_the_cap_answer_at_once(fleet_settings: Settings, fleet_redis: object) -> None:
+    capped = fleet_settings.model_copy(
+        update={"max_concurrent_waits": 0, "queue_interactive": "eyeflow.test.parked"}
+    )
+    gateway = TestClient(create_app(capped))
+
+    response = gateway.post("/api/rules/generate", params={"wait": 60}, json=GENERATE)
+
+    assert response.status_code == 202  # it did not hold the request for 60 s
+    assert response.json()["status"] == "queued"
