@@ -75,8 +75,8 @@ class NestLLMConfig(BaseModel):
         return ProviderConfig(
             provider=self.provider.lower(),
             model=self.model,
-            temperature=0.3 if self.temperature is None else self.temperature,
-            max_tokens=4096 if self.maxTokens is None else self.maxTokens,
+            temperature=settings.llm_temperature if self.temperature is None else self.temperature,
+            max_tokens=settings.llm_max_tokens if self.maxTokens is None else self.maxTokens,
             api_key=SecretStr(api.apiKey) if api.apiKey else None,
             api_url=api.apiUrl,
             request_timeout_seconds=settings.llm_request_timeout_seconds,

@@ -88,7 +88,7 @@ class TenantConfigStore:
         self.ttl_seconds = settings.config_fetch_interval_minutes * 60.0
         # `refresh_due()` refreshes what expires before the next beat run (plus half a run).
         self.refresh_horizon_seconds = (
-            1.5 * beat_interval_seconds(settings)
+            1.5 * settings.config_refresh_interval_seconds
             if refresh_horizon_seconds is None
             else refresh_horizon_seconds
         )
@@ -140,9 +140,9 @@ class TenantConfigStore:
     def refresh_due(self, horizon_seconds: float | None = None) -> dict[str, Any]:
         """Refresh entries of known tenants that expire within `horizon_seconds` (or are stale).
 
-        Meant for the beat task, run every `beat_interval_seconds(settings)`; the default horizon
-        is 1.5 such intervals, so entries are renewed before they expire and jobs almost never
-        wait on NestJS. Only tenants with something due are reported.
+        Meant for the beat task, run every `settings.config_refresh_interval_seconds`; the
+        default horizon is 1.5 such intervals, so entries are renewed before they expire and jobs
+        almost never wait on NestJS. Only tenants with something due are reported.
         """
         if self._nestjs is None:
             return {}
@@ -457,15 +457,6 @@ def _rebuild(error: FetchError) -> EyeflowError:
 
 def _minutes(seconds: float) -> float:
     return round(max(seconds, 0.0) / 60.0, 2)
-
-
-def beat_interval_seconds(settings: Settings) -> float:
-    """How often beat runs `refresh_due()` (see `Settings.config_refresh_interval_seconds`)."""
-    return settings.config_refresh_interval_seconds
-
-
-def context_cache_age_minutes(store: TenantConfigStore, tenant: str) -> float | None:
-    return store.context_cache_age_minutes(tenant)
 
 
 _stores: dict[str, TenantConfigStore] = {}

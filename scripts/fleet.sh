@@ -52,7 +52,7 @@ up() {
   start worker-batch .venv/bin/python -m eyeflow_worker.worker batch
   start beat .venv/bin/celery -A eyeflow_worker.celery_app beat --schedule "$RUN/celerybeat-schedule"
   start flower .venv/bin/celery -A eyeflow_worker.celery_app flower --address=127.0.0.1 --port="$FLOWER_PORT"
-  wait_ready
+  wait_ready || { down; exit 1; }
   echo
   echo "Submitting the seed's example intent (POST /api/rules/generate?wait=30):"
   curl -fsS -X POST "$GATEWAY/api/rules/generate?wait=30" \

@@ -64,3 +64,13 @@ def test_the_image_copies_everything_the_commands_import() -> None:
     dockerfile = COMPOSE["x-fleet-image"]["build"]["dockerfile_inline"]
     for path in ("requirements.txt", "celeryconfig.py", "eyeflow_worker", "api_gateway"):
         assert f"COPY {path}" in dockerfile, path
+
+
+def test_worker_health_checks_expand_the_hostname_and_shutdowns_are_graceful() -> None:
+    for name in ("worker-interactive", "worker-batch"):
+        service = COMPOSE["services"][name]
+        test = service["healthcheck"]["test"]
+        # `$$HOSTNAME` only becomes the container's name through a shell.
+        assert test[0] == "CMD-SHELL"
+        assert "$$HOSTNAME" in test[1]
+        assert service["stop_grace_period"] == "30m"

@@ -17,8 +17,6 @@ from eyeflow_worker.providers.base import ProviderConfig
 from eyeflow_worker.settings import Settings
 from eyeflow_worker.tenant_config import (
     TenantConfigStore,
-    beat_interval_seconds,
-    context_cache_age_minutes,
     tenant_config_store,
 )
 from tests.fakes.nestjs import CONTEXT_PATH, DEFAULT_ROUTE, FakeNestJS
@@ -150,7 +148,7 @@ def test_nestjs_down_serves_last_known_good_and_reports_degraded(
     assert status["context"]["age_minutes"] == 61.0
     assert "last-known-good LLM config fetched 61.0 min ago" in status["reason"]
     assert "Failed to fetch LLM config from NestJS at" in status["reason"]
-    assert context_cache_age_minutes(store, "alice") == 61.0
+    assert store.context_cache_age_minutes("alice") == 61.0
 
     fake.start()  # NestJS is back; once the error back-off has passed, the next call refetches
     clock.advance_minutes(1)
@@ -290,7 +288,7 @@ def test_refresh_due_refreshes_only_what_expires_before_the_next_beat(
     fake: FakeNestJS, store: TenantConfigStore, clock: Clock
 ) -> None:
     # TTL 60 min; beat every 15 min; horizon 1.5 beats = 22.5 min.
-    assert beat_interval_seconds(store.settings) == 900
+    assert store.settings.config_refresh_interval_seconds == 900
     for tenant in ("alice", "bob"):
         fake.add_config(tenant, **anthropic_config())
         fake.contexts[tenant] = SAMPLE_CONTEXT
