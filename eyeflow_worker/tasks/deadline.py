@@ -30,10 +30,10 @@ class DeadlineBoundProvider:
     """A provider that refuses to start a call once the job's deadline has passed."""
 
     def __init__(self, inner: Provider, deadline: Deadline) -> None:
-        self._inner = inner
+        self.inner = inner
         self._deadline = deadline
         self.name = inner.name
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         self._deadline.check()
-        return self._inner.complete(request)
+        return self.inner.complete(request)

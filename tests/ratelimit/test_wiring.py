@@ -149,7 +149,7 @@ def test_jobs_build_their_provider_with_the_runtime_redis(
         configs=SimpleNamespace(llm_config=lambda tenant: config),
     )
     llm = JobContext(rt, "tenant-a", "job-1").llm()  # type: ignore[arg-type]
-    assert isinstance(_chain_links(llm)[0], RateLimitedProvider)
+    assert isinstance(_chain_links(llm.inner)[0], RateLimitedProvider)  # inside the deadline
 
 
 def test_budgets_come_from_settings() -> None:
