@@ -15,7 +15,7 @@ from typing import Any
 
 from eyeflow_worker.errors import ProviderRequestError
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, ProviderConfig, Usage
-from eyeflow_worker.rules.catalogue import normalize_catalogue
+from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue
 from eyeflow_worker.rules.drafting import draft_rules
 from eyeflow_worker.rules.redrafting import refine_draft
 from eyeflow_worker.settings import Settings
@@ -50,7 +50,8 @@ class OfflineProvider:
     def _draft(self, request: LLMRequest) -> dict[str, Any]:
         # Repair turns carry the same inputs; re-drafting from them is all this drafter can do.
         inputs = request.inputs
-        catalogue = normalize_catalogue(inputs.get("catalogue"))
+        given = inputs.get("catalogue")
+        catalogue = given if isinstance(given, Catalogue) else normalize_catalogue(given)
         try:
             if request.purpose == "refine":
                 current = inputs.get("current_rules")

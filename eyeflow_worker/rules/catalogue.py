@@ -11,8 +11,10 @@ anticipate.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 # Canonical parameter types, plus the spellings we map onto them. Anything else is kept as
@@ -119,6 +121,12 @@ class Catalogue:
     @property
     def variable_names(self) -> tuple[str, ...]:
         return tuple(v.name for v in self.variables)
+
+    @cached_property
+    def canonical_json(self) -> str:
+        """`to_dict()` rendered canonically (sorted keys, fixed layout): the same catalogue always
+        gives the same bytes. Computed once per catalogue object (catalogues are immutable)."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=1, ensure_ascii=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Canonical plain-data form; `normalize_catalogue(c.to_dict()) == c`."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from eyeflow_worker.rules import text as tx
@@ -66,16 +67,21 @@ def draft_rules(intent: str, catalogue: Catalogue) -> dict[str, Any]:
 # --- actions ------------------------------------------------------------------------------
 
 
-def _action_words(action: Capability) -> tuple[set[str], set[str]]:
+def _action_words(action: Capability) -> tuple[frozenset[str], frozenset[str]]:
     """(concepts of the name, concepts of description/params/enum values/category)."""
-    name = {tx.concept(w) for w in tx.words(action.name) if w not in tx.STOPWORDS}
+    name = _concepts_of(action.name)
     other_text = " ".join(
         [action.description or "", *(p.name for p in action.params)]
         + [str(e) for p in action.params for e in p.enum]
         + [str(v) for v in action.extra.values() if isinstance(v, str)]
     )
-    other = {tx.concept(w) for w in tx.words(other_text) if w not in tx.STOPWORDS}
-    return name, other
+    return name, _concepts_of(other_text)
+
+
+@lru_cache(maxsize=4096)
+def _concepts_of(text: str) -> frozenset[str]:
+    # Cached: the same catalogue's actions are scored against every intent of a batch.
+    return frozenset(tx.concept(w) for w in tx.words(text) if w not in tx.STOPWORDS)
 
 
 def _score(action: Capability, wanted: Sequence[str], raw: Sequence[str] = ()) -> float:

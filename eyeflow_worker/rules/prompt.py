@@ -122,7 +122,7 @@ def _system_prompt(catalogue_json: str) -> str:
 
 def system_prompt(catalogue: Catalogue) -> str:
     """The stable, cacheable prefix for this catalogue: identical bytes for identical catalogues."""
-    return _system_prompt(_dump(catalogue.to_dict()))
+    return _system_prompt(catalogue.canonical_json)
 
 
 def build_generate_request(intent: str, catalogue: Catalogue) -> LLMRequest:
@@ -186,7 +186,8 @@ def _inputs(
 ) -> dict[str, Any]:
     return {
         "intent": intent,
-        "catalogue": catalogue.to_dict(),
+        # The object itself: the offline drafter works from it without normalising it again.
+        "catalogue": catalogue,
         "current_rules": current_rules,
         "feedback": feedback,
     }

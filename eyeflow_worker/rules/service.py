@@ -7,8 +7,10 @@ task decides about retries); an answer that stays invalid after the repair attem
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from eyeflow_worker.providers.base import Provider
@@ -60,7 +62,18 @@ def refine_rules(
 
 
 def _catalogue(context: Mapping[str, Any] | None) -> Catalogue:
-    return normalize_catalogue(context if context is not None else sample_catalogue())
+    if context is None:
+        return _normalized(None)
+    return _normalized(json.dumps(context, sort_keys=True, separators=(",", ":"), default=str))
+
+
+@lru_cache(maxsize=32)
+def _normalized(canonical_context: str | None) -> Catalogue:
+    """Normalising a catalogue (and the prompt prefix it yields) is most of a job's CPU; a batch
+    of thousands uses one catalogue, so it is done once per catalogue and process. Catalogues are
+    frozen, so sharing one between jobs is safe."""
+    raw = sample_catalogue() if canonical_context is None else json.loads(canonical_context)
+    return normalize_catalogue(raw)
 
 
 def _result(outcome: RepairOutcome, started: float) -> dict[str, Any]:

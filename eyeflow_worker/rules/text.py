@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Words carrying no meaning for matching intents to catalogue entries.
 STOPWORDS = frozenset(
@@ -97,6 +98,7 @@ _SUFFIXES = (
 )  # fmt: skip
 
 
+@lru_cache(maxsize=8192)
 def stem(word: str) -> str:
     """A deliberately crude stemmer: enough to meet "exceeds"/"exceed", "invoices"/"invoice"."""
     for suffix, keep in _SUFFIXES:

@@ -71,7 +71,7 @@ def test_request_carries_schema_and_structured_inputs() -> None:
     assert request.json_schema == workflow_rules_json_schema()
     assert request.inputs == {
         "intent": "Alert me",
-        "catalogue": catalogue.to_dict(),
+        "catalogue": catalogue,  # the normalised object, so the offline drafter need not redo it
         "current_rules": None,
         "feedback": None,
     }
