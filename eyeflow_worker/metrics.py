@@ -1,8 +1,8 @@
 """Fleet-wide metrics kept in Redis, so that every worker process adds to the same numbers and the
 gateway can render them for Prometheus without scraping each worker.
 
-Counters live in one hash; a field is `name|label=value,label=value`. Provider latency is a
-histogram kept as cumulative bucket counters plus a sum, which is what Prometheus expects.
+Counters live in one hash; a field is `name|label=value,label=value`. Histograms are kept as
+cumulative bucket counters plus a sum and a count, which is what Prometheus expects.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 METRICS_KEY = "eyeflow:metrics"
-LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 
 _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "eyeflow_jobs": ("Jobs that reached a terminal status, by kind and status", ("kind", "status")),
@@ -26,6 +26,12 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Webhook deliveries: attempts delivered or failed, and deliveries abandoned",
         ("outcome",),
     ),
+}
+
+_HISTOGRAMS: dict[str, tuple[str, str]] = {
+    "eyeflow_provider_latency_seconds": ("Provider call latency (all repair rounds)", "provider"),
+    "eyeflow_job_queue_wait_seconds": ("Time from submission to a worker starting it", "kind"),
+    "eyeflow_job_run_seconds": ("Time from a worker starting a job to its end", "kind"),
 }
 
 
@@ -43,18 +49,21 @@ class Metrics:
         if amount:
             self._redis.hincrby(METRICS_KEY, _field(name, labels), amount)
 
-    def observe_latency(self, provider: str, seconds: float) -> None:
+    def observe(self, name: str, label: str, seconds: float) -> None:
+        """One observation of histogram `name` for `label` (its one label's value)."""
+        if name not in _HISTOGRAMS:
+            raise KeyError(f"unknown metric {name}")
         pipe = self._redis.pipeline(transaction=False)
-        for bound in LATENCY_BUCKETS_SECONDS:
-            if seconds <= bound:
+        for bound in (*BUCKETS_SECONDS, "+Inf"):
+            if bound == "+Inf" or seconds <= float(bound):
                 pipe.hincrby(
-                    METRICS_KEY,
-                    _field("latency_bucket", {"provider": provider, "le": str(bound)}),
-                    1,
+                    METRICS_KEY, _field(f"{name}:bucket", {"l": label, "le": str(bound)}), 1
                 )
-        pipe.hincrby(METRICS_KEY, _field("latency_bucket", {"provider": provider, "le": "+Inf"}), 1)
-        pipe.hincrbyfloat(METRICS_KEY, _field("latency_sum", {"provider": provider}), seconds)
+        pipe.hincrbyfloat(METRICS_KEY, _field(f"{name}:sum", {"l": label}), seconds)
         pipe.execute()
+
+    def observe_latency(self, provider: str, seconds: float) -> None:
+        self.observe("eyeflow_provider_latency_seconds", provider, seconds)
 
     def collect(self) -> Iterator[Metric]:
         """Prometheus metric families built from the shared counters."""
@@ -69,20 +78,22 @@ class Metrics:
             for labels, value in parsed.get(name, []):
                 family.add_metric([labels.get(label, "") for label in label_names], value)
             yield family
-        yield from self._latency_histogram(parsed)
+        for name, (documentation, label_name) in _HISTOGRAMS.items():
+            yield _histogram(name, documentation, label_name, parsed)
 
-    @staticmethod
-    def _latency_histogram(
-        parsed: Mapping[str, list[tuple[dict[str, str], float]]],
-    ) -> Iterator[Metric]:
-        family = HistogramMetricFamily(
-            "eyeflow_provider_latency_seconds", "Provider call latency", labels=["provider"]
-        )
-        sums = {labels["provider"]: value for labels, value in parsed.get("latency_sum", [])}
-        buckets: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        for labels, value in parsed.get("latency_bucket", []):
-            buckets[labels["provider"]].append((labels["le"], value))
-        for provider, pairs in buckets.items():
-            ordered = sorted(pairs, key=lambda pair: float(pair[0]))
-            family.add_metric([provider], ordered, sum_value=sums.get(provider, 0.0))
-        yield family
+
+def _histogram(
+    name: str,
+    documentation: str,
+    label_name: str,
+    parsed: Mapping[str, list[tuple[dict[str, str], float]]],
+) -> Metric:
+    family = HistogramMetricFamily(name, documentation, labels=[label_name])
+    sums = {labels["l"]: value for labels, value in parsed.get(f"{name}:sum", [])}
+    buckets: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for labels, value in parsed.get(f"{name}:bucket", []):
+        buckets[labels["l"]].append((labels["le"], value))
+    for label, pairs in buckets.items():
+        ordered = sorted(pairs, key=lambda pair: float(pair[0]))
+        family.add_metric([label], ordered, sum_value=sums.get(label, 0.0))
+    return family

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -134,6 +135,21 @@ def finished(rt: Runtime, job_id: str, kind: str, status: str, webhook_url: str 
     if webhook_url:
         queue_webhook(rt, job_id)
     rt.metrics.count("eyeflow_jobs", kind=kind, status=status)
+    record = rt.jobs.get(job_id) or {}
+    times = [
+        _parse_time(record.get(field)) for field in ("created_at", "started_at", "finished_at")
+    ]
+    created, started, ended = times
+    if created and started:
+        rt.metrics.observe("eyeflow_job_queue_wait_seconds", kind, max(0.0, started - created))
+    if started and ended:
+        rt.metrics.observe("eyeflow_job_run_seconds", kind, max(0.0, ended - started))
+
+
+def _parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def ensure_webhook_queued(rt: Runtime, job_id: str, record: Mapping[str, str] | None) -> None:

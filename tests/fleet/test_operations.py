@@ -31,6 +31,8 @@ def test_metrics_count_jobs_by_kind_and_status(client: TestClient) -> None:
     assert "# TYPE eyeflow_jobs_total counter" in text
     assert 'eyeflow_jobs_total{kind="evaluate",status="succeeded"}' in text
     assert 'eyeflow_queue_depth{queue="eyeflow.batch"}' in text
+    assert 'eyeflow_job_queue_wait_seconds_count{kind="evaluate"}' in text
+    assert 'eyeflow_job_run_seconds_bucket{kind="evaluate",le="+Inf"}' in text
 
 
 def test_providers_lists_every_supported_provider(client: TestClient) -> None:
