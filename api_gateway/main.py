@@ -21,6 +21,7 @@ from api_gateway.routes import cache, ops, submissions, tasks
 from api_gateway.state import build_state
 from eyeflow_worker.logging_setup import configure_logging
 from eyeflow_worker.settings import Settings, get_settings
+from eyeflow_worker.tenant_config import tenant_config_store
 
 logger = logging.getLogger("api_gateway")
 
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.gateway = build_state(settings)
+    # Refuse to start misconfigured (e.g. NestJS mode outside dev without CACHE_ENCRYPTION_KEY).
+    tenant_config_store(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     app.include_router(ops.health_router)

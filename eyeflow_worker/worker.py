@@ -6,7 +6,9 @@ from __future__ import annotations
 import sys
 
 from eyeflow_worker.celery_app import app
+from eyeflow_worker.errors import EyeflowError
 from eyeflow_worker.settings import Settings, get_settings
+from eyeflow_worker.tenant_config import tenant_config_store
 
 
 def worker_argv(role: str, settings: Settings) -> list[str]:
@@ -38,7 +40,14 @@ def worker_argv(role: str, settings: Settings) -> list[str]:
 
 def main() -> None:
     role = sys.argv[1] if len(sys.argv) > 1 else "interactive"
-    app.worker_main(worker_argv(role, get_settings()))
+    settings = get_settings()
+    try:
+        # Refuse to start misconfigured rather than fail every job: e.g. NestJS mode outside
+        # dev without CACHE_ENCRYPTION_KEY to encrypt the API keys it caches.
+        tenant_config_store(settings)
+    except EyeflowError as exc:
+        raise SystemExit(f"eyeflow worker not started: {exc.message}") from None
+    app.worker_main(worker_argv(role, settings))
 
 
 if __name__ == "__main__":

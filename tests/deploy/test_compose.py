@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from eyeflow_worker.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 FLEET_SERVICES = ["gateway", "worker-interactive", "worker-batch", "beat", "flower"]
@@ -43,7 +45,6 @@ def test_each_command_is_exec_form_and_points_at_real_code(name: str) -> None:
         module = importlib.import_module(command[2])
         assert callable(module.main)
         if command[2] == "eyeflow_worker.worker":
-            from eyeflow_worker.settings import Settings
             from eyeflow_worker.worker import worker_argv
 
             argv = worker_argv(command[3], Settings(_env_file=None))  # type: ignore[call-arg]
@@ -74,3 +75,36 @@ def test_worker_health_checks_expand_the_hostname_and_shutdowns_are_graceful() -
         assert test[0] == "CMD-SHELL"
         assert "$$HOSTNAME" in test[1]
         assert service["stop_grace_period"] == "30m"
+
+
+def test_a_misconfigured_fleet_refuses_to_start() -> None:
+    import os
+    import subprocess
+
+    from api_gateway.main import create_app
+    from eyeflow_worker.errors import ConfigInvalid
+
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "NESTJS_SERVER_URL": "http://127.0.0.1:1",
+        "CACHE_ENCRYPTION_KEY": "",
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "PYTHONPATH": str(ROOT),
+    }
+    worker = subprocess.run(
+        [sys.executable, "-m", "eyeflow_worker.worker", "interactive"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert worker.returncode != 0
+    assert "CACHE_ENCRYPTION_KEY must be set" in worker.stderr
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, environment="test", nestjs_server_url="http://127.0.0.1:1"
+    )
+    with pytest.raises(ConfigInvalid, match="CACHE_ENCRYPTION_KEY"):
+        create_app(settings)
