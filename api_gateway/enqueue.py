@@ -71,9 +71,11 @@ class Submitter:
         included): an Idempotency-Key reused with any other body is a conflict."""
         job_id = str(uuid.uuid4())
         claim_key: str | None = None
+        claim_fingerprint = ""
         if idempotency_key is not None:
             body = fingerprint_body if fingerprint_body is not None else payload
-            claim_key, existing = self._claim(tenant, idempotency_key, kind, body, job_id)
+            claim_fingerprint = _fingerprint(kind, body)
+            claim_key, existing = self._claim(tenant, idempotency_key, claim_fingerprint, job_id)
             if existing is not None:
                 return Submission(existing, kind, created=False)
         job = NewJob(job_id, tenant, kind, payload, webhook_url, intents)
@@ -89,16 +91,19 @@ class Submitter:
         except (OperationalError, redis.exceptions.RedisError) as exc:
             self._forget(job_id, claim_key)
             raise BrokerUnavailable(str(exc)) from None
+        if claim_key is not None:
+            # Only now may a repeat of this request be answered with the job: it really exists.
+            self._redis.set(
+                claim_key, self._claim_value(claim_fingerprint, job_id, True), xx=True, keepttl=True
+            )
         return Submission(job_id, kind, created=True)
 
     def _claim(
-        self, tenant: str, key: str, kind: str, payload: dict[str, Any], job_id: str
+        self, tenant: str, key: str, fingerprint: str, job_id: str
     ) -> tuple[str, str | None]:
         """Reserve the key for `job_id`; or return the job that already holds it."""
         claim_key = f"eyeflow:idempotency:{tenant}:{hashlib.sha256(key.encode()).hexdigest()}"
-        body = json.dumps({"kind": kind, "payload": payload}, sort_keys=True, separators=(",", ":"))
-        fingerprint = hashlib.sha256(body.encode()).hexdigest()
-        claim = json.dumps({"fingerprint": fingerprint, "job_id": job_id})
+        claim = self._claim_value(fingerprint, job_id, False)
         if self._redis.set(claim_key, claim, nx=True, ex=self._idempotency_ttl):
             return claim_key, None
         held = json.loads(self._redis.get(claim_key) or "{}")
@@ -106,7 +111,17 @@ class Submitter:
             raise IdempotencyConflict(
                 "This Idempotency-Key was already used with a different request body"
             )
+        if not held.get("ready"):
+            # The first request is still enqueueing (or about to fail with 503): its job id
+            # cannot be promised yet.
+            raise IdempotencyConflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly"
+            )
         return claim_key, str(held["job_id"])
+
+    @staticmethod
+    def _claim_value(fingerprint: str, job_id: str, ready: bool) -> str:
+        return json.dumps({"fingerprint": fingerprint, "job_id": job_id, "ready": ready})
 
     def _forget(self, job_id: str, claim_key: str | None) -> None:
         try:
@@ -115,3 +130,8 @@ class Submitter:
                 self._redis.delete(claim_key)
         except redis.exceptions.RedisError:
             pass  # Redis itself is down: the record expires with its TTL.
+
+
+def _fingerprint(kind: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps({"kind": kind, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

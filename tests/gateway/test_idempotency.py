@@ -1,0 +1,87 @@
+"""Idempotency-Key under concurrency: a repeat never gets a job id that might not exist."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from kombu.exceptions import OperationalError
+
+from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, Submission, Submitter
+from eyeflow_worker.jobs import JobStore
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+class SlowBroker:
+    """Holds `send_task` until released; optionally fails it, as a dead broker would."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail = False
+        self.sent: list[str] = []
+
+    def send_task(self, name: str, **kwargs: Any) -> None:
+        self.entered.set()
+        assert self.release.wait(10)
+        if self.fail:
+            raise OperationalError("broker down")
+        self.sent.append(kwargs["task_id"])
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+def _submitter(client: redis.Redis, broker: SlowBroker) -> Submitter:
+    queues = dict.fromkeys(("generate", "refine", "evaluate", "batch"), "q")
+    return Submitter(client, JobStore(client, 60), broker, queues, 3600)  # type: ignore[arg-type]
+
+
+def _submit(submitter: Submitter) -> Submission:
+    return submitter.submit(
+        tenant="t", kind="generate", payload={"user_intent": "x"}, webhook_url=None,
+        idempotency_key="k", fingerprint_body={"user_intent": "x"},
+    )  # fmt: skip
+
+
+def test_a_repeat_during_the_first_enqueue_is_told_to_retry(client: redis.Redis) -> None:
+    broker = SlowBroker()
+    submitter = _submitter(client, broker)
+    results: list[Submission] = []
+    first = threading.Thread(target=lambda: results.append(_submit(submitter)))
+    first.start()
+    assert broker.entered.wait(10)
+
+    with pytest.raises(IdempotencyConflict, match="still being processed"):
+        _submit(submitter)
+
+    broker.release.set()
+    first.join(10)
+    repeat = _submit(submitter)
+    assert repeat.job_id == results[0].job_id == broker.sent[0]
+    assert (results[0].created, repeat.created) == (True, False)
+
+
+def test_a_first_request_that_fails_frees_the_key(client: redis.Redis) -> None:
+    broker = SlowBroker()
+    broker.fail = True
+    broker.release.set()
+    submitter = _submitter(client, broker)
+
+    with pytest.raises(BrokerUnavailable):
+        _submit(submitter)
+    broker.fail = False
+    retried = _submit(submitter)
+
+    assert retried.created is True
+    assert broker.sent == [retried.job_id]
