@@ -53,12 +53,11 @@ class Metrics:
         """One observation of histogram `name` for `label` (its one label's value)."""
         if name not in _HISTOGRAMS:
             raise KeyError(f"unknown metric {name}")
+        # Only the one bucket the value falls in is counted (two commands, not one per bucket);
+        # `collect` makes the counts cumulative, as Prometheus wants them.
+        bound = next((str(b) for b in BUCKETS_SECONDS if seconds <= b), "+Inf")
         pipe = self._redis.pipeline(transaction=False)
-        for bound in (*BUCKETS_SECONDS, "+Inf"):
-            if bound == "+Inf" or seconds <= float(bound):
-                pipe.hincrby(
-                    METRICS_KEY, _field(f"{name}:bucket", {"l": label, "le": str(bound)}), 1
-                )
+        pipe.hincrby(METRICS_KEY, _field(f"{name}:bucket", {"l": label, "le": bound}), 1)
         pipe.hincrbyfloat(METRICS_KEY, _field(f"{name}:sum", {"l": label}), seconds)
         pipe.execute()
 
@@ -94,6 +93,11 @@ def _histogram(
     for labels, value in parsed.get(f"{name}:bucket", []):
         buckets[labels["l"]].append((labels["le"], value))
     for label, pairs in buckets.items():
-        ordered = sorted(pairs, key=lambda pair: float(pair[0]))
-        family.add_metric([label], ordered, sum_value=sums.get(label, 0.0))
+        counts = dict(pairs)
+        running = 0.0
+        cumulative: list[tuple[str, float]] = []
+        for bound in (*(str(b) for b in BUCKETS_SECONDS), "+Inf"):
+            running += counts.get(bound, 0.0)
+            cumulative.append((bound, running))
+        family.add_metric([label], cumulative, sum_value=sums.get(label, 0.0))
     return family

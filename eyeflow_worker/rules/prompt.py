@@ -16,7 +16,7 @@ from typing import Any
 
 from eyeflow_worker.providers.base import LLMRequest, Message
 from eyeflow_worker.rules.catalogue import Catalogue
-from eyeflow_worker.rules.schema import workflow_rules_json_schema
+from eyeflow_worker.rules.schema import shared_json_schema
 
 _INSTRUCTIONS = """\
 You turn natural-language automation intents into Eyeflow workflow rules.
@@ -112,7 +112,7 @@ def _system_prompt(catalogue_json: str) -> str:
     )
     return (
         f"{_INSTRUCTIONS}\n"
-        f"JSON Schema of the answer:\n{_dump(workflow_rules_json_schema())}\n\n"
+        f"JSON Schema of the answer:\n{_dump(shared_json_schema())}\n\n"
         f"Capability catalogue (the only triggers, actions and variables you may use):\n"
         f"{catalogue_json}\n\n"
         "Format examples (their names come from a different catalogue; use only the names in "
@@ -135,7 +135,7 @@ def build_generate_request(intent: str, catalogue: Catalogue) -> LLMRequest:
         purpose="generate",
         system=system_prompt(catalogue),
         messages=(Message("user", user),),
-        json_schema=workflow_rules_json_schema(),
+        json_schema=shared_json_schema(),
         inputs=_inputs(intent=intent.strip(), catalogue=catalogue),
     )
 
@@ -154,7 +154,7 @@ def build_refine_request(
         purpose="refine",
         system=system_prompt(catalogue),
         messages=(Message("user", user),),
-        json_schema=workflow_rules_json_schema(),
+        json_schema=shared_json_schema(),
         inputs=_inputs(
             catalogue=catalogue, current_rules=dict(current_rules), feedback=feedback.strip()
         ),

@@ -8,6 +8,7 @@ to providers for structured output, so the prompt, the provider and the validato
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -97,6 +98,12 @@ class WorkflowRules(BaseModel):
 @lru_cache(maxsize=1)
 def _schema() -> dict[str, Any]:
     return WorkflowRules.model_json_schema(by_alias=True, mode="validation")
+
+
+def shared_json_schema() -> Mapping[str, Any]:
+    """The schema without a copy, for read-only use on hot paths (every LLM request carries it;
+    providers copy before they change anything)."""
+    return _schema()
 
 
 def workflow_rules_json_schema() -> dict[str, Any]:
