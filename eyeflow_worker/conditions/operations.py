@@ -99,7 +99,16 @@ def test_matches(left: Any, right: Any) -> TestResult:
         pattern = compile_pattern(right)
     except PatternError as exc:
         return EvalError(str(exc))
-    return pattern.search(text) is not None
+    return _search(pattern.search, text)
+
+
+def _search(search: Any, text: str) -> TestResult:
+    # RE2 works on UTF-8: a lone surrogate from the context cannot be encoded. That makes this
+    # one test an error (false, explained), never the whole condition.
+    try:
+        return search(text) is not None
+    except UnicodeError:
+        return EvalError("text is not valid Unicode (a lone surrogate) and cannot be matched")
 
 
 def matcher_for(pattern: Any) -> BinaryTest:
@@ -111,7 +120,7 @@ def matcher_for(pattern: Any) -> BinaryTest:
         text = left if type(left) is str else as_text(left)
         if text is None:
             return None
-        return search(text) is not None
+        return _search(search, text)
 
     return test
 

@@ -251,3 +251,15 @@ def test_many_variables_explanation_is_bounded() -> None:
     assert len(evaluation.missing) == 400
     assert len(evaluation.explanation) <= MAX_EXPLANATION_CHARS + 200
     assert evaluation.explanation.endswith("OR → false")
+
+
+def test_a_lone_surrogate_in_the_context_fails_only_its_own_match() -> None:
+    from eyeflow_worker.conditions import evaluate_condition
+
+    context = {"s": "\ud800", "b": 1}
+    assert evaluate_condition('$s MATCHES "x" OR $b == 1', context).result is True
+    # The one test is false (an error), so its negation is true, as for a missing variable.
+    assert evaluate_condition('NOT ($s MATCHES "x")', context).result is True
+    evaluation = evaluate_condition('$s MATCHES $p', {"s": "\ud800", "p": "x"})
+    assert evaluation.result is False
+    assert "surrogate" in evaluation.explanation
