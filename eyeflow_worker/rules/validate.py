@@ -3,7 +3,8 @@
 The strings go back to the model verbatim in a repair turn, so each one names the exact place
 (`rules[0].then[1].params.severity`), what is wrong, and what would be right (the known names,
 the expected type). Layers: JSON Schema shape, then everything the capability catalogue says
-(trigger, actions, parameters), then conditions (syntax and known variables), then uniqueness.
+(trigger, actions, parameters), then conditions (syntax, known variables, and declared variables
+written without their `$`), then uniqueness.
 The later layers only run on a document that has the right shape.
 """
 
@@ -192,6 +193,15 @@ def _condition_errors(rules: WorkflowRules, catalogue: Catalogue) -> Iterator[st
         for var in checked.variables:
             if not _variable_known(var, known):
                 yield f"{where}: unknown variable {var}; {_choices('variables', var, known)}"
+        # A declared variable written without its `$` is a bare word, i.e. a string: the
+        # condition parses but compares with the text "metrics.cpu_percent" and never holds.
+        declared = set(known)
+        for word in checked.bare_words:
+            if "$" + word in declared:
+                yield (
+                    f"{where}: condition of rule {rule.name!r} uses {word!r} — did you mean"
+                    f" ${word}? (without the $ it is the text {word!r}, not the variable)"
+                )
 
 
 def _variable_known(var: str, known: Sequence[str]) -> bool:

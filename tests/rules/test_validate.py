@@ -101,3 +101,42 @@ def test_several_errors_are_all_reported(sample: Catalogue) -> None:
     doc["rules"].append(dict(doc["rules"][0]))
     found = errors(doc, sample)
     assert len(found) == 4  # trigger, two unknown variables, duplicate name
+
+
+@pytest.mark.parametrize(
+    ("condition", "word"),
+    [
+        ("metrics.cpu_percent > 85", "metrics.cpu_percent"),
+        ("$metrics.cpu_percent > 85 AND service.status == down", "service.status"),
+        ("$service.name IN [service.name, 'web']", "service.name"),
+        ("len(security.source_ip) > 0", "security.source_ip"),
+    ],
+)
+def test_declared_variable_without_dollar_is_an_error(
+    condition: str, word: str, sample: Catalogue
+) -> None:
+    found = errors(with_condition(condition), sample)
+    assert (
+        f"rules[0].condition: condition of rule 'check-memory' uses {word!r} — did you mean ${word}?"
+        in " ".join(found)
+    ), found
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "true",  # the offline drafter's condition when nothing is measurable
+        "$service.status == down",
+        "$service.name == 'metrics.cpu_percent'",  # quoted: meant as text
+        "$service.name == metrics",  # not a declared variable
+    ],
+)
+def test_bare_words_that_are_not_declared_variables_pass(condition: str, sample: Catalogue) -> None:
+    assert errors(with_condition(condition), sample) == ()
+
+
+def test_bare_words_unchecked_when_catalogue_declares_no_variables() -> None:
+    catalogue = normalize_catalogue({"action_types": ["PING"], "triggers": ["ON_WORKFLOW_START"]})
+    doc = {"workflow_name": "x", "trigger": "ON_WORKFLOW_START",
+           "rules": [{"name": "r", "condition": "metrics.cpu_percent > 85", "then": [{"action": "PING"}]}]}  # fmt: skip
+    assert errors(doc, catalogue) == ()
