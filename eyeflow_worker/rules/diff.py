@@ -3,6 +3,11 @@
 Rules are matched by name, actions within a branch by (action name, occurrence), so the diff
 reads the way a person would describe the edit ("added SEND_EMAIL to rule x"). Every change is
 a small dict: `kind`, `path`, `summary` (a sentence), and `before`/`after` where they apply.
+
+Both sides are compared in normalised form (`WorkflowRules(...).to_json_dict()`: defaults filled
+in, nulls dropped) whenever they validate against the schema, so `refine` does not report an
+action without `params`, or a `"retry": null`, as changed when the model kept it verbatim. A side
+that does not validate (possible for a caller's `current_rules`) is compared as given.
 """
 
 from __future__ import annotations
@@ -10,10 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
+from eyeflow_worker.rules.schema import WorkflowRules
+
 Change = dict[str, Any]
 
 
 def diff_rules(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    old, new = normalised(old), normalised(new)
     changes: list[Change] = []
     for key in ("workflow_name", "trigger", "description"):
         if old.get(key) != new.get(key):
@@ -57,6 +67,14 @@ def diff_rules(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
         if name in old_rules and old_rules[name] != rule:
             changes.extend(_rule_changes(name, old_rules[name], rule))
     return changes
+
+
+def normalised(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`doc` as the schema would emit it, or `doc` unchanged when it does not validate."""
+    try:
+        return WorkflowRules.model_validate(doc).to_json_dict()
+    except ValidationError:
+        return doc
 
 
 def _change(kind: str, path: str, summary: str, before: Any, after: Any) -> Change:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from eyeflow_worker.rules.diff import diff_rules
+from eyeflow_worker.rules.service import refine_rules
 
-from .scripted import rules_doc
+from .scripted import ScriptedProvider, rules_doc
 
 
 def kinds(old: dict, new: dict) -> list[str]:  # type: ignore[type-arg]
@@ -65,3 +67,35 @@ def test_repeated_actions_and_reordering() -> None:
     new["rules"][0]["then"].append(dict(a))
     changes = diff_rules(old, new)
     assert [c["path"] for c in changes] == ["rules[check-memory].then[LOG_EVENT#2]"]
+
+
+def test_defaults_and_nulls_in_the_old_side_are_not_changes() -> None:
+    # The caller's current rules omit `params` and spell out `"retry": null`; the validated
+    # output has `params: {}` and no `retry`. Nothing was changed.
+    old = rules_doc()
+    old["rules"][0]["then"].append({"action": "LOG_EVENT", "retry": None, "on_failure": None})
+    old["rules"][0]["else"] = None
+    old["description"] = None
+    new = copy.deepcopy(rules_doc())
+    new["rules"][0]["then"].append({"action": "LOG_EVENT", "params": {}})
+    assert diff_rules(old, new) == []
+
+
+def test_an_old_side_that_does_not_validate_is_compared_as_given() -> None:
+    old = rules_doc()
+    old["rules"][0]["then"][0]["params"] = "not an object"
+    assert kinds(old, rules_doc()) == ["action_modified"]
+
+
+def test_refine_keeping_the_rules_verbatim_reports_no_change() -> None:
+    current = rules_doc()
+    current["rules"][0]["then"][0]["retry"] = None
+    current["rules"][0]["then"].append({"action": "LOG_EVENT"})  # no params
+    llm = ScriptedProvider([json.dumps(current)])  # the model keeps everything verbatim
+    catalogue = {
+        "action_types": ["SEND_WITH_ESCALATION", "LOG_EVENT"],
+        "triggers": ["ON_METRIC_UPDATE"],
+    }
+    result = refine_rules(llm, current, "keep it", catalogue, max_repair_attempts=0)
+    assert result["workflow_rules"]["rules"][0]["then"][1] == {"action": "LOG_EVENT", "params": {}}
+    assert result["changes"] == []
