@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -20,7 +22,8 @@ from eyeflow_worker.providers.base import LLMRequest, Message, Provider
 
 _CACHE_PREFIX = "eyeflow:condcache:"
 
-LLMFactory = Callable[[], tuple[Provider, str]]
+LLMFactory = Callable[[], "LLMChoice"]
+logger = logging.getLogger(__name__)
 
 _SYSTEM_PROMPT = (
     "You judge whether a plain-English condition holds for a JSON context describing a system.\n"
@@ -58,26 +61,62 @@ def evaluate_condition_job(
 ) -> dict[str, Any]:
     """The `evaluate` result object, or an `InvalidInput` naming the parse error.
 
-    `llm_factory` (None when the fallback is off) is called only for plain English; it returns
-    the provider and a cache scope naming the tenant, provider and model, so that a verdict from
-    one model is never served as another's.
+    Plain English ("overloaded", "the database looks overloaded") goes to the LLM *before* the
+    evaluator is tried: read as an expression it would be a bare word, always true, whatever the
+    context says. `llm_factory` (None when the fallback is off) is called only then.
     """
+    if not looks_like_expression(condition):
+        if llm_factory is None:
+            raise InvalidInput(
+                "Condition is plain English, not an expression, and the LLM fallback is off "
+                "(CONDITION_LLM_FALLBACK=false); write it as an expression such as "
+                "'$metrics.cpu > 80'",
+                details={"condition": condition},
+            )
+        return _ask_llm_cached(llm_factory(), condition, context, cache, cache_ttl_seconds)
     try:
         return evaluate_deterministically(condition, context)
     except ConditionError as parse_error:
-        if llm_factory is None or looks_like_expression(condition):
-            raise InvalidInput(
-                f"Condition is not a valid expression: {parse_error.message}",
-                details={"condition": condition, **_error_position(parse_error)},
-            ) from None
-    llm, cache_scope = llm_factory()
-    key = _cache_key(cache_scope, condition, context)
-    cached = cache.get(key)
+        raise InvalidInput(
+            f"Condition is not a valid expression: {parse_error.message}",
+            details={"condition": condition, **_error_position(parse_error)},
+        ) from None
+
+
+@dataclass(frozen=True)
+class LLMChoice:
+    """The tenant's provider, and what it is configured to be (for the cache scope)."""
+
+    llm: Provider
+    tenant: str
+    provider: str
+    model: str
+
+
+def _ask_llm_cached(
+    choice: LLMChoice,
+    condition: str,
+    context: Mapping[str, Any],
+    cache: redis.Redis,
+    ttl_seconds: int,
+) -> dict[str, Any]:
+    # Scoped by tenant, provider and model: a verdict from one model is never served as another's.
+    key = _cache_key(f"{choice.tenant}:{choice.provider}:{choice.model}", condition, context)
+    try:
+        cached = cache.get(key)
+    except redis.exceptions.RedisError:
+        logger.warning("condition cache unreadable; asking the LLM")  # the cache is best-effort
+        cached = None
     if cached is not None:
         answer: dict[str, Any] = json.loads(cached)
         return {**answer, "cached": True}
-    answer = _ask_llm(llm, condition, context)
-    cache.set(key, json.dumps(answer), ex=cache_ttl_seconds)
+    answer = _ask_llm(choice.llm, condition, context)
+    # A fallback provider's verdict answers this call but is not kept as the configured model's.
+    if answer["provider"] == choice.provider and answer["model_used"] == choice.model:
+        try:
+            cache.set(key, json.dumps(answer), ex=ttl_seconds)
+        except redis.exceptions.RedisError:
+            logger.warning("condition cache unwritable; the verdict was not cached")
     return {**answer, "cached": False}
 
 

@@ -7,8 +7,7 @@ from typing import Any
 
 from eyeflow_worker.celery_app import app
 from eyeflow_worker.celery_factory import TRANSIENT_INFRA_RETRY
-from eyeflow_worker.evaluation import evaluate_condition_job
-from eyeflow_worker.providers.base import Provider
+from eyeflow_worker.evaluation import LLMChoice, evaluate_condition_job
 from eyeflow_worker.rules.service import generate_rules, refine_rules
 from eyeflow_worker.runtime import runtime
 from eyeflow_worker.tasks.execution import JobContext, run_job
@@ -39,14 +38,14 @@ def _refine(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
 def _evaluate(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
     rt = runtime()
 
-    def llm_with_scope() -> tuple[Provider, str]:
+    def tenant_llm() -> LLMChoice:
         config = job.config
-        return job.llm(), f"{job.tenant}:{config.provider}:{config.model}"
+        return LLMChoice(job.llm(), job.tenant, config.provider, config.model)
 
     return evaluate_condition_job(
         payload["condition"],
         payload.get("context") or {},
-        llm_factory=llm_with_scope if rt.settings.condition_llm_fallback else None,
+        llm_factory=tenant_llm if rt.settings.condition_llm_fallback else None,
         cache=rt.redis,
         cache_ttl_seconds=_CONDITION_CACHE_TTL_SECONDS,
     )

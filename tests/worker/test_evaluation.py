@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import fakeredis
 import pytest
+import redis
 
 from eyeflow_worker.errors import InvalidInput, InvalidLLMOutput
-from eyeflow_worker.evaluation import evaluate_condition_job
+from eyeflow_worker.evaluation import LLMChoice, evaluate_condition_job
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, Usage
 
 
@@ -35,7 +36,7 @@ def cache() -> fakeredis.FakeRedis:
 
 
 def _run(condition: str, context: dict, llm: Provider | None, cache: fakeredis.FakeRedis) -> dict:
-    factory = (lambda: (llm, "tenant:fake:fake-1")) if llm is not None else None
+    factory = (lambda: LLMChoice(llm, "tenant", "fake", "fake-1")) if llm is not None else None
     return evaluate_condition_job(
         condition, context, llm_factory=factory, cache=cache, cache_ttl_seconds=60
     )
@@ -83,11 +84,57 @@ def test_a_different_context_is_a_different_question(cache: fakeredis.FakeRedis)
     assert len(llm.requests) == 2
 
 
-def test_with_the_fallback_off_plain_english_is_a_parse_error(cache: fakeredis.FakeRedis) -> None:
-    with pytest.raises(InvalidInput) as caught:
-        _run("the database looks overloaded", {}, None, cache)
-    assert caught.value.code == "invalid_input"
-    assert "not a valid expression" in caught.value.message
+def test_with_the_fallback_off_plain_english_is_refused(cache: fakeredis.FakeRedis) -> None:
+    for english in ("the database looks overloaded", "overloaded", "not ready"):
+        with pytest.raises(InvalidInput) as caught:
+            _run(english, {}, None, cache)
+        assert caught.value.code == "invalid_input"
+        assert "plain English" in caught.value.message
+
+
+def test_a_single_english_word_is_a_question_not_a_truthy_bare_word(
+    cache: fakeredis.FakeRedis,
+) -> None:
+    llm = CountingProvider('{"result": false, "explanation": "cpu is 3, not overloaded"}')
+
+    result = _run("overloaded", {"cpu": 3}, llm, cache)
+
+    assert (result["method"], result["result"]) == ("llm", False)
+    assert len(llm.requests) == 1
+
+
+def test_a_fallback_providers_verdict_is_not_cached_as_the_configured_models(
+    cache: fakeredis.FakeRedis,
+) -> None:
+    llm = CountingProvider(
+        '{"result": true, "explanation": "a"}', '{"result": true, "explanation": "b"}'
+    )
+    choice = LLMChoice(llm, "tenant", "anthropic", "claude")  # but "fake" answers
+
+    for _ in range(2):
+        evaluate_condition_job(
+            "looks busy", {}, llm_factory=lambda: choice, cache=cache, cache_ttl_seconds=60
+        )
+
+    assert len(llm.requests) == 2
+    assert cache.keys("*") == []
+
+
+def test_the_cache_is_best_effort(cache: fakeredis.FakeRedis) -> None:
+    class BrokenCache:
+        def get(self, key: str) -> None:
+            raise redis.exceptions.ConnectionError("down")
+
+        def set(self, *args: object, **kwargs: object) -> None:
+            raise redis.exceptions.ConnectionError("down")
+
+    llm = CountingProvider('{"result": true, "explanation": "busy"}')
+    result = evaluate_condition_job(
+        "looks busy", {}, llm_factory=lambda: LLMChoice(llm, "t", "fake", "fake-1"),
+        cache=BrokenCache(), cache_ttl_seconds=60,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+    assert result["result"] is True
 
 
 def test_a_broken_expression_is_reported_not_sent_to_the_llm(cache: fakeredis.FakeRedis) -> None:
