@@ -28,9 +28,13 @@ from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
     connection_error,
     error_from_status,
+    malformed_reason,
+    malformed_response,
     missing_key_message,
+    parse_response,
     redact,
     timeout_error,
+    token_count,
 )
 from eyeflow_worker.providers.pricing import cost_usd
 from eyeflow_worker.settings import Settings
@@ -69,18 +73,33 @@ class AnthropicProvider:
             if interrupt is not None:
                 raise interrupt from None
             error = self._translate(exc)
+        except ValueError as exc:  # the SDK could not decode a 200 answer (invalid JSON)
+            error = malformed_response(self.name, malformed_reason(exc, _secret(self.config)))
         if error is not None:
             raise error  # outside the `except`: no SDK object (request, headers) rides along
         latency_ms = int((time.monotonic() - started) * 1000)
-
-        text = "".join(block.text for block in message.content if block.type == "text")
-        raw = message.usage
-        usage = Usage(
-            input_tokens=raw.input_tokens,
-            output_tokens=raw.output_tokens,
-            cache_read_input_tokens=raw.cache_read_input_tokens or 0,
-            cache_creation_input_tokens=raw.cache_creation_input_tokens or 0,
+        return parse_response(
+            self.name, lambda: self._response(message, latency_ms), _secret(self.config)
         )
+
+    def _response(self, message: anthropic.types.Message, latency_ms: int) -> LLMResponse:
+        """The answer read from `message`; what a malformed one raises is translated by
+        `parse_response` (the SDK does not validate: any field may hold anything)."""
+        if not isinstance(message.content, list):
+            raise TypeError(f"content of type {type(message.content).__name__}")
+        texts = [block.text for block in message.content if block.type == "text"]
+        if not all(isinstance(text, str) for text in texts):
+            raise TypeError("a text block without text")
+        text = "".join(texts)
+        raw = message.usage
+        usage = Usage()
+        if raw is not None:
+            usage = Usage(
+                input_tokens=token_count(raw.input_tokens),
+                output_tokens=token_count(raw.output_tokens),
+                cache_read_input_tokens=token_count(raw.cache_read_input_tokens),
+                cache_creation_input_tokens=token_count(raw.cache_creation_input_tokens),
+            )
         model = str(message.model or self.config.model)
         return LLMResponse(
             text=text,

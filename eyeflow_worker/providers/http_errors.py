@@ -11,8 +11,9 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TypeVar
 
 from eyeflow_worker.errors import (
     ProviderAuthError,
@@ -23,7 +24,18 @@ from eyeflow_worker.errors import (
     ProviderUnavailable,
 )
 
+T = TypeVar("T")
+
 _MAX_MESSAGE_CHARS = 500
+_MAX_REASON_CHARS = 120
+# What reading a well-formed answer raises when the answer was not well formed after all.
+MALFORMED_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,  # json.JSONDecodeError, pydantic's ValidationError, int("abc")
+    TypeError,  # None where a number was expected
+    AttributeError,  # a str (an HTML page from a proxy) where an object was expected
+    KeyError,
+    IndexError,
+)
 # Reset headers that say when a rate-limit window reopens, by vendor.
 _RESET_HEADER = re.compile(
     r"^(anthropic-ratelimit-(?P<a>[a-z-]+)-reset|x-ratelimit-reset-(?P<o>[a-z-]+))$"
@@ -86,6 +98,50 @@ def error_from_status(
     )
 
 
+def malformed_response(provider: str, reason: str) -> ProviderUnavailable:
+    """A 200 answer the fleet cannot read: retried, then served by a fallback, like an outage."""
+    return ProviderUnavailable(
+        f"{provider} returned a malformed response: {reason}", details={"provider": provider}
+    )
+
+
+def malformed_reason(error: BaseException, secret: str | None = None) -> str:
+    """A short, redacted description of why an answer could not be read (never the body)."""
+    text = f"{type(error).__name__}: {error}"
+    if secret:
+        text = text.replace(secret, "***")
+    if len(text) > _MAX_REASON_CHARS:
+        text = text[: _MAX_REASON_CHARS - 1] + "…"
+    return text
+
+
+def parse_response(provider: str, parse: Callable[[], T], secret: str | None = None) -> T:
+    """`parse()`, with any `MALFORMED_ERRORS` it raises turned into `malformed_response`.
+
+    The fleet error is raised outside the `except` block, so it carries no `__context__` (the
+    original exception can hold the raw body, headers or SDK objects).
+    """
+    reason = ""
+    try:
+        return parse()
+    except MALFORMED_ERRORS as error:
+        reason = malformed_reason(error, secret)
+    raise malformed_response(provider, reason)
+
+
+def token_count(value: object) -> int:
+    """A usage counter from a provider answer: missing/null is 0; anything else must be a
+    non-negative whole number (or raises `TypeError`/`ValueError`, i.e. a malformed answer)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"token count of type {type(value).__name__}")
+    count = int(value)
+    if count < 0:
+        raise ValueError(f"negative token count {count}")
+    return count
+
+
 def timeout_error(provider: str, timeout_seconds: float) -> ProviderTimeout:
     return ProviderTimeout(
         f"{provider} did not answer within {timeout_seconds:g} s",
@@ -114,8 +170,8 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     raw = lowered.get("retry-after")
     if (value := _seconds(raw)) is not None:
         return value
-    if raw is not None and (parsed := email.utils.parsedate_tz(raw)) is not None:
-        return max(0.0, email.utils.mktime_tz(parsed) - now)
+    if raw is not None and (instant := _http_date(raw)) is not None:
+        return max(0.0, instant - now)
 
     exhausted: list[float] = []
     others: list[float] = []
@@ -144,6 +200,18 @@ def _seconds(raw: str | None) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and value >= 0 else None
+
+
+def _http_date(raw: str) -> float | None:
+    """An HTTP date as a POSIX time, or None when it is not one we can represent."""
+    try:
+        parsed = email.utils.parsedate_tz(raw)
+        if parsed is None:
+            return None
+        instant = float(email.utils.mktime_tz(parsed))
+    except (ValueError, OverflowError, TypeError, IndexError):
+        return None
+    return instant if math.isfinite(instant) else None
 
 
 def _until_instant(raw: str, now: float) -> float | None:

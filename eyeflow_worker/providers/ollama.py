@@ -17,8 +17,12 @@ from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
     connection_error,
     error_from_status,
+    malformed_reason,
+    malformed_response,
+    parse_response,
     redact,
     timeout_error,
+    token_count,
 )
 from eyeflow_worker.providers.pricing import cost_usd
 from eyeflow_worker.settings import Settings
@@ -60,21 +64,25 @@ class OllamaProvider:
                 error = self._status_error(response)
         except httpx.TimeoutException:
             error = timeout_error(self.name, self.config.request_timeout_seconds)
-        except (httpx.HTTPError, ValueError) as exc:
+        except httpx.HTTPError as exc:
             error = connection_error(
                 self.name, redact(f"{type(exc).__name__}: {exc}", self._secret())
             )
+        except ValueError as exc:  # a 200 whose body is not JSON
+            error = malformed_response(self.name, malformed_reason(exc, self._secret()))
         if error is not None:
             raise error  # outside the `except`: no httpx object (request, headers) rides along
         latency_ms = int((time.monotonic() - started) * 1000)
+        return parse_response(self.name, lambda: self._response(data, latency_ms), self._secret())
 
+    def _response(self, data: Any, latency_ms: int) -> LLMResponse:
+        """The answer read from `/api/chat`'s JSON; a malformed one raises (see
+        `parse_response`)."""
         if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
-            raise ProviderError(
-                f"{self.name} answered without a message", details={"provider": self.name}
-            )
+            raise ValueError("no message")
         usage = Usage(
-            input_tokens=int(data.get("prompt_eval_count") or 0),
-            output_tokens=int(data.get("eval_count") or 0),
+            input_tokens=token_count(data.get("prompt_eval_count")),
+            output_tokens=token_count(data.get("eval_count")),
         )
         model = str(data.get("model") or self.config.model)
         return LLMResponse(

@@ -26,9 +26,13 @@ from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
     connection_error,
     error_from_status,
+    malformed_reason,
+    malformed_response,
     missing_key_message,
+    parse_response,
     redact,
     timeout_error,
+    token_count,
 )
 from eyeflow_worker.providers.pricing import cost_usd
 from eyeflow_worker.providers.strict_schema import to_strict_schema
@@ -97,6 +101,8 @@ class OpenAICompatibleProvider:
                 refused = _refused_feature(exc, params, formats)
                 if refused is None:
                     error = self._translate(exc)
+            except ValueError as exc:  # the SDK could not decode a 200 answer (invalid JSON)
+                error = malformed_response(self.name, malformed_reason(exc, self._secret()))
             if error is not None:
                 raise error  # outside the `except`: no SDK object (request, headers) rides along
             if refused is None:
@@ -108,13 +114,15 @@ class OpenAICompatibleProvider:
             if refused.startswith("format:"):
                 formats.pop(0)
         latency_ms = int((time.monotonic() - started) * 1000)
-        return self._response(completion, latency_ms)
+        return parse_response(
+            self.name, lambda: self._response(completion, latency_ms), self._secret()
+        )
 
     def _response(self, completion: ChatCompletion, latency_ms: int) -> LLMResponse:
-        if not completion.choices:
-            raise ProviderError(
-                f"{self.name} answered with no choices", details={"provider": self.name}
-            )
+        """The answer read from `completion`; what a malformed one raises is translated by
+        `parse_response` (the SDK does not validate: any field may hold anything)."""
+        if not isinstance(completion.choices, list) or not completion.choices:
+            raise ValueError("no choices")
         message = completion.choices[0].message
         if message.content is None and message.refusal:
             raise ProviderRequestError(
@@ -123,15 +131,18 @@ class OpenAICompatibleProvider:
         usage = Usage()
         if completion.usage is not None:
             details = completion.usage.prompt_tokens_details
-            cached = (details.cached_tokens or 0) if details is not None else 0
+            cached = token_count(details.cached_tokens) if details is not None else 0
             usage = Usage(
-                input_tokens=max(0, completion.usage.prompt_tokens - cached),
-                output_tokens=completion.usage.completion_tokens,
+                input_tokens=max(0, token_count(completion.usage.prompt_tokens) - cached),
+                output_tokens=token_count(completion.usage.completion_tokens),
                 cache_read_input_tokens=cached,
             )
-        model = completion.model or self.config.model
+        model = str(completion.model or self.config.model)
+        content = message.content
+        if content is not None and not isinstance(content, str):
+            raise TypeError(f"content of type {type(content).__name__}")
         return LLMResponse(
-            text=message.content or "",
+            text=content or "",
             provider=self.name,
             model=model,
             usage=usage,
@@ -170,12 +181,14 @@ class OpenAICompatibleProvider:
             ),
         )
 
+    def _secret(self) -> str | None:
+        return self.config.api_key.get_secret_value() if self.config.api_key else None
+
     def _translate(self, exc: openai.OpenAIError) -> ProviderError:
-        secret = self.config.api_key.get_secret_value() if self.config.api_key else None
         return translate_openai_error(
             exc,
             provider=self.name,
-            secret=secret,
+            secret=self._secret(),
             timeout_seconds=self.config.request_timeout_seconds,
         )
 

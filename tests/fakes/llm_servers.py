@@ -28,6 +28,7 @@ class Reply:
     body: Any = None  # dict/list → JSON; str/bytes → sent as is
     headers: dict[str, str] = field(default_factory=dict)
     hang_seconds: float = 0.0  # wait this long before answering (a stuck upstream)
+    content_type: str | None = None  # overrides the type guessed from `body`
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class FakeLLMServer:
                     data, content_type = payload, "application/octet-stream"
                 else:
                     data, content_type = str(payload or "").encode(), "text/plain"
+                content_type = reply.content_type or content_type
                 try:
                     self.send_response(reply.status)
                     self.send_header("content-type", content_type)
