@@ -99,3 +99,96 @@ def test_refine_keeping_the_rules_verbatim_reports_no_change() -> None:
     result = refine_rules(llm, current, "keep it", catalogue, max_repair_attempts=0)
     assert result["workflow_rules"]["rules"][0]["then"][1] == {"action": "LOG_EVENT", "params": {}}
     assert result["changes"] == []
+
+
+def _two_rules() -> dict:  # type: ignore[type-arg]
+    doc = rules_doc()
+    second = copy.deepcopy(doc["rules"][0])
+    second["name"], second["condition"] = "cpu", "$metrics.cpu_percent > 90"
+    doc["rules"].append(second)
+    return doc
+
+
+def test_reordering_rules_is_a_change() -> None:
+    old = _two_rules()
+    new = copy.deepcopy(old)
+    new["rules"].reverse()
+    changes = diff_rules(old, new)
+    assert changes == [
+        {
+            "kind": "rules_reordered",
+            "path": "rules",
+            "summary": "rules reordered",
+            "before": ["check-memory", "cpu"],
+            "after": ["cpu", "check-memory"],
+        }
+    ]
+
+
+def test_rule_reorder_is_seen_next_to_an_added_rule_and_a_rename() -> None:
+    old = _two_rules()
+    new = copy.deepcopy(old)
+    new["rules"].reverse()
+    new["rules"][0]["name"] = "cpu-high"  # renamed and moved
+    extra = copy.deepcopy(old["rules"][0])
+    extra["name"] = "third"
+    new["rules"].insert(0, extra)
+    changes = diff_rules(old, new)
+    assert [c["kind"] for c in changes] == ["rule_renamed", "rule_added", "rules_reordered"]
+    assert changes[2]["before"] == ["check-memory", "cpu"]
+    assert changes[2]["after"] == ["cpu-high", "check-memory"]
+    # Adding a rule in front moves nothing.
+    new = copy.deepcopy(old)
+    new["rules"].insert(0, extra)
+    assert kinds(old, new) == ["rule_added"]
+
+
+def test_action_reorder_is_seen_when_an_action_is_also_added_or_removed() -> None:
+    old = rules_doc()
+    old["rules"][0]["then"].append({"action": "LOG_EVENT", "params": {"message": "1"}})
+    new = copy.deepcopy(old)
+    new["rules"][0]["then"].reverse()
+    new["rules"][0]["then"].append({"action": "CREATE_INCIDENT", "params": {"title": "t"}})
+    changes = diff_rules(old, new)
+    assert [c["kind"] for c in changes] == ["action_added", "actions_reordered"]
+    assert changes[1]["before"] == ["SEND_WITH_ESCALATION", "LOG_EVENT"]
+    assert changes[1]["after"] == ["LOG_EVENT", "SEND_WITH_ESCALATION"]
+    assert [c["kind"] for c in diff_rules(new, old)] == ["action_removed", "actions_reordered"]
+    # Appending or removing without moving the others is not a reorder.
+    new = copy.deepcopy(old)
+    new["rules"][0]["then"].insert(0, {"action": "CREATE_INCIDENT", "params": {"title": "t"}})
+    assert kinds(old, new) == ["action_added"]
+
+
+def test_duplicate_named_input_rule_never_shows_an_internal_key() -> None:
+    old = rules_doc()
+    old["rules"].append(copy.deepcopy(old["rules"][0]))  # two rules named check-memory
+    new = copy.deepcopy(old)
+    new["rules"][1]["name"] = "check-memory-2"
+    changes = diff_rules(old, new)
+    assert changes == [
+        {
+            "kind": "rule_renamed",
+            "path": "rules[check-memory-2]",
+            "summary": "rule 'check-memory' at rules[1] renamed to 'check-memory-2'",
+            "before": "check-memory",
+            "after": "check-memory-2",
+        }
+    ]
+    # Dropped, or changed in place: still named by position, not by an internal key.
+    dropped = copy.deepcopy(old)
+    del dropped["rules"][1]
+    removal = diff_rules(old, dropped)
+    assert [(c["kind"], c["path"], c["summary"]) for c in removal] == [
+        ("rule_removed", "rules[1]", "rule 'check-memory' at rules[1] removed")
+    ]
+    edited = copy.deepcopy(old)
+    edited["rules"][1]["condition"] = "$metrics.cpu_percent > 1"
+    edit = diff_rules(old, edited)
+    assert [(c["path"], c["summary"]) for c in edit] == [
+        ("rules[1].condition", "rule 'check-memory' at rules[1]: condition changed")
+    ]
+    unnamed = copy.deepcopy(old)
+    del unnamed["rules"][1]["name"]
+    for change in diff_rules(unnamed, rules_doc()) + diff_rules(old, unnamed):
+        assert "#" not in change["summary"] + change["path"], change
