@@ -4,6 +4,11 @@ Models put JSON in code fences, after a sentence of explanation, or before a par
 commentary. We accept all of that, but we never repair the JSON itself (no trailing-comma or
 quote fixing): malformed or cut-off JSON is reported precisely so the repair loop can show the
 model what went wrong.
+
+Depth is bounded: Python's JSON decoder recurses, so a deeply nested (or maliciously cut-off)
+answer would raise `RecursionError` past the repair loop, and a document nested just below that
+limit would break later serialisation. Anything deeper than `MAX_DEPTH` is an `ExtractionError`
+("nested too deeply") instead; a real workflow-rules document is about eight levels deep.
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ from typing import Any
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript|js)?[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _DECODER = json.JSONDecoder()
+# Arrays and objects, counted from the outermost one (the document itself is depth 1).
+MAX_DEPTH = 64
+_TOO_DEEP = (
+    f"The JSON is nested too deeply (more than {MAX_DEPTH} levels of objects and arrays); "
+    "a workflow-rules document needs far fewer. Answer again with a flat, complete JSON object."
+)
 
 
 class ExtractionError(ValueError):
@@ -39,7 +50,9 @@ def _first_object(text: str) -> dict[str, Any]:
     stripped = text.strip()
     if stripped.startswith("["):
         try:
-            value = json.loads(stripped)
+            value = _DECODER.decode(stripped)
+        except RecursionError:
+            raise ExtractionError(_TOO_DEEP) from None
         except json.JSONDecodeError:
             value = None
         if isinstance(value, list):
@@ -52,6 +65,8 @@ def _first_object(text: str) -> dict[str, Any]:
         start = match.start()
         try:
             value, _end = _DECODER.raw_decode(text, start)
+        except RecursionError:
+            raise ExtractionError(_TOO_DEEP) from None
         except json.JSONDecodeError as exc:
             if not _looks_like_json_start(text, start):
                 continue  # a brace in prose, e.g. "use {placeholders}"
@@ -70,10 +85,24 @@ def _first_object(text: str) -> dict[str, Any]:
                 # A nested object decoded after the outer one failed: that is a fragment of a
                 # malformed document, not the answer.
                 raise ExtractionError(first_error)
+            if _too_deep(value):
+                raise ExtractionError(_TOO_DEEP)
             return value
     if first_error is not None:
         raise ExtractionError(first_error)
     raise ExtractionError("The answer contains no JSON object; expected a single JSON object.")
+
+
+def _too_deep(value: Any) -> bool:
+    """True when `value` nests arrays/objects more than MAX_DEPTH levels (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def _looks_like_json_start(text: str, start: int) -> bool:

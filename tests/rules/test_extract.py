@@ -55,3 +55,39 @@ def test_inner_object_of_malformed_document_is_not_returned() -> None:
     # The outer object is broken; its inner {"b": 1} must not be mistaken for the answer.
     with pytest.raises(ExtractionError, match="Invalid JSON"):
         extract_json_object('{"a": {"b": 1} "c": 2}')
+
+
+def _nested(depth: int) -> str:
+    return '{"a": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":' + "[" * 100_000,  # cut off, and deeper than the decoder's recursion
+        _nested(3000),  # valid JSON, deeper than the decoder's recursion
+        "Here it is: " + _nested(3000) + " done",
+        "```json\n" + _nested(3000) + "\n```",
+        "[" * 100_000,
+        _nested(65),  # decodes, but deeper than anything a rules document needs
+    ],
+)
+def test_deep_nesting_is_an_extraction_error(text: str) -> None:
+    with pytest.raises(ExtractionError, match="nested too deeply"):
+        extract_json_object(text)
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    value = extract_json_object(_nested(64))
+    assert isinstance(value["a"], list)
+
+
+def test_deep_nesting_goes_through_repair_not_past_it() -> None:
+    from eyeflow_worker.rules.service import generate_rules
+
+    from .scripted import GOOD, ScriptedProvider
+
+    llm = ScriptedProvider([_nested(3000), GOOD])
+    result = generate_rules(llm, "alert on high cpu", None, max_repair_attempts=1)
+    assert result["attempts"] == 2
+    assert "nested too deeply" in llm.requests[1].messages[-1].content
