@@ -27,6 +27,9 @@ from eyeflow_worker.errors import (
 T = TypeVar("T")
 
 _MAX_MESSAGE_CHARS = 500
+# A server-given wait longer than this is taken for a broken header, not a real request: the
+# retry loop waits its own longest backoff instead, and the fleet does not cool down for it.
+ABSURD_RETRY_AFTER_SECONDS = 3600.0
 _MAX_REASON_CHARS = 120
 # What reading a well-formed answer raises when the answer was not well formed after all.
 MALFORMED_ERRORS: tuple[type[Exception], ...] = (
@@ -83,7 +86,7 @@ def error_from_status(
         return ProviderRateLimited(
             f"{provider} rate limit reached: {message}",
             details=details,
-            retry_after=retry_after_seconds(headers),
+            retry_after=retry_after_seconds(headers, reset_headers=True),
         )
     if status == 408:
         return ProviderTimeout(f"{provider} timed out (408): {message}", details=details)
@@ -155,13 +158,18 @@ def connection_error(provider: str, reason: str) -> ProviderUnavailable:
     )
 
 
-def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+def retry_after_seconds(
+    headers: Mapping[str, str], *, now: float | None = None, reset_headers: bool = False
+) -> float | None:
     """Seconds the server asked us to wait, from the headers vendors actually send.
 
-    Order: `retry-after-ms`, `retry-after` (seconds or an HTTP date), then the vendors'
-    rate-limit reset headers (`anthropic-ratelimit-*-reset`: RFC 3339 instant;
-    `x-ratelimit-reset-*`: a duration such as `1m30s` or `250ms`). For reset headers the windows
-    that are exhausted (`*-remaining: 0`) win; if none is marked, the longest wait is taken.
+    Order: `retry-after-ms`, `retry-after` (seconds or an HTTP date; one we cannot represent is
+    ignored), then — only with `reset_headers`, i.e. for a 429 — the vendors' rate-limit reset
+    headers (`anthropic-ratelimit-*-reset`: RFC 3339 instant; `x-ratelimit-reset-*`: a duration
+    such as `1m30s` or `250ms`). Those say when each window reopens, not that we must wait for
+    it: a 5xx/529 carries them too, and a window with requests left does not hold us back. So
+    the wait is the longest reset among the exhausted windows (`*-remaining: 0`); when none is
+    marked exhausted, the shortest reset.
     """
     lowered = {key.lower(): value for key, value in headers.items()}
     now = time.time() if now is None else now
@@ -172,6 +180,8 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
         return value
     if raw is not None and (instant := _http_date(raw)) is not None:
         return max(0.0, instant - now)
+    if not reset_headers:
+        return None
 
     exhausted: list[float] = []
     others: list[float] = []
@@ -188,8 +198,9 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
         if wait is None:
             continue
         (exhausted if remaining is not None and remaining.strip() == "0" else others).append(wait)
-    chosen = exhausted or others
-    return max(chosen) if chosen else None
+    if exhausted:
+        return max(exhausted)
+    return min(others) if others else None
 
 
 def _seconds(raw: str | None) -> float | None:

@@ -18,15 +18,22 @@ import redis
 
 from eyeflow_worker.errors import ConfigInvalid, ProviderError
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, ProviderConfig
+from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
 from eyeflow_worker.ratelimit import LimitKey, Rate, RateLimiter
 from eyeflow_worker.settings import Settings
 
 
 class RateLimitedProvider:
-    def __init__(self, inner: Provider, limiter: RateLimiter) -> None:
+    """`inner` behind `limiter`. A server's absurd retry-after (see `ABSURD_RETRY_AFTER_SECONDS`)
+    cools the fleet down for `max_delay_seconds` (the retry policy's longest backoff) only."""
+
+    def __init__(
+        self, inner: Provider, limiter: RateLimiter, *, max_delay_seconds: float = 60.0
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.limiter = limiter
+        self.max_delay_seconds = max_delay_seconds
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         self.limiter.acquire()
@@ -34,8 +41,13 @@ class RateLimitedProvider:
             return self.inner.complete(request)
         except ProviderError as error:
             if error.retryable and error.retry_after is not None and error.retry_after > 0:
-                self.limiter.cool_down(error.retry_after)
+                self.limiter.cool_down(self._cooldown(error.retry_after))
             raise
+
+    def _cooldown(self, retry_after: float) -> float:
+        if retry_after > ABSURD_RETRY_AFTER_SECONDS:
+            return self.max_delay_seconds
+        return retry_after
 
 
 def rate_for(provider: str, settings: Settings) -> Rate | None:
@@ -85,4 +97,6 @@ def rate_limited(
         clock=clock,
         sleep=sleep,
     )
-    return RateLimitedProvider(provider, limiter)
+    return RateLimitedProvider(
+        provider, limiter, max_delay_seconds=settings.llm_retry_max_delay_seconds
+    )

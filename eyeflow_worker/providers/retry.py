@@ -3,9 +3,12 @@
 The policy is two pure functions on `RetryPolicy` — should we try again, and how long to wait —
 in the spirit of the Anthropic SDK's: a retryable `ProviderError` is retried while attempts and
 the total time budget last; the wait is the server's `retry_after` when it sent one, otherwise
-exponential backoff with full jitter. A server-requested wait that would overrun the budget ends
-the retries at once (the fallback chain can then serve instead of a doomed wait), and no wait is
-ever longer than what is left of the budget.
+exponential backoff with full jitter. A server's wait is never shorter than the base delay
+(`Retry-After: 0` or a past date must not turn into back-to-back retries), and an absurd one
+(over `ABSURD_RETRY_AFTER_SECONDS`) is taken as the policy's longest backoff. A
+server-requested wait that would overrun the budget ends the retries at once (the fallback
+chain can then serve instead of a doomed wait), and no wait is ever longer than what is left of
+the budget.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from random import random as _uniform
 
 from eyeflow_worker.errors import ProviderError
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider
+from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
 from eyeflow_worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,13 +52,23 @@ class RetryPolicy:
             return False
         if attempt >= self.max_attempts or elapsed >= self.max_total_seconds:
             return False
-        return error.retry_after is None or elapsed + error.retry_after <= self.max_total_seconds
+        return (
+            error.retry_after is None
+            or elapsed + self.server_delay(error.retry_after) <= self.max_total_seconds
+        )
+
+    def server_delay(self, retry_after: float) -> float:
+        """The wait taken for a server's `retry_after`: at least the base delay, and the longest
+        backoff instead of an absurd value."""
+        if retry_after > ABSURD_RETRY_AFTER_SECONDS:
+            return self.max_delay_seconds
+        return retry_after
 
     def retry_delay(self, error: Exception, attempt: int) -> float:
         """Seconds to wait before attempt `attempt + 1`."""
         retry_after = error.retry_after if isinstance(error, ProviderError) else None
         if retry_after is not None and retry_after >= 0:
-            return retry_after
+            return self.server_delay(retry_after)
         ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2.0 ** (attempt - 1))
         return ceiling * self.jitter()
 

@@ -60,6 +60,13 @@ def test_delay_honours_retry_after_even_above_the_backoff_cap() -> None:
     assert POLICY.retry_delay(ProviderUnavailable("529", retry_after=0.0), 1) == 0.0
 
 
+def test_an_absurd_retry_after_is_taken_as_the_longest_backoff() -> None:
+    error = ProviderRateLimited("429", retry_after=86_400.0)
+    assert POLICY.retry_delay(error, 1) == POLICY.max_delay_seconds
+    assert POLICY.should_retry(error, 1, elapsed=10.0)
+    assert POLICY.retry_delay(ProviderRateLimited("429", retry_after=3600.0), 1) == 3600.0
+
+
 def test_backoff_is_exponential_capped_and_fully_jittered() -> None:
     error = ProviderUnavailable("503")
     assert [POLICY.retry_delay(error, n) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 8.0, 8.0]

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import redis
 
-from eyeflow_worker.errors import ConfigInvalid, ProviderRateLimited
+from eyeflow_worker.errors import ConfigInvalid, ProviderRateLimited, ProviderUnavailable
 from eyeflow_worker.providers.base import Provider, ProviderConfig
 from eyeflow_worker.providers.chain import FallbackChain
 from eyeflow_worker.providers.offline import OfflineProvider
@@ -85,6 +85,43 @@ def test_a_429_retry_after_makes_a_separately_built_provider_wait(
     assert 29.0 < second.delays[0] <= 30.0
     assert second.calls_seen == [1]  # it waited before sending, not after
     assert server.calls == 2
+
+
+def test_an_absurd_retry_after_cools_the_fleet_down_for_the_longest_backoff_only(
+    server: FakeLLMServer, rdb: redis.Redis
+) -> None:
+    settings = make_settings(llm_max_attempts=1, llm_retry_max_delay_seconds=20.0)
+    server.script(openai_error(429, "slow down", headers={"retry-after": "86400"}))
+
+    with pytest.raises(ProviderRateLimited):
+        build_llm(
+            WIRE.config(server), settings, sleep=CallRecorder(server), limiter_redis=rdb
+        ).complete(make_request())
+
+    (cooldown,) = [key for key in rdb.scan_iter("*") if key.endswith(":cooldown")]
+    assert 19_000 < rdb.pttl(cooldown) <= 21_000  # not an hour
+
+
+def test_a_529_with_rate_limit_reset_headers_cools_nobody_down(
+    server: FakeLLMServer, rdb: redis.Redis
+) -> None:
+    settings = make_settings(llm_max_attempts=1)
+    server.script(
+        openai_error(
+            503,
+            "overloaded",
+            error_type="server_error",
+            headers={"x-ratelimit-reset-tokens": "45s", "x-ratelimit-remaining-tokens": "0"},
+        )
+    )
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        build_llm(
+            WIRE.config(server), settings, sleep=CallRecorder(server), limiter_redis=rdb
+        ).complete(make_request())
+
+    assert raised.value.retry_after is None
+    assert [key for key in rdb.scan_iter("*") if key.endswith(":cooldown")] == []
 
 
 def test_every_retry_attempt_takes_a_slot_of_its_own(
