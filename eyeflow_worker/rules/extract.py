@@ -9,18 +9,58 @@ Depth is bounded: Python's JSON decoder recurses, so a deeply nested (or malicio
 answer would raise `RecursionError` past the repair loop, and a document nested just below that
 limit would break later serialisation. Anything deeper than `MAX_DEPTH` is an `ExtractionError`
 ("nested too deeply") instead; a real workflow-rules document is about eight levels deep.
+NaN, Infinity and numbers beyond a float (1e999) are `ExtractionError`s too: Python would
+accept them, validation would pass, and they would come out as null.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript|js)?[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
-_DECODER = json.JSONDecoder()
+
+
+class _NonFinite(ValueError):
+    """NaN, Infinity, -Infinity, or a number too large for a float (e.g. 1e999)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(text)
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise _NonFinite(text[:20] + "…") from None
+
+
+# Python's decoder accepts NaN and Infinity (not JSON) and turns 1e999 into inf; all of them
+# would pass validation and then come out as null. They are errors the model must fix. (An
+# integer of thousands of digits would raise a bare ValueError: the same.)
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int
+)
 # Arrays and objects, counted from the outermost one (the document itself is depth 1).
 MAX_DEPTH = 64
+_NON_FINITE = (
+    "Invalid JSON: {text} is not a JSON number (JSON has no NaN or Infinity, and numbers must "
+    "fit a 64-bit float). Write a finite number, or null where a value is unknown."
+)
 _TOO_DEEP = (
     f"The JSON is nested too deeply (more than {MAX_DEPTH} levels of objects and arrays); "
     "a workflow-rules document needs far fewer. Answer again with a flat, complete JSON object."
@@ -53,7 +93,7 @@ def _first_object(text: str) -> dict[str, Any]:
             value = _DECODER.decode(stripped)
         except RecursionError:
             raise ExtractionError(_TOO_DEEP) from None
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, _NonFinite):
             value = None
         if isinstance(value, list):
             raise ExtractionError(
@@ -67,6 +107,8 @@ def _first_object(text: str) -> dict[str, Any]:
             value, _end = _DECODER.raw_decode(text, start)
         except RecursionError:
             raise ExtractionError(_TOO_DEEP) from None
+        except _NonFinite as exc:
+            raise ExtractionError(_NON_FINITE.format(text=exc.text)) from None
         except json.JSONDecodeError as exc:
             if not _looks_like_json_start(text, start):
                 continue  # a brace in prose, e.g. "use {placeholders}"

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from eyeflow_worker.rules.extract import ExtractionError, extract_json_object
+from eyeflow_worker.rules.service import generate_rules
+
+from .scripted import GOOD, ScriptedProvider, with_action
 
 
 @pytest.mark.parametrize(
@@ -83,11 +88,35 @@ def test_nesting_up_to_the_limit_is_accepted() -> None:
 
 
 def test_deep_nesting_goes_through_repair_not_past_it() -> None:
-    from eyeflow_worker.rules.service import generate_rules
-
-    from .scripted import GOOD, ScriptedProvider
-
     llm = ScriptedProvider([_nested(3000), GOOD])
     result = generate_rules(llm, "alert on high cpu", None, max_repair_attempts=1)
     assert result["attempts"] == 2
     assert "nested too deeply" in llm.requests[1].messages[-1].content
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"a": NaN}', "NaN"),
+        ('{"a": {"b": Infinity}}', "Infinity"),
+        ('```json\n{"a": [1, -Infinity]}\n```', "-Infinity"),
+        ('Here: {"a": 1e999}', "1e999"),
+        ('{"a": ' + "9" * 5000 + "}", "99999999999999999999…"),
+    ],
+)
+def test_non_finite_numbers_are_extraction_errors(text: str, named: str) -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract_json_object(text)
+    assert caught.value.message.startswith(f"Invalid JSON: {named} is not a JSON number")
+    assert "null where a value is unknown" in caught.value.message
+
+
+def test_nan_goes_through_repair() -> None:
+    bad = json.dumps(
+        with_action({"action": "SCALE_SERVICE", "params": {"service": "web", "replicas": 2}})
+    ).replace('"replicas": 2', '"replicas": NaN')
+    assert "NaN" in bad
+    llm = ScriptedProvider([bad, GOOD])
+    result = generate_rules(llm, "scale web", None, max_repair_attempts=1)
+    assert result["attempts"] == 2
+    assert "Invalid JSON: NaN is not a JSON number" in llm.requests[1].messages[-1].content
