@@ -62,7 +62,7 @@ class RetryPolicy:
         backoff instead of an absurd value."""
         if retry_after > ABSURD_RETRY_AFTER_SECONDS:
             return self.max_delay_seconds
-        return retry_after
+        return max(retry_after, self.base_delay_seconds)
 
     def retry_delay(self, error: Exception, attempt: int) -> float:
         """Seconds to wait before attempt `attempt + 1`."""

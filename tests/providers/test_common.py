@@ -74,6 +74,21 @@ def test_text_around_the_json_comes_through_unchanged(
     assert provider.complete(make_request()).text == text
 
 
+def test_a_zero_or_past_retry_after_still_backs_off(
+    wire: Wire, server: FakeLLMServer, sleeps: SleepRecorder
+) -> None:
+    past = "Thu, 01 Jan 2015 00:00:00 GMT"
+    server.script(
+        wire.error(503, "busy", {"retry-after": "0"}),
+        wire.error(503, "busy", {"retry-after": past}),
+    )
+    server.default = wire.ok(RULES_JSON)
+    settings = make_settings(llm_retry_base_delay_seconds=0.5, llm_retry_max_delay_seconds=4.0)
+
+    assert build_llm(wire.config(server), settings, sleep=sleeps).complete(make_request()).text
+    assert sleeps.delays == [0.5, 0.5]
+
+
 def test_rate_limit_waits_what_retry_after_says(
     wire: Wire, server: FakeLLMServer, sleeps: SleepRecorder
 ) -> None:

@@ -57,7 +57,12 @@ def test_a_server_wait_past_the_budget_stops_retrying() -> None:
 
 def test_delay_honours_retry_after_even_above_the_backoff_cap() -> None:
     assert POLICY.retry_delay(ProviderRateLimited("429", retry_after=30.0), 1) == 30.0
-    assert POLICY.retry_delay(ProviderUnavailable("529", retry_after=0.0), 1) == 0.0
+
+
+@pytest.mark.parametrize("retry_after", [0.0, 0.2])
+def test_a_server_wait_is_never_shorter_than_the_base_delay(retry_after: float) -> None:
+    error = ProviderUnavailable("503", retry_after=retry_after)
+    assert POLICY.retry_delay(error, 1) == POLICY.base_delay_seconds
 
 
 def test_an_absurd_retry_after_is_taken_as_the_longest_backoff() -> None:
