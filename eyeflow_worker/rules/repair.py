@@ -2,14 +2,20 @@
 
 Nothing is fixed by guessing here: either the model's own (possibly repaired) answer passes
 every check, or the job fails with `invalid_llm_output` carrying the last errors and the raw
-answer. Provider errors are not caught: they carry their own retry semantics upstream.
+answer. Provider errors are not swallowed: they carry their own retry semantics upstream. When
+one interrupts a repair round, what the earlier rounds spent is added to its `details` (`usage`,
+`cost_usd`, `completed_attempts`), so the failed job still shows it.
+
+Cost: `cost_usd` is the sum over all attempts only when every attempt's cost is known; if any
+attempt's cost is unknown (the provider has no price for the model) it is None. Unknown means
+null, never a guess, and a partial sum would silently undercount.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from eyeflow_worker.errors import InvalidLLMOutput
+from eyeflow_worker.errors import InvalidLLMOutput, ProviderError
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, Usage
 from eyeflow_worker.rules.catalogue import Catalogue
 from eyeflow_worker.rules.extract import ExtractionError, extract_json_object
@@ -50,7 +56,12 @@ def run_with_repair(
     current = request
     attempts = 0
     while True:
-        response = llm.complete(current)
+        try:
+            response = llm.complete(current)
+        except ProviderError as exc:
+            if attempts:
+                _attach_spend(exc, attempts, usage, costs)
+            raise
         attempts += 1
         usage += response.usage
         costs.append(response.cost_usd)
@@ -88,11 +99,22 @@ def _outcome(
     return RepairOutcome(rules, attempts, usage, _total_cost(costs), last.provider, last.model)
 
 
-def _total_cost(costs: list[float | None]) -> float | None:
-    """Sum of the known costs; None only when no attempt's cost is known.
+def _attach_spend(
+    exc: ProviderError, attempts: int, usage: Usage, costs: list[float | None]
+) -> None:
+    """Record what the completed attempts spent in the error's details (a dict, or None)."""
+    if exc.details is not None and not isinstance(exc.details, dict):
+        return  # a shape we do not own: leave it as the provider made it
+    exc.details = {
+        **(exc.details or {}),
+        "completed_attempts": attempts,  # answered calls before the one that failed
+        "usage": usage.to_dict(),
+        "cost_usd": _total_cost(costs),
+    }
 
-    A provider without a price for a model reports None; one unknown attempt among known
-    ones still leaves the known spend worth reporting.
-    """
-    known = [c for c in costs if c is not None]
-    return round(sum(known), 8) if known else None
+
+def _total_cost(costs: list[float | None]) -> float | None:
+    """Sum of the attempts' costs; None when any attempt's cost is unknown (or none ran)."""
+    if not costs or any(c is None for c in costs):
+        return None
+    return round(sum(c for c in costs if c is not None), 8)

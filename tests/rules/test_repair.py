@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eyeflow_worker.errors import InvalidLLMOutput, ProviderUnavailable
+from eyeflow_worker.errors import InvalidLLMOutput, ProviderError, ProviderUnavailable
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Usage
 from eyeflow_worker.rules.repair import RAW_OUTPUT_LIMIT
 from eyeflow_worker.rules.service import generate_rules, refine_rules
@@ -90,9 +90,10 @@ def test_raw_output_is_truncated_in_error_details() -> None:
 
 @pytest.mark.parametrize(
     ("costs", "expected"),
-    [((None, None), None), ((0.01, None), 0.01), ((0.01, 0.02), 0.03)],
+    # Unknown is null, never a partial sum that silently undercounts.
+    [((None, None), None), ((0.01, None), None), ((None, 0.01), None), ((0.01, 0.02), 0.03)],
 )
-def test_cost_is_the_sum_of_known_costs(
+def test_cost_is_the_sum_only_when_every_cost_is_known(
     costs: tuple[float | None, float | None], expected: float | None
 ) -> None:
     class TwoCosts(ScriptedProvider):
@@ -134,3 +135,67 @@ def test_refine_repairs_and_reports_structural_changes() -> None:
     assert first.inputs["feedback"] == "raise the threshold to 90"
     assert first.inputs["current_rules"] == current
     assert "raise the threshold to 90" in first.messages[-1].content
+
+
+def test_unknown_cost_in_any_attempt_makes_the_failure_cost_null() -> None:
+    class SecondUnpriced(ScriptedProvider):
+        def complete(self, request: LLMRequest) -> LLMResponse:
+            response = super().complete(request)
+            cost = 0.01 if len(self.requests) == 1 else None
+            return LLMResponse(
+                response.text, response.provider, response.model, response.usage,
+                response.latency_ms, cost,
+            )  # fmt: skip
+
+    llm = SecondUnpriced([MISTAKES[0].bad_output] * 2)
+    with pytest.raises(InvalidLLMOutput) as caught:
+        generate_rules(llm, INTENT, None, max_repair_attempts=1)
+    assert caught.value.details["cost_usd"] is None
+
+
+class FailsOnCall(ScriptedProvider):
+    """Answers from the script, but raises `error` on call number `fail_on` (1-based)."""
+
+    def __init__(self, answers: list[str], fail_on: int, error: ProviderError) -> None:
+        super().__init__(answers)
+        self.fail_on, self.error = fail_on, error
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        if len(self.requests) + 1 == self.fail_on:
+            self.requests.append(request)
+            raise self.error
+        return super().complete(request)
+
+
+@pytest.mark.parametrize("details", [None, {"provider": "scripted"}])
+def test_provider_error_in_a_repair_round_keeps_the_spend(details: dict | None) -> None:  # type: ignore[type-arg]
+    error = ProviderUnavailable("overloaded", details=details, retry_after=3.0)
+    llm = FailsOnCall([MISTAKES[0].bad_output, MISTAKES[0].bad_output], 3, error)
+    with pytest.raises(ProviderUnavailable) as caught:
+        generate_rules(llm, INTENT, None, max_repair_attempts=3)
+    err = caught.value
+    assert err is error
+    assert err.retry_after == 3.0
+    assert err.details == {
+        **(details or {}),
+        "completed_attempts": 2,
+        "usage": Usage(200, 100, 2000, 0).to_dict(),
+        "cost_usd": pytest.approx(0.02),
+    }
+    assert err.to_dict()["details"]["usage"]["input_tokens"] == 200
+
+
+def test_provider_error_spend_has_null_cost_when_unknown() -> None:
+    llm = FailsOnCall([MISTAKES[0].bad_output], 2, ProviderUnavailable("down"))
+    llm.cost_usd = None
+    with pytest.raises(ProviderUnavailable) as caught:
+        refine_rules(llm, rules_doc(), "x", None, max_repair_attempts=1)
+    assert caught.value.details["cost_usd"] is None
+    assert caught.value.details["usage"]["input_tokens"] == 100
+
+
+def test_provider_error_on_the_first_call_is_unchanged() -> None:
+    llm = FailsOnCall([], 1, ProviderUnavailable("down", details={"provider": "p"}))
+    with pytest.raises(ProviderUnavailable) as caught:
+        generate_rules(llm, INTENT, None, max_repair_attempts=1)
+    assert caught.value.details == {"provider": "p"}
