@@ -18,7 +18,9 @@ class ProviderConfig(BaseModel):
 
     provider: str
     model: str
-    temperature: float = 0.3
+    # The range every supported server accepts (and NestJS validates): a value outside it is a
+    # configuration error here, never a request each provider refuses (or misreads) later.
+    temperature: float = Field(default=0.3, ge=0.0, le=2.0, allow_inf_nan=False)
     max_tokens: int = Field(default=4096, alias="maxTokens", gt=0)
     api_key: SecretStr | None = None
     api_url: str | None = None

@@ -5,13 +5,17 @@ Structured output: the request's JSON schema goes out as `response_format` `json
 (strict-mode converted for OpenAI, see `strict_schema.py`). When a server refuses that
 (an error mentioning `response_format`/`json_schema`), the call is repeated at once with the
 next, looser format, and the refusal is remembered for that server and model for the life of the
-process. Likewise a model that refuses a custom `temperature` (OpenAI's reasoning models) is
-asked again without one, once per process.
+process. Likewise a model that does not support a custom `temperature` at all (OpenAI's
+reasoning models: "Unsupported value ... Only the default (1) value is supported") is asked again
+without one, once per process. A 400 that refuses the *value* (out of range for that server) is
+not remembered — that is one tenant's configuration, not the model's — and fails the call with a
+`ProviderRequestError` naming the field.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -46,6 +50,12 @@ _NO_KEY = "no-key-required"
 
 Format = tuple[str, dict[str, Any]]
 JSON_OBJECT: Format = ("json_object", {"type": "json_object"})
+
+# How servers say a parameter is not supported at all (as opposed to a value out of range).
+_UNSUPPORTED = re.compile(
+    r"unsupported (parameter|value)|not supported|does not support|only the default"
+    r"|unrecognized (request argument|parameter)|unknown (parameter|field)"
+)
 
 # (provider, base_url, model, what) refused by that server; shared by every job in the process.
 _refused: set[tuple[str, str, str, str]] = set()
@@ -101,6 +111,12 @@ class OpenAICompatibleProvider:
                 refused = _refused_feature(exc, params, formats)
                 if refused is None:
                     error = self._translate(exc)
+                    if _temperature_refused(exc, params):
+                        error = ProviderRequestError(
+                            f"{self.name} refused temperature={self.config.temperature:g} for "
+                            f"{self.config.model}: {error.message}",
+                            details={**(error.details or {}), "field": "temperature"},
+                        )
             except ValueError as exc:  # the SDK could not decode a 200 answer (invalid JSON)
                 error = malformed_response(self.name, malformed_reason(exc, self._secret()))
             if error is not None:
@@ -202,9 +218,16 @@ def _refused_feature(
     text = f"{exc.message} {exc.param or ''}".lower()
     if len(formats) > 1 and ("response_format" in text or "json_schema" in text):
         return f"format:{formats[0][0]}"
-    if exc.status_code == 400 and "temperature" in params and "temperature" in text:
+    if _temperature_refused(exc, params) and _UNSUPPORTED.search(text):
         return "temperature"
     return None
+
+
+def _temperature_refused(exc: openai.OpenAIError, params: Mapping[str, Any]) -> bool:
+    """A 400 about the `temperature` we sent (unsupported, or a value out of range)."""
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code != 400:
+        return False
+    return "temperature" in params and "temperature" in f"{exc.message} {exc.param or ''}".lower()
 
 
 def translate_openai_error(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from eyeflow_worker.errors import ProviderAuthError, ProviderRateLimited, ProviderRequestError
+from eyeflow_worker.providers.base import ProviderConfig
 from eyeflow_worker.providers.registry import build_llm, build_provider
 from tests.fakes.llm_servers import FakeLLMServer, Reply, openai_completion, openai_error
 from tests.providers.conftest import (
@@ -113,6 +115,40 @@ def test_temperature_refused_is_dropped(server: FakeLLMServer) -> None:
     provider.complete(make_request())
 
     assert [("temperature" in r.body) for r in server.requests] == [True, False, False]
+
+
+def test_a_temperature_out_of_range_fails_that_call_and_is_not_remembered(
+    server: FakeLLMServer, sleeps: SleepRecorder
+) -> None:
+    server.script(
+        openai_error(
+            400,
+            "Invalid 'temperature': decimal above maximum value. Expected a value <= 1, "
+            "but got 1.5 instead.",
+            param="temperature",
+            code="decimal_above_max_value",
+        )
+    )
+    server.default = openai_completion(RULES_JSON)
+    one_tenant = build_llm(WIRE.config(server, temperature=1.5), make_settings(), sleep=sleeps)
+
+    with pytest.raises(ProviderRequestError) as raised:
+        one_tenant.complete(make_request())
+    assert "temperature=1.5" in raised.value.message
+    assert "Expected a value <= 1" in raised.value.message
+    assert raised.value.details["field"] == "temperature"
+    assert server.calls == 1  # neither retried nor asked again without it
+    assert sleeps.delays == []
+
+    other_tenant = build_provider(WIRE.config(server, temperature=0.2), make_settings())
+    other_tenant.complete(make_request())
+    assert server.requests[1].body["temperature"] == 0.2
+
+
+@pytest.mark.parametrize("temperature", [-0.1, 2.5, float("nan")])
+def test_a_temperature_outside_0_to_2_is_a_config_error(temperature: float) -> None:
+    with pytest.raises(ValidationError, match="temperature"):
+        ProviderConfig(provider="openai", model="gpt-4.1-mini", temperature=temperature)
 
 
 def test_cached_tokens_usage_and_cost(server: FakeLLMServer) -> None:
