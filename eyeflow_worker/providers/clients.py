@@ -4,18 +4,30 @@ Clients are built lazily on first use (so after Celery forks its pool processes,
 and kept under a key that names the provider, the base URL, a SHA-256 digest of the API key and
 the timeout: a rotated key or a changed URL gets a fresh client, and the raw key never becomes
 part of anything that could be printed.
+
+The cache is a small LRU (`MAX_CLIENTS`): every rotated key or tenant URL would otherwise keep
+a client and its connection pool for the life of the process. The least recently used client
+is closed when it is evicted (a call still running on it at that moment fails as a connection
+error, which the retry loop handles; with `MAX_CLIENTS` well above the accounts a worker uses at
+once, that does not happen in practice).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar, cast
 
 from pydantic import SecretStr
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENTS = 64
 
 
 class ClientKey(NamedTuple):
@@ -36,16 +48,23 @@ def client_key(
     return ClientKey(provider, base_url, digest, timeout_seconds)
 
 
-_clients: dict[ClientKey, object] = {}
+_clients: OrderedDict[ClientKey, object] = OrderedDict()
 _lock = threading.Lock()
 
 
 def cached_client(key: ClientKey, factory: Callable[[], T]) -> T:
     """The client stored under `key`, built by `factory` the first time it is asked for."""
+    evicted: list[object] = []
     with _lock:
         client = _clients.get(key)
         if client is None:
             client = _clients[key] = factory()
+            while len(_clients) > MAX_CLIENTS:
+                evicted.append(_clients.popitem(last=False)[1])
+        else:
+            _clients.move_to_end(key)
+    for old in evicted:
+        _close(old)
     return cast(T, client)
 
 
@@ -55,6 +74,14 @@ def clear_clients() -> None:
         clients = list(_clients.values())
         _clients.clear()
     for client in clients:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
+        _close(client)
+
+
+def _close(client: object) -> None:
+    close = getattr(client, "close", None)
+    if not callable(close):
+        return
+    try:
+        close()
+    except Exception as error:  # closing is best effort: never fail a call over it
+        log.warning("could not close a %s client: %s", type(client).__name__, error)
