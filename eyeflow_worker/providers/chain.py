@@ -18,6 +18,8 @@ Rules (kept deliberately simple and safe):
 - A caller holding complete fallback configurations (a tenant config that carries its own
   `fallbacks`, keys included) passes them to `registry.build_llm(..., fallbacks=[...])`; they
   replace the settings-derived list.
+- With a job time limit (`remaining_seconds`), no further link is tried once it is spent:
+  `JobTimeout` is raised (not a `ProviderError`, so nothing in the chain swallows it).
 - When every link fails, the primary's error is raised (it is the one the tenant can act on),
   with what each fallback said added to its `details["fallbacks"]`.
 """
@@ -32,6 +34,7 @@ from pydantic import SecretStr
 
 from eyeflow_worker.errors import ConfigInvalid, ProviderError
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, ProviderConfig
+from eyeflow_worker.providers.retry import RemainingSeconds, check_deadline
 from eyeflow_worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,15 +105,19 @@ def _fleet_credentials(settings: Settings) -> dict[str, dict[str, str]]:
 class FallbackChain:
     """A `Provider` that asks each of `links` in turn until one answers."""
 
-    def __init__(self, links: Sequence[Provider]) -> None:
+    def __init__(
+        self, links: Sequence[Provider], *, remaining_seconds: RemainingSeconds | None = None
+    ) -> None:
         if not links:
             raise ValueError("a fallback chain needs at least one provider")
         self.links = list(links)
         self.name = self.links[0].name
+        self.remaining_seconds = remaining_seconds
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         failures: list[tuple[str, ProviderError]] = []
         for index, link in enumerate(self.links):
+            check_deadline(self.remaining_seconds)
             try:
                 return link.complete(request)
             except ProviderError as error:

@@ -19,6 +19,7 @@ import redis
 from eyeflow_worker.errors import ConfigInvalid, ProviderError
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, ProviderConfig
 from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
+from eyeflow_worker.providers.retry import RemainingSeconds, check_deadline
 from eyeflow_worker.ratelimit import LimitKey, Rate, RateLimiter
 from eyeflow_worker.settings import Settings
 
@@ -28,15 +29,25 @@ class RateLimitedProvider:
     cools the fleet down for `max_delay_seconds` (the retry policy's longest backoff) only."""
 
     def __init__(
-        self, inner: Provider, limiter: RateLimiter, *, max_delay_seconds: float = 60.0
+        self,
+        inner: Provider,
+        limiter: RateLimiter,
+        *,
+        max_delay_seconds: float = 60.0,
+        remaining_seconds: RemainingSeconds | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
         self.limiter = limiter
         self.max_delay_seconds = max_delay_seconds
+        self.remaining_seconds = remaining_seconds
 
     def complete(self, request: LLMRequest) -> LLMResponse:
-        self.limiter.acquire()
+        # A wait for a slot that would not end before the job's time limit is refused at once.
+        left = check_deadline(self.remaining_seconds)
+        self.limiter.acquire(
+            max_wait=None if left is None else min(self.limiter.max_wait_seconds, left)
+        )
         try:
             return self.inner.complete(request)
         except ProviderError as error:
@@ -81,10 +92,12 @@ def rate_limited(
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] | None = None,
+    remaining_seconds: RemainingSeconds | None = None,
 ) -> Provider:
     """`provider` behind the fleet's limiter for its account, or as is when it calls no server.
 
-    A wait longer than the retry budget is refused at once (the fallback chain can serve).
+    A wait longer than the retry budget, or than what is left of the job's time
+    (`remaining_seconds`), is refused at once (the fallback chain can serve).
     """
     base_url = getattr(provider, "base_url", None)
     if not isinstance(base_url, str):
@@ -98,5 +111,8 @@ def rate_limited(
         sleep=sleep,
     )
     return RateLimitedProvider(
-        provider, limiter, max_delay_seconds=settings.llm_retry_max_delay_seconds
+        provider,
+        limiter,
+        max_delay_seconds=settings.llm_retry_max_delay_seconds,
+        remaining_seconds=remaining_seconds,
     )

@@ -27,7 +27,12 @@ from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.providers.ollama import OllamaProvider
 from eyeflow_worker.providers.openai_compat import OpenAIProvider
 from eyeflow_worker.providers.ratelimited import rate_limited
-from eyeflow_worker.providers.retry import RetryingProvider, RetryListener, RetryPolicy
+from eyeflow_worker.providers.retry import (
+    RemainingSeconds,
+    RetryingProvider,
+    RetryListener,
+    RetryPolicy,
+)
 from eyeflow_worker.settings import Settings
 
 ProviderFactory = Callable[[ProviderConfig, Settings], Provider]
@@ -71,13 +76,23 @@ def build_llm(
     fallbacks: Sequence[ProviderConfig] | None = None,
     sleep: Callable[[float], None] | None = None,
     limiter_redis: redis.Redis | None = None,
+    remaining_seconds: RemainingSeconds | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Provider:
     """The provider a job talks to: the configured one, then its fallbacks, each with retries.
 
     `on_retry(delay_seconds, error)` is called before every wait (the job marks itself
     `retrying`). `fallbacks` replaces the settings-derived fallback list (see `chain.py`);
-    `limiter_redis` turns on the fleet-wide rate limiter (None: no limiting); `sleep` is for
-    tests.
+    `limiter_redis` turns on the fleet-wide rate limiter (None: no limiting).
+
+    `remaining_seconds()` — the seconds left of the job's time limit — makes the whole chain
+    share the job's budget rather than each link its own: no attempt or link starts once it is
+    spent (`eyeflow_worker.errors.JobTimeout`), and no retry or rate-limit wait is taken that
+    would not end before it (the link gives up at once and the next one gets what is left).
+    When every link gave up that way, the primary's error is raised as usual; `JobTimeout` only
+    when the time was actually spent. Without it, each link has the retry policy's budget.
+
+    `sleep` and `clock` (the retry loop's monotonic clock) are for tests.
     """
     policy = RetryPolicy.from_settings(settings)
     configs = [
@@ -89,12 +104,26 @@ def build_llm(
         provider = build_provider(link_config, settings)
         if limiter_redis is not None:
             provider = rate_limited(
-                provider, link_config, settings, limiter_redis, sleep=sleep or time.sleep
+                provider,
+                link_config,
+                settings,
+                limiter_redis,
+                sleep=sleep or time.sleep,
+                remaining_seconds=remaining_seconds,
             )
         links.append(
-            RetryingProvider(provider, policy, on_retry=on_retry, sleep=sleep or time.sleep)
+            RetryingProvider(
+                provider,
+                policy,
+                on_retry=on_retry,
+                sleep=sleep or time.sleep,
+                clock=clock or time.monotonic,
+                remaining_seconds=remaining_seconds,
+            )
         )
-    return links[0] if len(links) == 1 else FallbackChain(links)
+    if len(links) == 1:
+        return links[0]
+    return FallbackChain(links, remaining_seconds=remaining_seconds)
 
 
 def describe_providers(config: ProviderConfig | None, settings: Settings) -> list[dict[str, Any]]:

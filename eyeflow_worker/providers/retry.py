@@ -9,6 +9,12 @@ exponential backoff with full jitter. A server's wait is never shorter than the 
 server-requested wait that would overrun the budget ends the retries at once (the fallback
 chain can then serve instead of a doomed wait), and no wait is ever longer than what is left of
 the budget.
+
+A job's own time limit bounds all of this when `remaining_seconds` (the seconds left of the job,
+e.g. `JobDeadline.remaining`) is given: no attempt starts once it is spent (`JobTimeout`, which
+is not a `ProviderError`, so no fallback swallows it), and a wait that would not end before it
+is not taken — the link gives up at once with its error, leaving what time remains to the next
+fallback link instead of sleeping it away.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import random as _uniform
 
-from eyeflow_worker.errors import ProviderError
+from eyeflow_worker.errors import JobTimeout, ProviderError
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider
 from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
 from eyeflow_worker.settings import Settings
@@ -27,6 +33,19 @@ from eyeflow_worker.settings import Settings
 log = logging.getLogger(__name__)
 
 RetryListener = Callable[[float, Exception], None]
+# Seconds left of the job's time limit (<= 0: spent).
+RemainingSeconds = Callable[[], float]
+JOB_TIMEOUT_MESSAGE = "The job ran past its time limit"
+
+
+def check_deadline(remaining_seconds: RemainingSeconds | None) -> float | None:
+    """The seconds left (None: no job limit); raises `JobTimeout` once they are spent."""
+    if remaining_seconds is None:
+        return None
+    left = remaining_seconds()
+    if left <= 0:
+        raise JobTimeout(JOB_TIMEOUT_MESSAGE)
+    return left
 
 
 @dataclass(frozen=True)
@@ -84,6 +103,7 @@ class RetryingProvider:
         on_retry: RetryListener | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        remaining_seconds: RemainingSeconds | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -91,11 +111,13 @@ class RetryingProvider:
         self.on_retry = on_retry
         self.sleep = sleep
         self.clock = clock
+        self.remaining_seconds = remaining_seconds
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         started = self.clock()
         attempt = 1
         while True:
+            check_deadline(self.remaining_seconds)
             try:
                 return self.inner.complete(request)
             except ProviderError as error:
@@ -106,6 +128,19 @@ class RetryingProvider:
                     self.policy.retry_delay(error, attempt),
                     self.policy.max_total_seconds - elapsed,
                 )
+                left = self.remaining_seconds() if self.remaining_seconds is not None else None
+                if left is not None and delay >= left:
+                    log.warning(
+                        "%s call failed (%s, attempt %d/%d); not retrying: the wait (%.2f s) "
+                        "would not end before the job's time limit (%.2f s left)",
+                        self.name,
+                        error.code,
+                        attempt,
+                        self.policy.max_attempts,
+                        delay,
+                        left,
+                    )
+                    raise
                 log.warning(
                     "%s call failed (%s, attempt %d/%d); retrying in %.2f s",
                     self.name,

@@ -155,6 +155,45 @@ def test_a_wait_past_the_retry_budget_fails_fast_for_the_fallback(
     assert server.calls == 1
 
 
+def test_a_slot_wait_longer_than_the_job_has_left_is_refused_at_once(
+    server: FakeLLMServer, rdb: redis.Redis
+) -> None:
+    settings = make_settings(llm_retry_max_total_seconds=100.0, llm_rate_limit_rpm=1)
+    build_llm(WIRE.config(server), settings, limiter_redis=rdb).complete(make_request())
+
+    sleeps = CallRecorder(server)
+    llm = build_llm(
+        WIRE.config(server),
+        settings,
+        sleep=sleeps,
+        limiter_redis=rdb,
+        remaining_seconds=lambda: 20.0,  # the next slot is ~60 s away
+    )
+    with pytest.raises(ProviderRateLimited, match="local rate limit") as raised:
+        llm.complete(make_request())
+    assert raised.value.retry_after is not None
+    assert raised.value.retry_after > 20.0
+    assert sleeps.delays == []  # neither the limiter nor the retry loop waited
+    assert server.calls == 1
+
+
+def test_a_slot_wait_within_the_jobs_time_is_taken(server: FakeLLMServer, rdb: redis.Redis) -> None:
+    settings = make_settings(llm_retry_max_total_seconds=100.0, llm_rate_limit_rpm=1)
+    build_llm(WIRE.config(server), settings, limiter_redis=rdb).complete(make_request())
+
+    sleeps = CallRecorder(server)
+    llm = build_llm(
+        WIRE.config(server),
+        settings,
+        sleep=sleeps,
+        limiter_redis=rdb,
+        remaining_seconds=lambda: 90.0,
+    )
+    assert llm.complete(make_request()).text == RULES_JSON
+    assert len(sleeps.delays) == 1
+    assert 59.0 < sleeps.delays[0] <= 60.0
+
+
 def test_each_link_is_limited_except_the_offline_drafter(
     server: FakeLLMServer, rdb: redis.Redis
 ) -> None:
