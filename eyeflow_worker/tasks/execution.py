@@ -52,16 +52,16 @@ class JobContext:
 
     def llm(self) -> Provider:
         """The tenant's provider chain, its retry and rate-limit waits bounded by the deadline."""
-        settings = self._rt.settings
-        budget = min(settings.llm_retry_max_total_seconds, self.deadline.check())
-        bounded = settings.model_copy(update={"llm_retry_max_total_seconds": budget})
+        self.deadline.check()
         chain = build_llm(
             self.config,
-            bounded,
+            self._rt.settings,
             on_retry=self._on_retry,
             sleep=self._wait_then_resume,
             limiter_redis=self._rt.redis,
+            remaining_seconds=self.deadline.remaining,
         )
+        # The chain keeps every wait within the deadline; this also stops a new repair round.
         return DeadlineBoundProvider(chain, self.deadline)
 
     def _wait_then_resume(self, delay_seconds: float) -> None:

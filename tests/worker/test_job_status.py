@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -101,8 +102,8 @@ def test_the_retry_budget_never_exceeds_what_is_left_of_the_deadline(
 ) -> None:
     seen: list[float] = []
 
-    def fake_build_llm(config: object, settings: Settings, **_: object) -> object:
-        seen.append(settings.llm_retry_max_total_seconds)
+    def fake_build_llm(config: object, settings: Settings, **kwargs: Any) -> object:
+        seen.append(kwargs["remaining_seconds"]())
         return type("Chain", (), {"name": "chain"})()
 
     monkeypatch.setattr(execution, "build_llm", fake_build_llm)
