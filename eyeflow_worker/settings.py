@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     # --- LLM configuration used when NESTJS_SERVER_URL is unset ---------------------------------
     llm_provider: str = "offline"
     llm_model: str = "eyeflow-offline-drafter-1"
-    llm_temperature: float = 0.3
+    llm_temperature: float = Field(default=0.3, ge=0, le=2)
     llm_max_tokens: int = 4096
     llm_api_key: SecretStr | None = None
     llm_api_url: str | None = None
