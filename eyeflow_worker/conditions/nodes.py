@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -213,27 +214,30 @@ def to_source(node: Node) -> str:
     raise TypeError(f"not a condition node: {type(node).__name__}")
 
 
-def iter_variables(node: Node) -> list[Variable]:
-    """Every Variable in the tree, in source order (iterative, no recursion)."""
-    found: list[Variable] = []
+def children(node: Node) -> tuple[Node, ...]:
+    """The node's direct sub-expressions, left to right."""
+    if isinstance(node, ListExpr):
+        return node.items
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, Arithmetic | And | Or):
+        return node.operands
+    if isinstance(node, Compare):
+        return (node.left, node.right)
+    if isinstance(node, Negate | Exists | IsNull | Not):
+        return (node.operand,)
+    return ()
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node of the tree in source order (pre-order; iterative: no recursion limit)."""
     stack: list[Node] = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, Variable):
-            found.append(current)
-            continue
-        children: tuple[Node, ...]
-        if isinstance(current, ListExpr):
-            children = current.items
-        elif isinstance(current, Call):
-            children = current.args
-        elif isinstance(current, Arithmetic | And | Or):
-            children = current.operands
-        elif isinstance(current, Compare):
-            children = (current.left, current.right)
-        elif isinstance(current, Negate | Exists | IsNull | Not):
-            children = (current.operand,)
-        else:
-            children = ()
-        stack.extend(reversed(children))
-    return found
+        yield current
+        stack.extend(reversed(children(current)))
+
+
+def iter_variables(node: Node) -> list[Variable]:
+    """Every Variable in the tree, in source order."""
+    return [current for current in walk(node) if isinstance(current, Variable)]

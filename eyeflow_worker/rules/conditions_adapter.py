@@ -10,20 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eyeflow_worker.conditions import ConditionError, parse, variables_of
-from eyeflow_worker.conditions.nodes import (
-    And,
-    Arithmetic,
-    Call,
-    Compare,
-    Exists,
-    IsNull,
-    ListExpr,
-    Literal,
-    Negate,
-    Node,
-    Not,
-    Or,
-)
+from eyeflow_worker.conditions.nodes import Literal, Node, walk
 
 
 @dataclass(frozen=True)
@@ -47,24 +34,10 @@ def check_condition(text: str) -> CheckedCondition:
 
 
 def _bare_words(tree: Node) -> tuple[str, ...]:
-    """Every bare-word literal in the tree, in source order (iterative, no recursion)."""
-    found: dict[str, None] = {}
-    stack: list[Node] = [tree]
-    while stack:
-        node = stack.pop()
-        children: tuple[Node, ...] = ()
-        if isinstance(node, Literal):
-            if node.bare and isinstance(node.value, str):
-                found.setdefault(node.value)
-        elif isinstance(node, ListExpr):
-            children = node.items
-        elif isinstance(node, Call):
-            children = node.args
-        elif isinstance(node, Arithmetic | And | Or):
-            children = node.operands
-        elif isinstance(node, Compare):
-            children = (node.left, node.right)
-        elif isinstance(node, Negate | Exists | IsNull | Not):
-            children = (node.operand,)
-        stack.extend(reversed(children))
-    return tuple(found)
+    """Every bare-word literal in the tree, in source order, without duplicates."""
+    found = (
+        node.value
+        for node in walk(tree)
+        if isinstance(node, Literal) and node.bare and isinstance(node.value, str)
+    )
+    return tuple(dict.fromkeys(found))
