@@ -54,17 +54,16 @@ _lock = threading.Lock()
 
 def cached_client(key: ClientKey, factory: Callable[[], T]) -> T:
     """The client stored under `key`, built by `factory` the first time it is asked for."""
-    evicted: list[object] = []
     with _lock:
         client = _clients.get(key)
         if client is None:
             client = _clients[key] = factory()
             while len(_clients) > MAX_CLIENTS:
-                evicted.append(_clients.popitem(last=False)[1])
+                # Not closed here: another thread may be mid-request on it. It closes when it is
+                # garbage-collected, once the last request holding it is done.
+                _clients.popitem(last=False)
         else:
             _clients.move_to_end(key)
-    for old in evicted:
-        _close(old)
     return cast(T, client)
 
 

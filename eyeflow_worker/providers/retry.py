@@ -71,10 +71,13 @@ class RetryPolicy:
             return False
         if attempt >= self.max_attempts or elapsed >= self.max_total_seconds:
             return False
-        return (
-            error.retry_after is None
-            or elapsed + self.server_delay(error.retry_after) <= self.max_total_seconds
-        )
+        if error.retry_after is None:
+            return True
+        if error.retry_after > self.max_total_seconds - elapsed:
+            # The server asks for longer than this call has left (an exhausted daily quota, say):
+            # give up now so a fallback can serve, rather than hammer it at our own pace.
+            return False
+        return elapsed + self.server_delay(error.retry_after) <= self.max_total_seconds
 
     def server_delay(self, retry_after: float) -> float:
         """The wait taken for a server's `retry_after`: at least the base delay, and the longest

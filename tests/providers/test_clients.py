@@ -42,25 +42,25 @@ def test_the_same_key_gets_the_same_client() -> None:
     assert cached_client(_key(1), lambda: FakeClient("b")) is first
 
 
-def test_the_least_recently_used_client_is_evicted_and_closed() -> None:
+def test_the_least_recently_used_client_is_evicted_but_not_closed() -> None:
     made = {n: cached_client(_key(n), _maker(str(n))) for n in (1, 2, 3)}
     cached_client(_key(1), lambda: FakeClient("again"))  # 1 is now the most recent
 
     cached_client(_key(4), lambda: FakeClient("4"))
 
-    assert made[2].closed
-    assert not made[1].closed
-    assert not made[3].closed
     assert len(clients._clients) == 3
     assert cached_client(_key(2), lambda: FakeClient("rebuilt")).name == "rebuilt"
-    assert made[3].closed  # the next least recently used made room
+    # Another thread may still be mid-request on an evicted client: it is left open (it closes
+    # when garbage-collected), never closed under that request.
+    assert not any(client.closed for client in made.values())
 
 
-def test_a_real_httpx_client_is_closed_on_eviction() -> None:
+def test_a_real_httpx_client_in_use_survives_eviction() -> None:
     real = cached_client(_key(1), lambda: httpx.Client())
     for n in (2, 3, 4):
         cached_client(_key(n), lambda: FakeClient("x"))
-    assert real.is_closed
+    assert not real.is_closed
+    real.close()
 
 
 def test_a_client_that_fails_to_close_does_not_fail_the_call() -> None:

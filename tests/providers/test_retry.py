@@ -65,11 +65,12 @@ def test_a_server_wait_is_never_shorter_than_the_base_delay(retry_after: float) 
     assert POLICY.retry_delay(error, 1) == POLICY.base_delay_seconds
 
 
-def test_an_absurd_retry_after_is_taken_as_the_longest_backoff() -> None:
-    error = ProviderRateLimited("429", retry_after=86_400.0)
-    assert POLICY.retry_delay(error, 1) == POLICY.max_delay_seconds
-    assert POLICY.should_retry(error, 1, elapsed=10.0)
-    assert POLICY.retry_delay(ProviderRateLimited("429", retry_after=3600.0), 1) == 3600.0
+def test_a_retry_after_longer_than_the_budget_gives_up_so_a_fallback_can_serve() -> None:
+    for seconds in (86_400.0, 3600.0, 95.0):
+        assert not POLICY.should_retry(ProviderRateLimited("429", retry_after=seconds), 1, 10.0)
+    assert POLICY.should_retry(ProviderRateLimited("429", retry_after=5.0), 1, 10.0)
+    # Were it taken anyway (the fleet cooldown), an absurd value is the longest backoff.
+    assert POLICY.retry_delay(ProviderRateLimited("429", retry_after=86_400.0), 1) == 8.0
 
 
 def test_backoff_is_exponential_capped_and_fully_jittered() -> None:
