@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,14 @@ class BrokerUnavailable(Exception):
 
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different request body."""
+
+
+class IdempotencyInProgress(IdempotencyConflict):
+    """The first request with this Idempotency-Key has not finished enqueueing yet."""
+
+
+_PENDING_CLAIM_SECONDS = 60
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,9 +102,14 @@ class Submitter:
             raise BrokerUnavailable(str(exc)) from None
         if claim_key is not None:
             # Only now may a repeat of this request be answered with the job: it really exists.
-            self._redis.set(
-                claim_key, self._claim_value(claim_fingerprint, job_id, True), xx=True, keepttl=True
-            )
+            ready = self._claim_value(claim_fingerprint, job_id, True)
+            try:
+                self._redis.set(claim_key, ready, xx=True, ex=self._idempotency_ttl)
+            except redis.exceptions.RedisError:
+                # The job is enqueued and will run: say so. The pending claim expires shortly.
+                logger.warning(
+                    "job %s enqueued but its Idempotency-Key claim not confirmed", job_id
+                )
         return Submission(job_id, kind, created=True)
 
     def _claim(
@@ -104,7 +118,9 @@ class Submitter:
         """Reserve the key for `job_id`; or return the job that already holds it."""
         claim_key = f"eyeflow:idempotency:{tenant}:{hashlib.sha256(key.encode()).hexdigest()}"
         claim = self._claim_value(fingerprint, job_id, False)
-        if self._redis.set(claim_key, claim, nx=True, ex=self._idempotency_ttl):
+        # A pending claim lives briefly: if this gateway dies before enqueueing, the key must not
+        # answer "still being processed" for a day.
+        if self._redis.set(claim_key, claim, nx=True, ex=_PENDING_CLAIM_SECONDS):
             return claim_key, None
         held = json.loads(self._redis.get(claim_key) or "{}")
         if held.get("fingerprint") != fingerprint:
@@ -114,7 +130,7 @@ class Submitter:
         if not held.get("ready"):
             # The first request is still enqueueing (or about to fail with 503): its job id
             # cannot be promised yet.
-            raise IdempotencyConflict(
+            raise IdempotencyInProgress(
                 "A request with this Idempotency-Key is still being processed; retry shortly"
             )
         return claim_key, str(held["job_id"])

@@ -16,7 +16,7 @@ from kombu.exceptions import OperationalError
 
 from api_gateway.body_limit import BodyLimitMiddleware
 from api_gateway.deps import AuthDep
-from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict
+from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, IdempotencyInProgress
 from api_gateway.routes import cache, ops, submissions, tasks
 from api_gateway.state import build_state
 from eyeflow_worker.logging_setup import configure_logging
@@ -102,4 +102,5 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IdempotencyConflict)
     async def idempotency_conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_409_CONFLICT)
+        headers = {"Retry-After": "1"} if isinstance(exc, IdempotencyInProgress) else None
+        return JSONResponse({"detail": str(exc)}, status.HTTP_409_CONFLICT, headers=headers)

@@ -111,8 +111,9 @@ def _ask_llm_cached(
         answer: dict[str, Any] = json.loads(cached)
         return {**answer, "cached": True}
     answer = _ask_llm(choice.llm, condition, context)
-    # A fallback provider's verdict answers this call but is not kept as the configured model's.
-    if answer["provider"] == choice.provider and answer["model_used"] == choice.model:
+    # A fallback provider's verdict answers this call but is not kept as the configured one's.
+    # (Providers only, not model names: APIs answer with dated snapshot names.)
+    if answer["provider"] == choice.provider:
         try:
             cache.set(key, json.dumps(answer), ex=ttl_seconds)
         except redis.exceptions.RedisError:

@@ -85,3 +85,19 @@ def test_a_first_request_that_fails_frees_the_key(client: redis.Redis) -> None:
 
     assert retried.created is True
     assert broker.sent == [retried.job_id]
+
+
+def test_a_pending_claim_expires_quickly_and_a_confirmed_one_lasts(client: redis.Redis) -> None:
+    broker = SlowBroker()
+    submitter = _submitter(client, broker)
+    worker = threading.Thread(target=lambda: _submit(submitter))
+    worker.start()
+    assert broker.entered.wait(10)
+    (claim_key,) = client.keys("eyeflow:idempotency:*")
+    pending_ttl = client.ttl(claim_key)
+
+    broker.release.set()
+    worker.join(10)
+
+    assert 0 < pending_ttl <= 60  # a gateway dying here blocks the key for a minute, not a day
+    assert client.ttl(claim_key) > 3000

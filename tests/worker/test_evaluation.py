@@ -156,3 +156,17 @@ def test_a_malformed_llm_verdict_is_invalid_llm_output(
         _run("the database looks overloaded", {}, CountingProvider(answer), cache)
     assert caught.value.details["raw_output"] == answer
     assert cache.keys("*") == []
+
+
+def test_a_dated_model_name_in_the_answer_still_hits_the_cache(
+    cache: fakeredis.FakeRedis,
+) -> None:
+    llm = CountingProvider('{"result": true, "explanation": "busy"}')
+    choice = LLMChoice(llm, "tenant", "fake", "fake")  # the API answers as "fake-1"
+
+    for _ in range(3):
+        evaluate_condition_job(
+            "looks busy", {}, llm_factory=lambda: choice, cache=cache, cache_ttl_seconds=60
+        )
+
+    assert len(llm.requests) == 1
