@@ -19,6 +19,7 @@ from eyeflow_worker.rules.service import generate_rules
 from eyeflow_worker.runtime import runtime
 from eyeflow_worker.tasks.execution import (
     JobContext,
+    durably,
     ensure_webhook_queued,
     error_for,
     finished,
@@ -68,7 +69,7 @@ def generate_item(job_id: str, tenant: str, index: int) -> None:
         item.update(status="failed", error=error_for(exc, f"{job_id}:{index}"))
     else:
         item.update(status="succeeded", **result)
-    if rt.jobs.record_item(job_id, index, item) == 2:
+    if durably(lambda: rt.jobs.record_item(job_id, index, item)) == 2:
         final = (rt.jobs.get(job_id) or {}).get("status", "succeeded")
         finished(rt, job_id, "batch", final, record.get("webhook_url"))
     rt.metrics.count("eyeflow_batch_items", status=item["status"])

@@ -11,9 +11,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from eyeflow_worker.errors import EyeflowError
 from eyeflow_worker.jobs import TERMINAL
@@ -25,6 +27,7 @@ from eyeflow_worker.tasks.webhook import queue_webhook
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 JobWork = Callable[[Mapping[str, Any], "JobContext"], dict[str, Any]]
 
 
@@ -102,15 +105,34 @@ def run_job(job_id: str, tenant: str, work: JobWork) -> None:
     try:
         result = work(payload, context)
     except Exception as exc:
-        changed = rt.jobs.fail(job_id, error_for(exc, job_id))
+        error = error_for(exc, job_id)
+        changed = durably(lambda: rt.jobs.fail(job_id, error))
         status = "failed"
     else:
-        changed = rt.jobs.succeed(job_id, result)
+        outcome = result
+        changed = durably(lambda: rt.jobs.succeed(job_id, outcome))
         status = "succeeded"
     if changed:
         finished(rt, job_id, record.get("kind", "generate"), status, record.get("webhook_url"))
     if result is not None:
         record_usage(rt, result)
+
+
+def durably(write: Callable[[], T]) -> T:
+    """Run a job's final write, retrying a Redis blip for up to a minute.
+
+    The result is paid-for LLM work held only in memory: letting the error escape would make
+    the task's own retry run the whole job (and its provider calls) again.
+    """
+    retrying = Retrying(
+        retry=retry_if_exception_type(
+            (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        ),
+        wait=wait_exponential(multiplier=0.5, max=10),
+        stop=stop_after_delay(60),
+        reraise=True,
+    )
+    return retrying(write)
 
 
 def record_usage(rt: Runtime, result: Mapping[str, Any]) -> None:

@@ -112,3 +112,32 @@ def test_the_retry_budget_never_exceeds_what_is_left_of_the_deadline(
     job.llm()
 
     assert 41.0 < seen[0] <= 42.0 < rt.settings.llm_retry_max_total_seconds
+
+
+def test_a_redis_blip_on_the_final_write_keeps_the_paid_for_result(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = str(uuid.uuid4())
+    rt.jobs.create(NewJob(job_id, "system", "evaluate", {"condition": "1 < 2", "context": {}}))
+    real_succeed = rt.jobs.succeed
+    calls: list[int] = []
+
+    def flaky_succeed(job: str, result: Any) -> bool:
+        calls.append(1)
+        if len(calls) < 3:
+            raise redis.exceptions.ConnectionError("blip")
+        return real_succeed(job, result)
+
+    monkeypatch.setattr(rt.jobs, "succeed", flaky_succeed)
+    monkeypatch.setattr("eyeflow_worker.tasks.execution.runtime", lambda: rt)
+    monkeypatch.setattr("tenacity.nap.time.sleep", lambda _: None)
+    work_runs: list[int] = []
+
+    def work(payload: Any, job: JobContext) -> dict[str, Any]:
+        work_runs.append(1)
+        return {"result": True}
+
+    execution.run_job(job_id, "system", work)
+
+    assert (len(work_runs), len(calls)) == (1, 3)  # the work ran once; only the write was redone
+    assert (rt.jobs.get(job_id) or {})["status"] == "succeeded"
