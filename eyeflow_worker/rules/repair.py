@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from eyeflow_worker.errors import InvalidLLMOutput, ProviderError
+from eyeflow_worker.errors import EyeflowError, InvalidLLMOutput
 from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, Usage
 from eyeflow_worker.rules.catalogue import Catalogue
 from eyeflow_worker.rules.extract import ExtractionError, extract_json_object
@@ -58,7 +58,7 @@ def run_with_repair(
     while True:
         try:
             response = llm.complete(current)
-        except ProviderError as exc:
+        except EyeflowError as exc:  # a provider failure, or the job's deadline passing
             if attempts:
                 _attach_spend(exc, attempts, usage, costs)
             raise
@@ -100,7 +100,7 @@ def _outcome(
 
 
 def _attach_spend(
-    exc: ProviderError, attempts: int, usage: Usage, costs: list[float | None]
+    exc: EyeflowError, attempts: int, usage: Usage, costs: list[float | None]
 ) -> None:
     """Record what the completed attempts spent in the error's details (a dict, or None)."""
     if exc.details is not None and not isinstance(exc.details, dict):

@@ -195,9 +195,8 @@ def _condition_errors(rules: WorkflowRules, catalogue: Catalogue) -> Iterator[st
                 yield f"{where}: unknown variable {var}; {_choices('variables', var, known)}"
         # A declared variable written without its `$` is a bare word, i.e. a string: the
         # condition parses but compares with the text "metrics.cpu_percent" and never holds.
-        declared = set(known)
         for word in checked.bare_words:
-            if "$" + word in declared:
+            if _variable_known("$" + word, known):
                 yield (
                     f"{where}: condition of rule {rule.name!r} uses {word!r} — did you mean"
                     f" ${word}? (without the $ it is the text {word!r}, not the variable)"

@@ -199,3 +199,13 @@ def test_provider_error_on_the_first_call_is_unchanged() -> None:
     with pytest.raises(ProviderUnavailable) as caught:
         generate_rules(llm, INTENT, None, max_repair_attempts=1)
     assert caught.value.details == {"provider": "p"}
+
+
+def test_a_deadline_passing_in_a_repair_round_keeps_the_spend() -> None:
+    from eyeflow_worker.errors import JobTimeout
+
+    llm = FailsOnCall([MISTAKES[0].bad_output], 2, JobTimeout("out of time"))  # type: ignore[arg-type]
+    with pytest.raises(JobTimeout) as caught:
+        generate_rules(llm, INTENT, None, max_repair_attempts=3)
+    assert caught.value.details["completed_attempts"] == 1
+    assert caught.value.details["usage"]["input_tokens"] == 100

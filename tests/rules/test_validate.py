@@ -140,3 +140,21 @@ def test_bare_words_unchecked_when_catalogue_declares_no_variables() -> None:
     doc = {"workflow_name": "x", "trigger": "ON_WORKFLOW_START",
            "rules": [{"name": "r", "condition": "metrics.cpu_percent > 85", "then": [{"action": "PING"}]}]}  # fmt: skip
     assert errors(doc, catalogue) == ()
+
+
+def test_a_field_of_a_declared_root_written_without_dollar_is_caught() -> None:
+    from eyeflow_worker.rules.catalogue import normalize_catalogue
+    from eyeflow_worker.rules.validate import validate_rules
+
+    catalogue = normalize_catalogue(
+        {"action_types": ["NOTIFY"], "triggers": ["ON_EVENT"], "variables": ["$metrics"]}
+    )
+    doc = {
+        "workflow_name": "w",
+        "trigger": "ON_EVENT",
+        "rules": [{"name": "r", "condition": "metrics.cpu > 80", "then": [{"action": "NOTIFY"}]}],
+    }
+
+    result = validate_rules(doc, catalogue)
+
+    assert any("did you mean $metrics.cpu" in error for error in result.errors), result.errors
