@@ -71,9 +71,13 @@ class RefineRequest(_Submission):
     @field_validator("current_rules")
     @classmethod
     def _rules_document(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """The rules to refine must be a rules document (the catalogue checks come later)."""
+        """The rules to refine must be a rules document (the catalogue checks come later).
+
+        Top-level keys outside the schema (NestJS metadata such as `id`, `createdAt`) are
+        tolerated; the document itself must hold."""
+        core = {key: item for key, item in value.items() if key in WorkflowRules.model_fields}
         try:
-            WorkflowRules.model_validate(value)
+            WorkflowRules.model_validate(core)
         except ValidationError as invalid:
             problems = "; ".join(
                 f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"

@@ -55,9 +55,15 @@ up() {
   wait_ready || { down; exit 1; }
   echo
   echo "Submitting the seed's example intent (POST /api/rules/generate?wait=30):"
-  curl -fsS -X POST "$GATEWAY/api/rules/generate?wait=30" \
+  token="${GATEWAY_API_TOKEN:-}"
+  [ -z "$token" ] && [ -f .env ] && token=$(sed -n 's/^GATEWAY_API_TOKEN=//p' .env | tail -n 1)
+  auth=()
+  [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
+  if ! curl -fsS -X POST "$GATEWAY/api/rules/generate?wait=30" "${auth[@]}" \
     -H 'Content-Type: application/json' -H 'X-User-ID: system' \
-    -d '{"user_intent": "Alert team when database memory exceeds 85%"}' | .venv/bin/python -m json.tool
+    -d '{"user_intent": "Alert team when database memory exceeds 85%"}' | .venv/bin/python -m json.tool; then
+    echo "The example request failed; the fleet is still up — see $RUN/*.log" >&2
+  fi
   cat <<MSG
 
 The fleet is up (embedded offline provider: deterministic drafting, no LLM, no key):

@@ -7,8 +7,11 @@ task decides about retries); an answer that stays invalid after the repair attem
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -62,18 +65,38 @@ def refine_rules(
 
 
 def _catalogue(context: Mapping[str, Any] | None) -> Catalogue:
+    """The normalised catalogue for `context` (None: the built-in sample).
+
+    Normalising a catalogue (and the prompt prefix it yields) is most of a job's CPU, and a batch
+    of thousands uses one catalogue: each is normalised once per process and kept by a digest of
+    its canonical JSON (so a large context is not held twice). Catalogues are immutable, so
+    sharing one between jobs is safe.
+    """
     if context is None:
-        return _normalized(None)
-    return _normalized(json.dumps(context, sort_keys=True, separators=(",", ":"), default=str))
+        return _sample()
+    canonical = json.dumps(context, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    with _cache_lock:
+        catalogue = _by_digest.get(digest)
+        if catalogue is not None:
+            _by_digest.move_to_end(digest)
+            return catalogue
+    catalogue = normalize_catalogue(json.loads(canonical))
+    with _cache_lock:
+        _by_digest[digest] = catalogue
+        while len(_by_digest) > _CACHED_CATALOGUES:
+            _by_digest.popitem(last=False)
+    return catalogue
 
 
-@lru_cache(maxsize=32)
-def _normalized(canonical_context: str | None) -> Catalogue:
-    """Normalising a catalogue (and the prompt prefix it yields) is most of a job's CPU; a batch
-    of thousands uses one catalogue, so it is done once per catalogue and process. Catalogues are
-    frozen, so sharing one between jobs is safe."""
-    raw = sample_catalogue() if canonical_context is None else json.loads(canonical_context)
-    return normalize_catalogue(raw)
+_CACHED_CATALOGUES = 32
+_by_digest: OrderedDict[str, Catalogue] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _sample() -> Catalogue:
+    return normalize_catalogue(sample_catalogue())
 
 
 def _result(outcome: RepairOutcome, started: float) -> dict[str, Any]:

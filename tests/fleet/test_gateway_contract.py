@@ -256,6 +256,18 @@ def test_refine_needs_a_rules_document(app_client: TestClient) -> None:
         assert "not a workflow rules document" in response.json()["detail"][0]["msg"]
 
 
+def test_refine_tolerates_metadata_around_the_rules_document(app_client: TestClient) -> None:
+    rules = {
+        "id": "rules-42",
+        "createdAt": "2026-11-01T00:00:00Z",
+        "workflow_name": "w",
+        "trigger": "ON_WORKFLOW_START",
+        "rules": [{"name": "r", "condition": "true", "then": [{"action": "A", "params": {}}]}],
+    }
+    response = app_client.post("/api/rules/refine", json={"current_rules": rules, "feedback": "x"})
+    assert response.status_code == 202
+
+
 def test_waits_beyond_the_cap_answer_at_once(fleet_settings: Settings, fleet_redis: object) -> None:
     capped = fleet_settings.model_copy(
         update={"max_concurrent_waits": 0, "queue_interactive": "eyeflow.test.parked"}
