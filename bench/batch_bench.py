@@ -39,8 +39,6 @@ import hashlib
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -54,6 +52,7 @@ from typing import Any
 
 import httpx
 import redis
+from processes import free_port, spawn, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -306,47 +305,6 @@ class FleetRun:
     gateway_cpu_s: float = 0.0
     llm_calls: int | None = None  # calls the fake provider served in the timed window
     problems: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def wait_until(check: Any, processes: list[subprocess.Popen[bytes]], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        dead = [p for p in processes if p.poll() is not None]
-        if dead:
-            raise SystemExit(
-                f"{dead[0].args} exited with {dead[0].returncode}; "
-                "see /tmp/eyeflow-batch-bench-*.log"
-            )
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError, KeyError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise SystemExit("a bench process did not become ready; see /tmp/eyeflow-batch-bench-*.log")
 
 
 def worker_command(index: int) -> list[str]:

@@ -12,43 +12,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 import redis
+from processes import free_port, spawn, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/12"
 BENCH_QUEUE = "bench.noop"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def wait_until(check: object, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.2)
-    raise SystemExit("a bench process did not become ready; see /tmp/eyeflow-bench-*.log")
 
 
 def summarize(name: str, samples: list[float]) -> tuple[float, str]:
@@ -122,7 +97,7 @@ def main() -> None:
 
         base = f"http://127.0.0.1:{port}"
         client = httpx.Client(base_url=base, timeout=30)
-        wait_until(lambda: client.get("/health").json()["workers"]["online"] >= 2)
+        wait_until(lambda: client.get("/health").json()["workers"]["online"] >= 2, processes)
         body = {"condition": "1 < 2", "context": {}}
 
         def via_gateway() -> None:
@@ -151,13 +126,7 @@ def main() -> None:
         print(f"gateway / bare celery (median): {gw_median / base_median:.2f}x")
         noop_app.close()
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
 
 
 if __name__ == "__main__":
