@@ -210,6 +210,17 @@ class JobStore:
         }
         return record or None
 
+    def get_with_payload(self, job_id: str) -> tuple[dict[str, str], dict[str, Any]]:
+        """The record and the parsed payload, in one round trip (a worker starting a job)."""
+        values = self._redis.hmget(job_key(job_id), (*RECORD_FIELDS, "payload"))
+        record = {
+            field: str(value)
+            for field, value in zip(RECORD_FIELDS, values, strict=False)
+            if value is not None
+        }
+        raw = values[-1]
+        return record, (json.loads(str(raw)) if raw else {})
+
     def payload(self, job_id: str) -> dict[str, Any]:
         raw = self._redis.hget(job_key(job_id), "payload")
         payload: dict[str, Any] = json.loads(str(raw)) if raw else {}

@@ -53,12 +53,30 @@ class Metrics:
         """One observation of histogram `name` for `label` (its one label's value)."""
         if name not in _HISTOGRAMS:
             raise KeyError(f"unknown metric {name}")
+        pipe = self._redis.pipeline(transaction=False)
+        self._observe_into(pipe, name, label, seconds)
+        pipe.execute()
+
+    @staticmethod
+    def _observe_into(pipe: redis.client.Pipeline, name: str, label: str, seconds: float) -> None:
         # Only the one bucket the value falls in is counted (two commands, not one per bucket);
         # `collect` makes the counts cumulative, as Prometheus wants them.
         bound = next((str(b) for b in BUCKETS_SECONDS if seconds <= b), "+Inf")
-        pipe = self._redis.pipeline(transaction=False)
         pipe.hincrby(METRICS_KEY, _field(f"{name}:bucket", {"l": label, "le": bound}), 1)
         pipe.hincrbyfloat(METRICS_KEY, _field(f"{name}:sum", {"l": label}), seconds)
+
+    def job_ended(
+        self, kind: str, status: str, *, queue_wait: float | None, run: float | None
+    ) -> None:
+        """Count a job that ended and observe its times, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hincrby(METRICS_KEY, _field("eyeflow_jobs", {"kind": kind, "status": status}), 1)
+        for name, seconds in (
+            ("eyeflow_job_queue_wait_seconds", queue_wait),
+            ("eyeflow_job_run_seconds", run),
+        ):
+            if seconds is not None:
+                self._observe_into(pipe, name, kind, max(0.0, seconds))
         pipe.execute()
 
     def observe_latency(self, provider: str, seconds: float) -> None:

@@ -70,8 +70,8 @@ def generate_item(job_id: str, tenant: str, index: int) -> None:
     else:
         item.update(status="succeeded", **result)
     if durably(lambda: rt.jobs.record_item(job_id, index, item)) == 2:
-        final = (rt.jobs.get(job_id) or {}).get("status", "succeeded")
-        finished(rt, job_id, "batch", final, record.get("webhook_url"))
+        ended = rt.jobs.get(job_id) or record
+        finished(rt, job_id, ended.get("status", "succeeded"), ended)
     rt.metrics.count("eyeflow_batch_items", status=item["status"])
     if item["status"] == "succeeded":
         record_usage(rt, item)

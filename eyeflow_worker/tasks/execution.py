@@ -98,8 +98,7 @@ def run_job(job_id: str, tenant: str, work: JobWork) -> None:
         logger.info("job %s is already finished or cancelled; skipping", job_id)
         ensure_webhook_queued(rt, job_id, rt.jobs.get(job_id))
         return
-    record = rt.jobs.get(job_id) or {}
-    payload = rt.jobs.payload(job_id)
+    record, payload = rt.jobs.get_with_payload(job_id)
     context = JobContext(rt, tenant, job_id)
     result: dict[str, Any] | None = None
     try:
@@ -113,7 +112,7 @@ def run_job(job_id: str, tenant: str, work: JobWork) -> None:
         changed = durably(lambda: rt.jobs.succeed(job_id, outcome))
         status = "succeeded"
     if changed:
-        finished(rt, job_id, record.get("kind", "generate"), status, record.get("webhook_url"))
+        finished(rt, job_id, status, record)
     if result is not None:
         record_usage(rt, result)
 
@@ -151,21 +150,18 @@ def record_usage(rt: Runtime, result: Mapping[str, Any]) -> None:
         rt.metrics.observe_latency(provider, elapsed_ms / 1000)
 
 
-def finished(rt: Runtime, job_id: str, kind: str, status: str, webhook_url: str | None) -> None:
+def finished(rt: Runtime, job_id: str, status: str, record: Mapping[str, str]) -> None:
     """Queue the webhook of a job that just reached a terminal status (first: it is the part a
-    caller waits on), then count the job."""
-    if webhook_url:
+    caller waits on), then count it. `record` is the job as read once it had started."""
+    if record.get("webhook_url"):
         queue_webhook(rt, job_id)
-    rt.metrics.count("eyeflow_jobs", kind=kind, status=status)
-    record = rt.jobs.get(job_id) or {}
-    times = [
-        _parse_time(record.get(field)) for field in ("created_at", "started_at", "finished_at")
-    ]
-    created, started, ended = times
-    if created and started:
-        rt.metrics.observe("eyeflow_job_queue_wait_seconds", kind, max(0.0, started - created))
-    if started and ended:
-        rt.metrics.observe("eyeflow_job_run_seconds", kind, max(0.0, ended - started))
+    created, started = _parse_time(record.get("created_at")), _parse_time(record.get("started_at"))
+    rt.metrics.job_ended(
+        record.get("kind", "generate"),
+        status,
+        queue_wait=started - created if created and started else None,
+        run=time.time() - started if started else None,
+    )
 
 
 def _parse_time(value: str | None) -> float | None:
