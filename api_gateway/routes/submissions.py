@@ -83,7 +83,9 @@ def _accept(
         )
         if record is not None and record.get("status") in TERMINAL:
             return JSONResponse(public_view(submission.job_id, record), 200, headers=headers)
-    record = state.jobs.get(submission.job_id) or {}
+    # A new job is reported as it was accepted ("queued"), even if a worker already picked it up
+    # meanwhile; a repeat under the same Idempotency-Key reports where the original job is now.
+    record = {} if submission.created else state.jobs.get(submission.job_id) or {}
     accepted = Accepted(
         task_id=submission.job_id,
         kind=kind,
