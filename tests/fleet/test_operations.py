@@ -10,12 +10,18 @@ from eyeflow_worker.settings import Settings
 def test_health_reports_broker_workers_queues_and_provider(
     client: TestClient, fleet_settings: Settings
 ) -> None:
-    health = client.get("/health")
+    # A worker ping is best-effort (1 s to answer); a worker busy on a loaded 2-core CI machine
+    # may miss one, so the check is asked up to three times.
+    for _ in range(3):
+        health = client.get("/health")
+        body = health.json()
+        if body["workers"]["online"] >= 2:
+            break
 
     assert health.status_code == 200
-    body = health.json()
     assert body["broker"]["reachable"] is True
     assert body["workers"]["online"] >= 2
+    assert sorted(body["workers"]["names"])[0].startswith("batch@")
     assert set(body["queues"]) == set(fleet_settings.all_queues)
     assert body["provider"] == "offline"
     assert body["status"] in ("healthy", "degraded")
