@@ -52,7 +52,7 @@ from typing import Any
 
 import httpx
 import redis
-from processes import free_port, spawn, stop, wait_until
+from processes import free_port, gateway_command, spawn, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -403,21 +403,7 @@ def run_fleet(
     out = FleetRun(workers)
     redis.Redis.from_url(REDIS_URL).flushdb()
     port = free_port()
-    gateway = spawn(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api_gateway.main:create_app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env,
-        Path("/tmp/eyeflow-batch-bench-gateway.log"),
-    )
+    gateway = spawn(gateway_command(port), env, Path("/tmp/eyeflow-batch-bench-gateway.log"))
     processes = [gateway]
     try:
         for index in range(workers):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +22,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def gateway_command(port: int) -> list[str]:
+    """The gateway as the fleet runs it (uvicorn, app factory), quiet, on `port`."""
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", "api_gateway.main:create_app",
+        "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

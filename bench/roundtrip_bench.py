@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import redis
-from processes import free_port, spawn, stop, wait_until
+from processes import free_port, gateway_command, spawn, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -44,21 +44,7 @@ def main() -> None:
     port = free_port()
     py = sys.executable
     processes = [
-        spawn(
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "api_gateway.main:create_app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env,
-            Path("/tmp/eyeflow-bench-gateway.log"),
-        ),
+        spawn(gateway_command(port), env, Path("/tmp/eyeflow-bench-gateway.log")),
         spawn(
             [py, "-m", "eyeflow_worker.worker", "interactive"],
             env,
