@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

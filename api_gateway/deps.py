@@ -9,8 +9,8 @@ from typing import Annotated
 import redis
 from fastapi import Depends, Header, HTTPException, Request, status
 
-from eyeflow_worker.redis_client import get_redis
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.redis_client import get_redis
+from eyeflow_worker.core.settings import Settings
 
 _TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 

@@ -17,7 +17,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from eyeflow_worker.jobs import JobStore, Kind, NewJob
+from eyeflow_worker.core.records import JobStore, Kind, NewJob
 
 TASK_NAMES: dict[str, str] = {
     "generate": "eyeflow.generate",

@@ -19,9 +19,9 @@ from api_gateway.deps import AuthDep
 from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, IdempotencyInProgress
 from api_gateway.routes import cache, ops, submissions, tasks
 from api_gateway.state import build_state
-from eyeflow_worker.logging_setup import configure_logging
-from eyeflow_worker.settings import Settings, get_settings
-from eyeflow_worker.tenant_config import tenant_config_store
+from eyeflow_worker.core.logging_setup import configure_logging
+from eyeflow_worker.core.settings import Settings, get_settings
+from eyeflow_worker.tenant_config.store import tenant_config_store
 
 logger = logging.getLogger("api_gateway")
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from eyeflow_worker.rules.schema import WorkflowRules
+from eyeflow_worker.core.workflow_rules import WorkflowRules
 
 AggregatedContext = dict[str, Any]
 

@@ -11,11 +11,11 @@ from fastapi import Depends, Request
 from redis import Redis
 
 from api_gateway.enqueue import Submitter
-from eyeflow_worker.celery_factory import create_celery_app
-from eyeflow_worker.jobs import JobStore
-from eyeflow_worker.metrics import Metrics
-from eyeflow_worker.redis_client import get_redis
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.celery_factory import create_celery_app
+from eyeflow_worker.core.metrics import Metrics
+from eyeflow_worker.core.records import JobStore
+from eyeflow_worker.core.redis_client import get_redis
+from eyeflow_worker.core.settings import Settings
 
 
 @dataclass(frozen=True)

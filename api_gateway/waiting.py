@@ -11,7 +11,7 @@ import time
 
 import redis
 
-from eyeflow_worker.jobs import TERMINAL, JobStore, done_channel
+from eyeflow_worker.core.records import TERMINAL, JobStore, done_channel
 
 
 def wait_until_terminal(

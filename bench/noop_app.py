@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import Celery
 
 from celeryconfig import celery_config
-from eyeflow_worker.settings import get_settings
+from eyeflow_worker.core.settings import get_settings
 
 app = Celery("bench-noop")
 app.conf.update(celery_config(get_settings()))

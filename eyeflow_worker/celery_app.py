@@ -10,9 +10,9 @@ from typing import Any
 
 from celery.signals import after_setup_logger
 
-from eyeflow_worker.celery_factory import create_celery_app
-from eyeflow_worker.logging_setup import quiet_chatty_loggers
-from eyeflow_worker.settings import get_settings
+from eyeflow_worker.core.celery_factory import create_celery_app
+from eyeflow_worker.core.logging_setup import quiet_chatty_loggers
+from eyeflow_worker.core.settings import get_settings
 
 app = create_celery_app(get_settings())
 

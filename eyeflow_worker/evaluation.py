@@ -17,8 +17,8 @@ from typing import Any
 import redis
 
 from eyeflow_worker.conditions import ConditionError, compile_condition, looks_like_expression
-from eyeflow_worker.errors import InvalidInput, InvalidLLMOutput
-from eyeflow_worker.providers.base import LLMRequest, Message, Provider
+from eyeflow_worker.core.errors import InvalidInput, InvalidLLMOutput
+from eyeflow_worker.core.llm import LLMRequest, Message, Provider
 
 _CACHE_PREFIX = "eyeflow:condcache:"
 

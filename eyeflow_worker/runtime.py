@@ -10,11 +10,11 @@ from functools import lru_cache
 
 from redis import Redis
 
-from eyeflow_worker.jobs import JobStore
-from eyeflow_worker.metrics import Metrics
-from eyeflow_worker.redis_client import get_redis
-from eyeflow_worker.settings import Settings, get_settings
-from eyeflow_worker.tenant_config import TenantConfigStore, tenant_config_store
+from eyeflow_worker.core.metrics import Metrics
+from eyeflow_worker.core.records import JobStore
+from eyeflow_worker.core.redis_client import get_redis
+from eyeflow_worker.core.settings import Settings, get_settings
+from eyeflow_worker.tenant_config.store import TenantConfigStore, tenant_config_store
 
 
 @dataclass(frozen=True)

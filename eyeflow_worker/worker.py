@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.errors import EyeflowError
-from eyeflow_worker.settings import Settings, get_settings
-from eyeflow_worker.tenant_config import tenant_config_store
+from eyeflow_worker.core.errors import EyeflowError
+from eyeflow_worker.core.settings import Settings, get_settings
+from eyeflow_worker.tenant_config.store import tenant_config_store
 
 
 def worker_argv(role: str, settings: Settings) -> list[str]:

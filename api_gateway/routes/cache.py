@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from api_gateway.deps import RedisDep, SettingsDep, TenantDep
-from eyeflow_worker.errors import EyeflowError
-from eyeflow_worker.tenant_config import TenantConfigStore, tenant_config_store
+from eyeflow_worker.core.errors import EyeflowError
+from eyeflow_worker.tenant_config.store import TenantConfigStore, tenant_config_store
 
 router = APIRouter()
 

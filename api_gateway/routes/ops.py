@@ -14,9 +14,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from api_gateway.deps import TenantDep
 from api_gateway.state import GatewayState, StateDep
-from eyeflow_worker.errors import EyeflowError
+from eyeflow_worker.core.errors import EyeflowError
 from eyeflow_worker.providers.registry import describe_providers
-from eyeflow_worker.tenant_config import tenant_config_store
+from eyeflow_worker.tenant_config.store import tenant_config_store
 
 router = APIRouter(tags=["operations"])
 # /health stays open (load balancers, orchestrators); /providers and /metrics need the token.

@@ -18,7 +18,7 @@ from api_gateway.schemas import (
 )
 from api_gateway.state import GatewayState, StateDep
 from api_gateway.waiting import wait_until_terminal
-from eyeflow_worker.jobs import TERMINAL, Kind, public_view
+from eyeflow_worker.core.records import TERMINAL, Kind, public_view
 from eyeflow_worker.webhooks import webhook_url_problem
 
 router = APIRouter(prefix="/api", tags=["jobs"])

@@ -14,7 +14,7 @@ from api_gateway.deps import TenantDep
 from api_gateway.schemas import BatchResultsPage, TaskView
 from api_gateway.state import GatewayState, StateDep
 from api_gateway.waiting import wait_until_terminal
-from eyeflow_worker.jobs import TERMINAL, public_view
+from eyeflow_worker.core.records import TERMINAL, public_view
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eyeflow_worker.errors import InvalidInput
+from eyeflow_worker.core.errors import InvalidInput
 
 
 class ConditionError(InvalidInput):

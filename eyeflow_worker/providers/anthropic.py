@@ -16,14 +16,15 @@ import anthropic
 import httpx2
 from anthropic.types import MessageParam
 
-from eyeflow_worker.errors import ProviderAuthError, ProviderError
-from eyeflow_worker.providers.base import (
+from eyeflow_worker.core.errors import ProviderAuthError, ProviderError
+from eyeflow_worker.core.llm import (
     LLMRequest,
     LLMResponse,
     Message,
     ProviderConfig,
     Usage,
 )
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
     connection_error,
@@ -37,7 +38,6 @@ from eyeflow_worker.providers.http_errors import (
     token_count,
 )
 from eyeflow_worker.providers.pricing import cost_usd
-from eyeflow_worker.settings import Settings
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 

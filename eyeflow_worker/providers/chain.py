@@ -32,10 +32,10 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import SecretStr
 
-from eyeflow_worker.errors import ConfigInvalid, ProviderError
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, ProviderConfig
+from eyeflow_worker.core.errors import ConfigInvalid, ProviderError
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider, ProviderConfig
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.retry import RemainingSeconds, check_deadline
-from eyeflow_worker.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
-from eyeflow_worker.errors import (
+from eyeflow_worker.core.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderRateLimited,

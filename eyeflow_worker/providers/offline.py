@@ -13,12 +13,12 @@ import json
 import time
 from typing import Any
 
-from eyeflow_worker.errors import ProviderRequestError
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.errors import ProviderRequestError
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.offline.drafting import draft_rules
+from eyeflow_worker.offline.redrafting import refine_draft
 from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue
-from eyeflow_worker.rules.drafting import draft_rules
-from eyeflow_worker.rules.redrafting import refine_draft
-from eyeflow_worker.settings import Settings
 
 _CANNOT_EVALUATE = (
     "The embedded offline provider cannot judge plain-English conditions; configure an LLM "

@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from eyeflow_worker.errors import ProviderError
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.errors import ProviderError
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
     connection_error,
@@ -25,7 +26,6 @@ from eyeflow_worker.providers.http_errors import (
     token_count,
 )
 from eyeflow_worker.providers.pricing import cost_usd
-from eyeflow_worker.settings import Settings
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
 

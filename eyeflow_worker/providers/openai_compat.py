@@ -24,8 +24,9 @@ from typing import Any, ClassVar
 import openai
 from openai.types.chat import ChatCompletion
 
-from eyeflow_worker.errors import ProviderAuthError, ProviderError, ProviderRequestError
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.errors import ProviderAuthError, ProviderError, ProviderRequestError
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
     connection_error,
@@ -40,7 +41,6 @@ from eyeflow_worker.providers.http_errors import (
 )
 from eyeflow_worker.providers.pricing import cost_usd
 from eyeflow_worker.providers.strict_schema import to_strict_schema
-from eyeflow_worker.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from eyeflow_worker.providers.base import Usage
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.llm import Usage
+from eyeflow_worker.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from functools import lru_cache
 
 import redis
 
-from eyeflow_worker.errors import ConfigInvalid, ProviderError
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, ProviderConfig
+from eyeflow_worker.core.errors import ConfigInvalid, ProviderError
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider, ProviderConfig
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
+from eyeflow_worker.providers.ratelimit import LimitKey, Rate, RateLimiter
 from eyeflow_worker.providers.retry import RemainingSeconds, check_deadline
-from eyeflow_worker.ratelimit import LimitKey, Rate, RateLimiter
-from eyeflow_worker.settings import Settings
 
 
 class RateLimitedProvider:

@@ -13,9 +13,10 @@ from typing import Any
 
 import redis
 
-from eyeflow_worker.errors import ConfigInvalid
+from eyeflow_worker.core.errors import ConfigInvalid
+from eyeflow_worker.core.llm import Provider, ProviderConfig
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.anthropic import AnthropicProvider
-from eyeflow_worker.providers.base import Provider, ProviderConfig
 from eyeflow_worker.providers.chain import (
     DEFAULT_MODELS,
     FallbackChain,
@@ -33,7 +34,6 @@ from eyeflow_worker.providers.retry import (
     RetryListener,
     RetryPolicy,
 )
-from eyeflow_worker.settings import Settings
 
 ProviderFactory = Callable[[ProviderConfig, Settings], Provider]
 
@@ -87,7 +87,7 @@ def build_llm(
 
     `remaining_seconds()` — the seconds left of the job's time limit — makes the whole chain
     share the job's budget rather than each link its own: no attempt or link starts once it is
-    spent (`eyeflow_worker.errors.JobTimeout`), and no retry or rate-limit wait is taken that
+    spent (`eyeflow_worker.core.errors.JobTimeout`), and no retry or rate-limit wait is taken that
     would not end before it (the link gives up at once and the next one gets what is left).
     When every link gave up that way, the primary's error is raised as usual; `JobTimeout` only
     when the time was actually spent. Without it, each link has the retry policy's budget.

@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import random as _uniform
 
-from eyeflow_worker.errors import JobTimeout, ProviderError
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider
+from eyeflow_worker.core.errors import JobTimeout, ProviderError
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
-from eyeflow_worker.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from eyeflow_worker.rules.schema import WorkflowRules
+from eyeflow_worker.core.workflow_rules import WorkflowRules
 
 Change = dict[str, Any]
 

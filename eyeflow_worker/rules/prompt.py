@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from eyeflow_worker.providers.base import LLMRequest, Message
+from eyeflow_worker.core.llm import LLMRequest, Message
+from eyeflow_worker.core.workflow_rules import shared_json_schema
 from eyeflow_worker.rules.catalogue import Catalogue
-from eyeflow_worker.rules.schema import shared_json_schema
 
 _INSTRUCTIONS = """\
 You turn natural-language automation intents into Eyeflow workflow rules.

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from eyeflow_worker.errors import EyeflowError, InvalidLLMOutput
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, Usage
+from eyeflow_worker.core.errors import EyeflowError, InvalidLLMOutput
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider, Usage
+from eyeflow_worker.core.workflow_rules import WorkflowRules
 from eyeflow_worker.rules.catalogue import Catalogue
 from eyeflow_worker.rules.extract import ExtractionError, extract_json_object
 from eyeflow_worker.rules.prompt import repair_messages
-from eyeflow_worker.rules.schema import WorkflowRules
 from eyeflow_worker.rules.validate import validate_rules
 
 # Raw output kept in an error's details: enough to debug, bounded so task records stay small.

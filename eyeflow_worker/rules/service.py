@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from eyeflow_worker.providers.base import Provider
+from eyeflow_worker.core.llm import Provider
 from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue
 from eyeflow_worker.rules.diff import diff_rules
 from eyeflow_worker.rules.prompt import build_generate_request, build_refine_request

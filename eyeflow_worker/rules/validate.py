@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from eyeflow_worker.core.workflow_rules import Action, FallbackAction, WorkflowRules
 from eyeflow_worker.rules.catalogue import Capability, Catalogue, ParamSpec
 from eyeflow_worker.rules.conditions_adapter import check_condition
-from eyeflow_worker.rules.schema import Action, FallbackAction, WorkflowRules
 
 # How many known names to list in one error before saying "…and N more".
 _MAX_LISTED = 25

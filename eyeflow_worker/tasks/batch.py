@@ -13,8 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.celery_factory import TRANSIENT_INFRA_RETRY
-from eyeflow_worker.jobs import TERMINAL
+from eyeflow_worker.core.celery_factory import TRANSIENT_INFRA_RETRY
+from eyeflow_worker.core.records import TERMINAL
 from eyeflow_worker.rules.service import generate_rules
 from eyeflow_worker.runtime import runtime
 from eyeflow_worker.tasks.execution import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from eyeflow_worker.errors import JobTimeout
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider
+from eyeflow_worker.core.errors import JobTimeout
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider
 
 
 class Deadline:

@@ -17,9 +17,9 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from eyeflow_worker.errors import EyeflowError
-from eyeflow_worker.jobs import TERMINAL
-from eyeflow_worker.providers.base import Provider, ProviderConfig
+from eyeflow_worker.core.errors import EyeflowError
+from eyeflow_worker.core.llm import Provider, ProviderConfig
+from eyeflow_worker.core.records import TERMINAL
 from eyeflow_worker.providers.registry import build_llm
 from eyeflow_worker.runtime import Runtime, runtime
 from eyeflow_worker.tasks.deadline import Deadline, DeadlineBoundProvider

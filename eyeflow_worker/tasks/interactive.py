@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.celery_factory import TRANSIENT_INFRA_RETRY
+from eyeflow_worker.core.celery_factory import TRANSIENT_INFRA_RETRY
 from eyeflow_worker.evaluation import LLMChoice, evaluate_condition_job
 from eyeflow_worker.rules.service import generate_rules, refine_rules
 from eyeflow_worker.runtime import runtime

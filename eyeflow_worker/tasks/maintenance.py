@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.celery_factory import TRANSIENT_INFRA_RETRY
+from eyeflow_worker.core.celery_factory import TRANSIENT_INFRA_RETRY
 from eyeflow_worker.runtime import runtime
 
 

@@ -10,8 +10,8 @@ import httpx
 from celery import Task
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.celery_factory import TRANSIENT_INFRA_RETRY
-from eyeflow_worker.jobs import public_view, utc_now
+from eyeflow_worker.core.celery_factory import TRANSIENT_INFRA_RETRY
+from eyeflow_worker.core.records import public_view, utc_now
 from eyeflow_worker.runtime import Runtime, runtime
 from eyeflow_worker.webhooks import DeliveryFailed, backoff_delay, post_delivery, sign_delivery
 

@@ -245,7 +245,7 @@ def test_errors_survive_pickling() -> None:
 
 
 def test_errors_are_invalid_input() -> None:
-    from eyeflow_worker.errors import InvalidInput
+    from eyeflow_worker.core.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as caught:
         parse("(")

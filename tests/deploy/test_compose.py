@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -82,7 +82,7 @@ def test_a_misconfigured_fleet_refuses_to_start() -> None:
     import subprocess
 
     from api_gateway.main import create_app
-    from eyeflow_worker.errors import ConfigInvalid
+    from eyeflow_worker.core.errors import ConfigInvalid
 
     env = {
         **os.environ,

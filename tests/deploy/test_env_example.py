@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Read by scripts and docker-compose, not by Settings.

@@ -12,8 +12,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from api_gateway.main import create_app
-from eyeflow_worker.celery_factory import create_celery_app
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.celery_factory import create_celery_app
+from eyeflow_worker.core.settings import Settings
 from tests.fleet.worker_process import WorkerProcess, fleet_environment
 
 FLEET_DB = 9

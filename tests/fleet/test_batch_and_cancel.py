@@ -6,8 +6,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from api_gateway.main import create_app
-from eyeflow_worker.jobs import JobStore
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.records import JobStore
+from eyeflow_worker.core.settings import Settings
 from tests.fleet.helpers import wait_for_task
 
 METRICS = ["CPU", "memory", "disk usage", "error rate", "latency"]

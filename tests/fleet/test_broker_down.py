@@ -17,7 +17,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from api_gateway.main import create_app
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 GENERATE = {"user_intent": "Alert the team when database memory exceeds 85%"}
 

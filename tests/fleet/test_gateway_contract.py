@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api_gateway.main import create_app
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 GENERATE = {"user_intent": "Alert the team when database memory exceeds 85%"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 
 def test_health_reports_broker_workers_queues_and_provider(

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 
 class Receiver:

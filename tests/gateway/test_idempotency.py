@@ -11,7 +11,7 @@ import redis
 from kombu.exceptions import OperationalError
 
 from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, Submission, Submitter
-from eyeflow_worker.jobs import JobStore
+from eyeflow_worker.core.records import JobStore
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

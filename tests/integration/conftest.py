@@ -24,8 +24,8 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from api_gateway.main import create_app
-from eyeflow_worker.celery_factory import create_celery_app
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.celery_factory import create_celery_app
+from eyeflow_worker.core.settings import Settings
 from tests.fakes.llm_servers import FakeLLMServer, anthropic_message, openai_completion
 from tests.fakes.nestjs import FakeNestJS
 from tests.fleet.worker_process import WorkerProcess, fleet_environment

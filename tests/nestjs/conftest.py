@@ -11,9 +11,9 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from eyeflow_worker.nestjs import NestJSClient
-from eyeflow_worker.settings import Settings
-from eyeflow_worker.tenant_config import TenantConfigStore
+from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.tenant_config.nestjs import NestJSClient
+from eyeflow_worker.tenant_config.store import TenantConfigStore
 from tests.fakes.nestjs import FakeNestJS
 
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/10"

@@ -14,8 +14,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from api_gateway.routes.cache import router
-from eyeflow_worker.settings import Settings
-from eyeflow_worker.tenant_config import TenantConfigStore
+from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.tenant_config.store import TenantConfigStore
 from tests.fakes.nestjs import DEFAULT_ROUTE, FakeNestJS
 from tests.nestjs.conftest import (
     API_KEY,
@@ -215,5 +215,5 @@ def test_api_keys_appear_nowhere(
         assert secret not in caplog.text
         assert all(secret not in r.getMessage() for r in caplog.records)
         assert all(secret not in response for response in responses)
-    assert any(r.name == "eyeflow_worker.nestjs" for r in caplog.records)
+    assert any(r.name == "eyeflow_worker.tenant_config.nestjs" for r in caplog.records)
     assert "***" in responses[0]

@@ -11,11 +11,11 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from eyeflow_worker.cache import lock_key, record_key
-from eyeflow_worker.errors import ConfigInvalid, ConfigMissing, EyeflowError
-from eyeflow_worker.providers.base import ProviderConfig
-from eyeflow_worker.settings import Settings
-from eyeflow_worker.tenant_config import (
+from eyeflow_worker.core.errors import ConfigInvalid, ConfigMissing, EyeflowError
+from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.tenant_config.cache import lock_key, record_key
+from eyeflow_worker.tenant_config.store import (
     TenantConfigStore,
     tenant_config_store,
 )

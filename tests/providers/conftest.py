@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from eyeflow_worker.core.llm import LLMRequest, Message, ProviderConfig
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers import openai_compat
-from eyeflow_worker.providers.base import LLMRequest, Message, ProviderConfig
 from eyeflow_worker.providers.clients import clear_clients
-from eyeflow_worker.settings import Settings
 from tests.fakes.llm_servers import (
     FakeLLMServer,
     Reply,

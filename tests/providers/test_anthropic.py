@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eyeflow_worker.errors import ProviderAuthError, ProviderRateLimited, ProviderUnavailable
-from eyeflow_worker.providers.base import LLMRequest, Message
+from eyeflow_worker.core.errors import ProviderAuthError, ProviderRateLimited, ProviderUnavailable
+from eyeflow_worker.core.llm import LLMRequest, Message
 from eyeflow_worker.providers.registry import build_llm, build_provider
 from tests.fakes.llm_servers import FakeLLMServer, anthropic_error, anthropic_message
 from tests.providers.conftest import (

@@ -7,12 +7,12 @@ from typing import ClassVar
 
 import pytest
 
-from eyeflow_worker.errors import ConfigInvalid, ProviderAuthError, ProviderUnavailable
+from eyeflow_worker.core.errors import ConfigInvalid, ProviderAuthError, ProviderUnavailable
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers import registry
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, ProviderConfig, Usage
 from eyeflow_worker.providers.chain import fallback_configs
 from eyeflow_worker.providers.registry import build_llm, describe_providers
-from eyeflow_worker.settings import Settings
 from tests.fakes.llm_servers import FakeLLMServer, anthropic_error, ollama_chat, openai_completion
 from tests.providers.conftest import (
     RULES_JSON,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from eyeflow_worker.errors import (
+from eyeflow_worker.core.errors import (
     ProviderAuthError,
     ProviderRateLimited,
     ProviderRequestError,

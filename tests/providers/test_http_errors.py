@@ -6,7 +6,7 @@ import email.utils
 
 import pytest
 
-from eyeflow_worker.errors import (
+from eyeflow_worker.core.errors import (
     ProviderAuthError,
     ProviderRateLimited,
     ProviderRequestError,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from eyeflow_worker.errors import JobTimeout, ProviderUnavailable
-from eyeflow_worker.providers.base import ProviderConfig
+from eyeflow_worker.core.errors import JobTimeout, ProviderUnavailable
+from eyeflow_worker.core.llm import ProviderConfig
 from eyeflow_worker.providers.registry import build_llm
 from tests.fakes.llm_servers import FakeLLMServer
 from tests.providers.conftest import RULES_JSON, WIRES, make_request, make_settings

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from eyeflow_worker.errors import ProviderUnavailable
-from eyeflow_worker.providers.base import ProviderConfig
+from eyeflow_worker.core.errors import ProviderUnavailable
+from eyeflow_worker.core.llm import ProviderConfig
 from eyeflow_worker.providers.registry import build_llm, build_provider
 from tests.fakes.llm_servers import (
     FakeLLMServer,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from eyeflow_worker.errors import ProviderRequestError, ProviderUnavailable
+from eyeflow_worker.core.errors import ProviderRequestError, ProviderUnavailable
 from eyeflow_worker.providers.registry import build_provider
 from tests.fakes.llm_servers import FakeLLMServer, Reply, ollama_chat, ollama_error
 from tests.providers.conftest import RULES_JSON, RULES_SCHEMA, WIRES, make_request, make_settings

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from eyeflow_worker.providers.base import Usage
+from eyeflow_worker.core.llm import Usage
 from eyeflow_worker.providers.pricing import PRICES, cost_usd, price_for
 from tests.providers.conftest import make_settings
 

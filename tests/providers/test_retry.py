@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from eyeflow_worker.errors import (
+from eyeflow_worker.core.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderRateLimited,
@@ -14,7 +14,7 @@ from eyeflow_worker.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Usage
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
 from eyeflow_worker.providers.retry import RetryingProvider, RetryPolicy
 from tests.providers.conftest import make_request, make_settings
 

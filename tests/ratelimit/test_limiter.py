@@ -10,8 +10,8 @@ from pydantic import SecretStr
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from eyeflow_worker.errors import ProviderRateLimited
-from eyeflow_worker.ratelimit import LimitKey, Rate, RateLimiter
+from eyeflow_worker.core.errors import ProviderRateLimited
+from eyeflow_worker.providers.ratelimit import LimitKey, Rate, RateLimiter
 from tests.ratelimit.conftest import REDIS_URL, FakeClock
 
 SECRET = "sk-live-RAWKEY-never-in-redis-0123456789"

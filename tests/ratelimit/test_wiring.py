@@ -8,14 +8,14 @@ from types import SimpleNamespace
 import pytest
 import redis
 
-from eyeflow_worker.errors import ConfigInvalid, ProviderRateLimited, ProviderUnavailable
-from eyeflow_worker.providers.base import Provider, ProviderConfig
+from eyeflow_worker.core.errors import ConfigInvalid, ProviderRateLimited, ProviderUnavailable
+from eyeflow_worker.core.llm import Provider, ProviderConfig
 from eyeflow_worker.providers.chain import FallbackChain
 from eyeflow_worker.providers.offline import OfflineProvider
+from eyeflow_worker.providers.ratelimit import Rate
 from eyeflow_worker.providers.ratelimited import RateLimitedProvider, rate_for
 from eyeflow_worker.providers.registry import build_llm
 from eyeflow_worker.providers.retry import RetryingProvider
-from eyeflow_worker.ratelimit import Rate
 from eyeflow_worker.tasks.execution import JobContext
 from tests.fakes.llm_servers import FakeLLMServer, openai_completion, openai_error
 from tests.providers.conftest import RULES_JSON, WIRES, make_request, make_settings

@@ -24,8 +24,8 @@ import pytest
 import redis
 from celery import Celery
 
-from eyeflow_worker.celery_factory import create_celery_app
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.celery_factory import create_celery_app
+from eyeflow_worker.core.settings import Settings
 from tests.fleet.worker_process import WorkerProcess, fleet_environment
 
 RELIABILITY_DB = 14

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import redis
 
-from eyeflow_worker.jobs import JobStore, NewJob
-from eyeflow_worker.metrics import Metrics
-from eyeflow_worker.redis_client import get_redis
+from eyeflow_worker.core.metrics import Metrics
+from eyeflow_worker.core.records import JobStore, NewJob
+from eyeflow_worker.core.redis_client import get_redis
 from eyeflow_worker.runtime import Runtime
 from eyeflow_worker.tasks import batch, execution, interactive, webhook
-from eyeflow_worker.tenant_config import tenant_config_store
+from eyeflow_worker.tenant_config.store import tenant_config_store
 from tests.reliability.conftest import reliability_env, settings_from
 
 

@@ -17,7 +17,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from api_gateway.main import create_app
-from eyeflow_worker.jobs import job_key
+from eyeflow_worker.core.records import job_key
 from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import (
     VISIBILITY_TIMEOUT,

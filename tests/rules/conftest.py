@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from eyeflow_worker.providers.base import ProviderConfig
+from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue
 from eyeflow_worker.rules.sample_catalogue import sample_catalogue
-from eyeflow_worker.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Usage
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
 
 
 @dataclass

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from eyeflow_worker.errors import ProviderRequestError
-from eyeflow_worker.providers.base import LLMRequest, Message
+from eyeflow_worker.core.errors import ProviderRequestError
+from eyeflow_worker.core.llm import LLMRequest, Message
 from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.rules.catalogue import normalize_catalogue
 from eyeflow_worker.rules.service import generate_rules

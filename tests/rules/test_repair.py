@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from eyeflow_worker.errors import InvalidLLMOutput, ProviderError, ProviderUnavailable
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Usage
+from eyeflow_worker.core.errors import InvalidLLMOutput, ProviderError, ProviderUnavailable
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
 from eyeflow_worker.rules.repair import RAW_OUTPUT_LIMIT
 from eyeflow_worker.rules.service import generate_rules, refine_rules
 
@@ -202,7 +202,7 @@ def test_provider_error_on_the_first_call_is_unchanged() -> None:
 
 
 def test_a_deadline_passing_in_a_repair_round_keeps_the_spend() -> None:
-    from eyeflow_worker.errors import JobTimeout
+    from eyeflow_worker.core.errors import JobTimeout
 
     llm = FailsOnCall([MISTAKES[0].bad_output], 2, JobTimeout("out of time"))  # type: ignore[arg-type]
     with pytest.raises(JobTimeout) as caught:

@@ -6,9 +6,9 @@ import fakeredis
 import pytest
 import redis
 
-from eyeflow_worker.errors import InvalidInput, InvalidLLMOutput
+from eyeflow_worker.core.errors import InvalidInput, InvalidLLMOutput
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider, Usage
 from eyeflow_worker.evaluation import LLMChoice, evaluate_condition_job
-from eyeflow_worker.providers.base import LLMRequest, LLMResponse, Provider, Usage
 
 
 class CountingProvider:

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 import redis
 
-from eyeflow_worker.errors import JobTimeout, ProviderRateLimited
-from eyeflow_worker.jobs import JobStore, NewJob
-from eyeflow_worker.metrics import Metrics
-from eyeflow_worker.providers.base import LLMRequest, Message
+from eyeflow_worker.core.errors import JobTimeout, ProviderRateLimited
+from eyeflow_worker.core.llm import LLMRequest, Message
+from eyeflow_worker.core.metrics import Metrics
+from eyeflow_worker.core.records import JobStore, NewJob
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.runtime import Runtime
-from eyeflow_worker.settings import Settings
 from eyeflow_worker.tasks import execution
 from eyeflow_worker.tasks.deadline import Deadline, DeadlineBoundProvider
 from eyeflow_worker.tasks.execution import JobContext
-from eyeflow_worker.tenant_config import tenant_config_store
+from eyeflow_worker.tenant_config.store import tenant_config_store
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

@@ -9,7 +9,7 @@ import redis
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from eyeflow_worker.metrics import Metrics
+from eyeflow_worker.core.metrics import Metrics
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

@@ -26,7 +26,16 @@ from typing import Any
 
 import redis
 
-from eyeflow_worker.cache import (
+from eyeflow_worker.core.errors import (
+    ConfigInvalid,
+    ConfigMissing,
+    EyeflowError,
+    UpstreamUnavailable,
+)
+from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.redis_client import get_redis
+from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.tenant_config.cache import (
     KINDS,
     FetchError,
     Kind,
@@ -35,18 +44,9 @@ from eyeflow_worker.cache import (
     encode_config,
     lock_key,
 )
-from eyeflow_worker.crypto import SecretBox, secret_box
-from eyeflow_worker.errors import (
-    ConfigInvalid,
-    ConfigMissing,
-    EyeflowError,
-    UpstreamUnavailable,
-)
-from eyeflow_worker.nestjs import NestJSClient
-from eyeflow_worker.providers.base import ProviderConfig
-from eyeflow_worker.redis_client import get_redis
-from eyeflow_worker.settings import Settings
-from eyeflow_worker.singleflight import RedisLock
+from eyeflow_worker.tenant_config.crypto import SecretBox, secret_box
+from eyeflow_worker.tenant_config.nestjs import NestJSClient
+from eyeflow_worker.tenant_config.singleflight import RedisLock
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from celeryconfig import celery_config
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 TASK_MODULES = ["eyeflow_worker.tasks"]
 

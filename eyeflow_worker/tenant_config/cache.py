@@ -25,8 +25,8 @@ from typing import Any, Literal
 import redis
 from pydantic import SecretStr
 
-from eyeflow_worker.crypto import SecretBox
-from eyeflow_worker.providers.base import ProviderConfig
+from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.tenant_config.crypto import SecretBox
 
 logger = logging.getLogger(__name__)
 

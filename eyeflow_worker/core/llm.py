@@ -105,7 +105,7 @@ class LLMResponse:
 
 
 class Provider(Protocol):
-    """An LLM provider. Implementations raise only `eyeflow_worker.errors.ProviderError`s."""
+    """An LLM provider. Implementations raise only `eyeflow_worker.core.errors.ProviderError`s."""
 
     name: str
 

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from eyeflow_worker.rules import text as tx
+from eyeflow_worker.offline import text as tx
 from eyeflow_worker.rules.catalogue import Capability, Catalogue
 
 # (operator, phrases), longest phrases first so "greater than or equal to" beats "greater than".

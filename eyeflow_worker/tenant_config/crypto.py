@@ -18,8 +18,8 @@ import threading
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from eyeflow_worker.errors import ConfigInvalid
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.errors import ConfigInvalid
+from eyeflow_worker.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from eyeflow_worker.rules import text as tx
+from eyeflow_worker.offline import text as tx
+from eyeflow_worker.offline.condition_draft import draft_condition
 from eyeflow_worker.rules.catalogue import Capability, Catalogue, ParamSpec
-from eyeflow_worker.rules.condition_draft import draft_condition
 
 DRAFT_LABEL = (
     "Drafted deterministically from the capability catalogue by Eyeflow's embedded offline "

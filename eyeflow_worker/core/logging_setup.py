@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 _CHATTY_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2", "anthropic", "openai", "urllib3")
 

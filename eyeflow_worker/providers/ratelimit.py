@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import redis
 from pydantic import SecretStr
 
-from eyeflow_worker.errors import ProviderRateLimited
+from eyeflow_worker.core.errors import ProviderRateLimited
 
 log = logging.getLogger(__name__)
 

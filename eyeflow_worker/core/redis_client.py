@@ -6,7 +6,7 @@ import threading
 
 import redis
 
-from eyeflow_worker.settings import Settings
+from eyeflow_worker.core.settings import Settings
 
 _clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
