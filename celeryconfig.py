@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eyeflow_worker.core.routing import Tasks, celery_task_routes
 from eyeflow_worker.core.settings import Settings
 
 
@@ -60,21 +61,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "worker_hijack_root_logger": False,
         "task_default_queue": settings.queue_interactive,
-        "task_routes": {
-            "eyeflow.generate": {"queue": settings.queue_interactive},
-            "eyeflow.refine": {"queue": settings.queue_interactive},
-            "eyeflow.evaluate": {"queue": settings.queue_interactive},
-            "eyeflow.batch.start": {"queue": settings.queue_batch},
-            "eyeflow.batch.item": {"queue": settings.queue_batch},
-            "eyeflow.webhook.deliver": {"queue": settings.queue_webhooks},
-            "eyeflow.webhook.sweep": {"queue": settings.queue_maintenance},
-            "eyeflow.config.refresh_due": {"queue": settings.queue_maintenance},
-        },
+        "task_routes": celery_task_routes(settings),
         "beat_schedule": {
             "refresh-tenant-configs": {
-                "task": "eyeflow.config.refresh_due",
+                "task": Tasks.CONFIG_REFRESH_DUE,
                 "schedule": settings.config_refresh_interval_seconds,
             },
-            "sweep-webhook-outbox": {"task": "eyeflow.webhook.sweep", "schedule": 60.0},
+            "sweep-webhook-outbox": {"task": Tasks.WEBHOOK_SWEEP, "schedule": 60.0},
         },
     }

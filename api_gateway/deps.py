@@ -1,4 +1,5 @@
-"""FastAPI dependencies as `Annotated` aliases: settings, Redis, the caller's tenant, auth."""
+"""FastAPI dependencies as `Annotated` aliases: settings, the caller's tenant, auth. Shared
+objects (Redis, the job store, the config cache…) come from `state.StateDep`."""
 
 from __future__ import annotations
 
@@ -6,28 +7,19 @@ import hmac
 import re
 from typing import Annotated
 
-import redis
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, status
 
-from eyeflow_worker.core.redis_client import get_redis
+from api_gateway.state import StateDep
 from eyeflow_worker.core.settings import Settings
 
 _TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 
 
-def settings_from_app(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def settings_from_state(state: StateDep) -> Settings:
+    return state.settings
 
 
-SettingsDep = Annotated[Settings, Depends(settings_from_app)]
-
-
-def redis_from_settings(settings: SettingsDep) -> redis.Redis:
-    return get_redis(settings)
-
-
-RedisDep = Annotated[redis.Redis, Depends(redis_from_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_from_state)]
 
 
 def tenant_from_header(

@@ -17,14 +17,9 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from eyeflow_worker.core.records import JobStore, Kind, NewJob
-
-TASK_NAMES: dict[str, str] = {
-    "generate": "eyeflow.generate",
-    "refine": "eyeflow.refine",
-    "evaluate": "eyeflow.evaluate",
-    "batch": "eyeflow.batch.start",
-}
+from eyeflow_worker.core.records import JobStore, NewJob
+from eyeflow_worker.core.routing import Kind, job_route
+from eyeflow_worker.core.settings import Settings
 
 
 class BrokerUnavailable(Exception):
@@ -56,14 +51,13 @@ class Submitter:
         client: redis.Redis,
         jobs: JobStore,
         celery: Celery,
-        queues: dict[str, str],
-        idempotency_ttl_seconds: int,
+        settings: Settings,
     ) -> None:
         self._redis = client
         self._jobs = jobs
         self._celery = celery
-        self._queues = queues
-        self._idempotency_ttl = idempotency_ttl_seconds
+        self._settings = settings
+        self._idempotency_ttl = settings.idempotency_ttl_seconds
 
     def submit(
         self,
@@ -88,14 +82,11 @@ class Submitter:
             if existing is not None:
                 return Submission(existing, kind, created=False)
         job = NewJob(job_id, tenant, kind, payload, webhook_url, intents)
+        task, queue = job_route(kind, self._settings)
         try:
             self._jobs.create(job)
             self._celery.send_task(
-                TASK_NAMES[kind],
-                args=[job_id, tenant],
-                task_id=job_id,
-                queue=self._queues[kind],
-                retry=False,
+                task, args=[job_id, tenant], task_id=job_id, queue=queue, retry=False
             )
         except (OperationalError, redis.exceptions.RedisError) as exc:
             self._forget(job_id, claim_key)

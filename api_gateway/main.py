@@ -20,8 +20,7 @@ from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, Idempote
 from api_gateway.routes import cache, ops, submissions, tasks
 from api_gateway.state import build_state
 from eyeflow_worker.core.logging_setup import configure_logging
-from eyeflow_worker.core.settings import Settings, get_settings
-from eyeflow_worker.tenant_config.store import tenant_config_store
+from eyeflow_worker.core.settings import Settings, load_settings
 
 logger = logging.getLogger("api_gateway")
 
@@ -33,7 +32,7 @@ _THREADPOOL_SIZE = 200
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The gateway for `settings` (default: from the environment, with logging configured)."""
     if settings is None:
-        settings = get_settings()
+        settings = load_settings()
         configure_logging(settings)
 
     @asynccontextmanager
@@ -55,10 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
-    app.state.settings = settings
+    # Refuses to start misconfigured (e.g. NestJS mode outside dev without CACHE_ENCRYPTION_KEY).
     app.state.gateway = build_state(settings)
-    # Refuse to start misconfigured (e.g. NestJS mode outside dev without CACHE_ENCRYPTION_KEY).
-    tenant_config_store(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     app.include_router(ops.health_router)

@@ -1,8 +1,9 @@
-"""Request and response models: what the gateway accepts and answers (they become the OpenAPI)."""
+"""Request models: what the gateway accepts (they become the OpenAPI). What it answers — the task
+object and its parts — is `eyeflow_worker.core.task_view`, shared with webhooks."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -94,73 +95,3 @@ class EvaluateRequest(_Submission):
     context: dict[str, Any] = Field(description="The values the condition's $variables refer to.")
 
     _check_condition = field_validator("condition")(_non_blank)
-
-
-JobKind = Literal["generate", "batch", "refine", "evaluate"]
-JobStatus = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
-
-
-class Accepted(BaseModel):
-    task_id: str
-    kind: JobKind
-    status: JobStatus
-    status_url: str
-    total: int | None = Field(default=None, description="Batches only: the number of intents.")
-
-
-class TaskError(BaseModel):
-    code: str = Field(examples=["provider_unavailable", "invalid_llm_output", "config_missing"])
-    message: str
-    details: Any = None
-
-
-class Progress(BaseModel):
-    total: int
-    succeeded: int
-    failed: int
-    cancelled: int = 0
-
-
-class WebhookState(BaseModel):
-    status: Literal["pending", "retrying", "delivered", "failed"]
-    attempts: int
-    last_error: str | None = None
-    delivered_at: str | None = None
-
-
-class TaskView(BaseModel):
-    task_id: str
-    kind: JobKind
-    status: JobStatus
-    created_at: str | None
-    started_at: str | None
-    finished_at: str | None
-    attempts: int
-    progress: Progress
-    result: dict[str, Any] | None
-    error: TaskError | None
-    results_url: str | None = None
-    webhook: WebhookState | None = Field(
-        default=None, description="Delivery state, for jobs submitted with a webhook_url."
-    )
-
-
-class BatchItem(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    index: int
-    intent: str
-    status: Literal["queued", "succeeded", "failed", "cancelled"]
-    workflow_rules: dict[str, Any] | None = None
-    error: TaskError | None = None
-    tokens_used: int | None = None
-    usage: dict[str, Any] | None = None
-
-
-class BatchResultsPage(BaseModel):
-    task_id: str
-    offset: int
-    limit: int
-    total: int
-    items: list[BatchItem]
-    next_offset: int | None

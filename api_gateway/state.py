@@ -1,4 +1,5 @@
-"""What the gateway builds once at start-up and shares between requests."""
+"""What the gateway builds once at start-up and every route reaches through `StateDep`: the one
+way a route gets at settings, Redis, the job store, the config cache and the broker."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from eyeflow_worker.core.metrics import Metrics
 from eyeflow_worker.core.records import JobStore
 from eyeflow_worker.core.redis_client import get_redis
 from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.core.webhook_outbox import WebhookOutbox
+from eyeflow_worker.tenant_config.source import ConfigSource, build_config_source
 
 
 @dataclass(frozen=True)
@@ -27,20 +30,18 @@ class GatewayState:
     metrics: Metrics
     celery: Celery
     submitter: Submitter
+    webhooks: WebhookOutbox
+    configs: ConfigSource
     wait_slots: threading.BoundedSemaphore
 
 
-def build_state(settings: Settings) -> GatewayState:
+def build_state(settings: Settings, *, configs: ConfigSource | None = None) -> GatewayState:
+    """Everything the routes share. Refuses to build misconfigured (e.g. NestJS mode outside dev
+    without CACHE_ENCRYPTION_KEY): `EyeflowError` from the config store."""
     client = get_redis(settings)
     jobs = JobStore(client, settings.task_record_ttl_seconds)
     # Tasks are sent by name: the gateway never imports task or provider code.
     celery = create_celery_app(settings, include_tasks=False)
-    queues = {
-        "generate": settings.queue_interactive,
-        "refine": settings.queue_interactive,
-        "evaluate": settings.queue_interactive,
-        "batch": settings.queue_batch,
-    }
     return GatewayState(
         settings=settings,
         redis=client,
@@ -48,7 +49,9 @@ def build_state(settings: Settings) -> GatewayState:
         jobs=jobs,
         metrics=Metrics(client),
         celery=celery,
-        submitter=Submitter(client, jobs, celery, queues, settings.idempotency_ttl_seconds),
+        submitter=Submitter(client, jobs, celery, settings),
+        webhooks=WebhookOutbox(celery, jobs, settings),
+        configs=configs or build_config_source(settings, client),
         wait_slots=threading.BoundedSemaphore(settings.max_concurrent_waits),
     )
 

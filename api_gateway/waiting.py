@@ -11,7 +11,8 @@ import time
 
 import redis
 
-from eyeflow_worker.core.records import TERMINAL, JobStore, done_channel
+from eyeflow_worker.core.records import JobStore, done_channel
+from eyeflow_worker.core.task_view import TERMINAL
 
 
 def wait_until_terminal(

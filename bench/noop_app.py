@@ -6,10 +6,10 @@ from __future__ import annotations
 from celery import Celery
 
 from celeryconfig import celery_config
-from eyeflow_worker.core.settings import get_settings
+from eyeflow_worker.core.settings import load_settings
 
 app = Celery("bench-noop")
-app.conf.update(celery_config(get_settings()))
+app.conf.update(celery_config(load_settings()))
 
 
 @app.task(name="bench.noop")

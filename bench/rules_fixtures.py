@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eyeflow_worker.core.errors import InvalidLLMOutput
-from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.rules.service import generate_rules

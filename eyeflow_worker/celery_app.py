@@ -1,20 +1,29 @@
 """The workers' Celery application: `celery -A eyeflow_worker.celery_app worker|beat|flower`.
 
 Celery's command line needs a module-level app, so this module builds one from the environment;
-code that has its own Settings uses `celery_factory.create_celery_app` instead.
+code that has its own Settings uses `core.celery_factory.create_celery_app` instead. A worker
+builds its `Runtime` once, at start-up (`worker_init`), and every task is handed it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import after_setup_logger
+from celery.signals import after_setup_logger, worker_init
 
 from eyeflow_worker.core.celery_factory import create_celery_app
 from eyeflow_worker.core.logging_setup import quiet_chatty_loggers
-from eyeflow_worker.core.settings import get_settings
+from eyeflow_worker.core.settings import load_settings
+from eyeflow_worker.runtime import runtime_of
 
-app = create_celery_app(get_settings())
+settings = load_settings()
+app = create_celery_app(settings)
+
+
+@worker_init.connect
+def _build_runtime(**_: Any) -> None:
+    # At start-up rather than on the first job: a misconfiguration stops the worker at once.
+    runtime_of(app, settings)
 
 
 @after_setup_logger.connect

@@ -9,33 +9,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 
-from api_gateway.deps import RedisDep, SettingsDep, TenantDep
-from eyeflow_worker.core.errors import EyeflowError
-from eyeflow_worker.tenant_config.store import TenantConfigStore, tenant_config_store
+from api_gateway.deps import TenantDep
+from api_gateway.state import GatewayState, state_from_app
+from eyeflow_worker.tenant_config.source import ConfigSource
 
 router = APIRouter()
 
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
-def _store(request: Request, settings: SettingsDep, client: RedisDep) -> TenantConfigStore:
-    """The process's store; an app may pre-set one as `app.state.tenant_config_store`."""
-    preset = getattr(request.app.state, "tenant_config_store", None)
-    if isinstance(preset, TenantConfigStore):
-        return preset
-    try:
-        return tenant_config_store(settings)
-    except EyeflowError as exc:  # e.g. CACHE_ENCRYPTION_KEY missing outside dev
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"Configuration cache unavailable: {exc.message}",
-        ) from None
+def _store(state: Annotated[GatewayState, Depends(state_from_app)]) -> ConfigSource:
+    return state.configs
 
 
-StoreDep = Annotated[TenantConfigStore, Depends(_store)]
+StoreDep = Annotated[ConfigSource, Depends(_store)]
 AllQuery = Annotated[
     bool, Query(alias="all", description="Apply to every known tenant instead of the caller's.")
 ]
@@ -88,7 +78,7 @@ def refresh_config(store: StoreDep, tenant: TenantDep, all_tenants: AllQuery = F
         for key, value in item.items()
         if key in ("config", "context")
     )
-    body = {"ok": ok, "source": store.source, "tenants": report}
+    body = {"ok": ok, "source": store.name, "tenants": report}
     return JSONResponse(body, status.HTTP_200_OK if ok else status.HTTP_502_BAD_GATEWAY)
 
 

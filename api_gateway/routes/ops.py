@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from api_gateway.deps import TenantDep
 from api_gateway.state import GatewayState, StateDep
 from eyeflow_worker.core.errors import EyeflowError
-from eyeflow_worker.providers.registry import describe_providers
-from eyeflow_worker.tenant_config.store import tenant_config_store
+from eyeflow_worker.core.provider_catalogue import describe_providers
+from eyeflow_worker.core.routing import all_queues
 
 router = APIRouter(tags=["operations"])
 # /health stays open (load balancers, orchestrators); /providers and /metrics need the token.
@@ -44,7 +44,7 @@ def _workers_online(state: GatewayState) -> list[str]:
 
 def _config_cache_status(state: GatewayState) -> dict[str, Any]:
     try:
-        return tenant_config_store(state.settings).status("system")
+        return state.configs.status("system")
     except EyeflowError as exc:  # e.g. the cache cannot decrypt: report it, don't 500
         return {"degraded": True, "reason": exc.message, "config": {}, "context": {}}
 
@@ -58,7 +58,7 @@ def health(state: StateDep) -> JSONResponse:
     try:
         state.broker_redis.ping()
         report["broker"] = {"reachable": True}
-        report["queues"] = _queue_depths(state.broker_redis, settings.all_queues)
+        report["queues"] = _queue_depths(state.broker_redis, all_queues(settings))
         workers = _workers_online(state)
         report["workers"] = {"online": len(workers), "names": workers}
         cache = _config_cache_status(state)
@@ -87,7 +87,7 @@ def health(state: StateDep) -> JSONResponse:
 def providers(state: StateDep, tenant: TenantDep) -> dict[str, Any]:
     """The providers this build supports, and which one the tenant's configuration uses."""
     try:
-        config = tenant_config_store(state.settings).llm_config(tenant)
+        config = state.configs.llm_config(tenant)
     except EyeflowError as exc:
         return {"providers": describe_providers(None, state.settings), "error": exc.to_dict()}
     return {
@@ -105,9 +105,8 @@ class _FleetCollector(Collector):
         depths = GaugeMetricFamily(
             "eyeflow_queue_depth", "Messages waiting in each broker queue", labels=["queue"]
         )
-        for queue, depth in _queue_depths(
-            self._state.broker_redis, self._state.settings.all_queues
-        ).items():
+        queues = all_queues(self._state.settings)
+        for queue, depth in _queue_depths(self._state.broker_redis, queues).items():
             depths.add_metric([queue], depth)
         yield depths
 

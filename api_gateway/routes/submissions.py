@@ -8,18 +8,12 @@ from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 
 from api_gateway.deps import TenantDep
-from api_gateway.schemas import (
-    Accepted,
-    BatchRequest,
-    EvaluateRequest,
-    GenerateRequest,
-    RefineRequest,
-    TaskView,
-)
+from api_gateway.schemas import BatchRequest, EvaluateRequest, GenerateRequest, RefineRequest
 from api_gateway.state import GatewayState, StateDep
 from api_gateway.waiting import wait_until_terminal
-from eyeflow_worker.core.records import TERMINAL, Kind, public_view
-from eyeflow_worker.webhooks import webhook_url_problem
+from eyeflow_worker.core.routing import Kind
+from eyeflow_worker.core.task_view import TERMINAL, Accepted, TaskView, status_path, task_view
+from eyeflow_worker.core.webhook_urls import webhook_url_problem
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 
@@ -75,14 +69,15 @@ def _accept(
         idempotency_key=idempotency_key,
         fingerprint_body=fingerprint_body,
     )
-    status_url = f"/api/tasks/{submission.job_id}"
+    status_url = status_path(submission.job_id)
     headers = {"Location": status_url}
     if wait is not None:
         record = wait_until_terminal(
             state.redis, state.jobs, submission.job_id, wait, state.wait_slots
         )
         if record is not None and record.get("status") in TERMINAL:
-            return JSONResponse(public_view(submission.job_id, record), 200, headers=headers)
+            view = task_view(submission.job_id, record)
+            return JSONResponse(view.to_json(), 200, headers=headers)
     # A new job is reported as it was accepted ("queued"), even if a worker already picked it up
     # meanwhile; a repeat under the same Idempotency-Key reports where the original job is now.
     record = {} if submission.created else state.jobs.get(submission.job_id) or {}

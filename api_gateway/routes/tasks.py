@@ -11,10 +11,9 @@ from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 
 from api_gateway.deps import TenantDep
-from api_gateway.schemas import BatchResultsPage, TaskView
 from api_gateway.state import GatewayState, StateDep
 from api_gateway.waiting import wait_until_terminal
-from eyeflow_worker.core.records import TERMINAL, public_view
+from eyeflow_worker.core.task_view import TERMINAL, BatchResultsPage, TaskView, task_view
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +54,8 @@ def read_task(
             wait_until_terminal(state.redis, state.jobs, task_id, wait, state.wait_slots) or record
         )
         code = status.HTTP_200_OK if record.get("status") in TERMINAL else status.HTTP_202_ACCEPTED
-        return JSONResponse(public_view(task_id, record), code)
-    return JSONResponse(public_view(task_id, record))
+        return JSONResponse(task_view(task_id, record).to_json(), code)
+    return JSONResponse(task_view(task_id, record).to_json())
 
 
 @router.delete(
@@ -73,7 +72,7 @@ def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONRespons
         return JSONResponse(
             {
                 "detail": f"Task already {current.get('status')}",
-                "task": public_view(task_id, current),
+                "task": task_view(task_id, current).to_json(),
             },
             status.HTTP_409_CONFLICT,
         )
@@ -81,15 +80,12 @@ def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONRespons
     state.metrics.count("eyeflow_jobs", kind=current.get("kind", "generate"), status="cancelled")
     if current.get("webhook_url"):
         try:
-            state.celery.send_task(
-                "eyeflow.webhook.deliver", args=[task_id], queue=state.settings.queue_webhooks
-            )
-            state.jobs.mark_webhook_queued(task_id)
+            state.webhooks.queue(task_id)
         except OperationalError:
             # The cancel stands; the job sits in the webhook outbox and beat's sweep queues the
             # delivery once the broker is back.
             logger.warning("cancelled %s; its webhook waits for the broker", task_id)
-    return JSONResponse(public_view(task_id, current))
+    return JSONResponse(task_view(task_id, current).to_json())
 
 
 @router.get("/{task_id}/results", response_model=BatchResultsPage, responses=_NOT_FOUND)

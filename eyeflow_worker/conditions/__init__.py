@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .compiler import Fn, compile_boolean
+from .closures import Fn
+from .compiler import compile_boolean
 from .errors import ConditionError, ConditionLimitError, ConditionSyntaxError
 from .limits import CONDITION_CACHE_SIZE
 from .nodes import And, Literal, Node, Not, Or, iter_variables, to_source

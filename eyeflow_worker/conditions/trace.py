@@ -3,9 +3,9 @@
 A trace is a plain list rather than an object with methods: `evaluate` runs in a few
 microseconds, and an instance with an `__init__` plus a method call per step cost as much as
 the evaluation itself. The compiled closures append finished step strings (their constant parts
-precomputed at compile time, see compiler.py); slot 0 holds the missing variables, as a dict
-used as an ordered set, or None while nothing is missing (the usual case, which then costs no
-bookkeeping at all).
+precomputed at compile time, see compiler.py and the compile_* modules); slot 0 holds the
+missing variables, as a dict used as an ordered set, or None while nothing is missing (the usual
+case, which then costs no bookkeeping at all).
 """
 
 from __future__ import annotations

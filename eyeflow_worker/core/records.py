@@ -1,8 +1,8 @@
 """Job records in Redis: the one source of truth for a job's status, result and batch progress.
 
 The gateway creates records and reads them; workers move them through their states. Every
-state change that must not race (start, finish, cancel, a batch item landing) is one Lua script,
-so a cancel and a finishing worker can never both win.
+state change that must not race is one Lua script (`transitions.py`); `task_view.py` turns a
+record into the task object callers see.
 
 Layout (all keys expire `task_record_ttl_seconds` after the last write):
   eyeflow:job:{id}            hash: tenant, kind, status, timestamps, attempts, payload, result,
@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 import redis
 
-Kind = Literal["generate", "batch", "refine", "evaluate"]
-Status = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+from eyeflow_worker.core import transitions
+from eyeflow_worker.core.routing import Kind
+from eyeflow_worker.core.task_view import Status
 
 _PREFIX = "eyeflow:job:"
 
@@ -52,102 +52,6 @@ RECORD_FIELDS = (
     "total", "succeeded", "failed",
 )  # fmt: skip
 
-# Shared by the scripts that end a job. KEYS: job, intents, items, outbox.
-# It keeps a batch's lists as long as its record, and puts a job with a webhook in the outbox
-# (a sorted set by end time) in the same atomic step: if the worker dies before it queues the
-# delivery, the beat sweep finds the job there (see `pending_webhooks`).
-_ENDED = """
-local function ended(status, ttl, channel, job_id, now_epoch)
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
-  redis.call('EXPIRE', KEYS[3], ttl)
-  if redis.call('HEXISTS', KEYS[1], 'webhook_url') == 1 then
-    redis.call('ZADD', KEYS[4], now_epoch, job_id)
-  end
-  redis.call('PUBLISH', channel, status)
-end
-"""
-
-# KEYS[1] job key. ARGV: now. Returns 1 when the job may run, 0 when it is already terminal.
-_START = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'succeeded' or status == 'failed' or status == 'cancelled' then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'status', 'running')
-if not redis.call('HGET', KEYS[1], 'started_at') then
-  redis.call('HSET', KEYS[1], 'started_at', ARGV[1])
-end
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-return 1
-"""
-
-# KEYS[1] job key. ARGV: status. Only a running job can be marked retrying (and back).
-_SET_RUNNING_STATUS = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'running' or status == 'retrying' then
-  redis.call('HSET', KEYS[1], 'status', ARGV[1])
-  return 1
-end
-return 0
-"""
-
-# KEYS[1] job key. ARGV: field, value. Sets the field only on a record that still exists, so a
-# late write never leaves behind a hash without tenant or TTL.
-_SET_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
-
-# KEYS: job, intents, items, outbox. ARGV: status, now, field ('result'|'error'), JSON, ttl,
-# channel, job id, now (epoch seconds). Returns 1 when this call made the terminal transition.
-_FINISH = (
-    _ENDED
-    + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'succeeded' or status == 'failed' or status == 'cancelled' then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], ARGV[3], ARGV[4])
-if not redis.call('HGET', KEYS[1], 'started_at') then
-  redis.call('HSET', KEYS[1], 'started_at', ARGV[2])
-end
-ended(ARGV[1], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
-return 1
-"""
-)
-
-# KEYS: batch, intents, items, outbox. ARGV: index, item JSON, 'succeeded'|'failed', now, ttl,
-# channel, job id, now (epoch seconds). Stores the item once; when it is the last one, the batch
-# finishes in the same step. Returns: 0 item dropped (batch cancelled/gone or item already
-# stored), 1 stored, 2 stored and the batch is now complete.
-_ITEM_DONE = (
-    _ENDED
-    + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'cancelled' then return 0 end
-if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('EXPIRE', KEYS[3], ARGV[5])
-redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
-local succeeded = tonumber(redis.call('HGET', KEYS[1], 'succeeded') or '0')
-local done = succeeded + tonumber(redis.call('HGET', KEYS[1], 'failed') or '0')
-local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
-if done >= total and status ~= 'succeeded' and status ~= 'failed' then
-  local final = 'succeeded'
-  if succeeded == 0 then final = 'failed' end
-  redis.call('HSET', KEYS[1], 'status', final, 'finished_at', ARGV[4])
-  ended(final, ARGV[5], ARGV[6], ARGV[7], ARGV[8])
-  return 2
-end
-if status == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[4])
-end
-return 1
-"""
-)
-
-
 @dataclass(frozen=True)
 class NewJob:
     job_id: str
@@ -162,11 +66,11 @@ class JobStore:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self._redis = client
         self._ttl = ttl_seconds
-        self._start = client.register_script(_START)
-        self._set_running_status = client.register_script(_SET_RUNNING_STATUS)
-        self._set_if_exists = client.register_script(_SET_IF_EXISTS)
-        self._finish = client.register_script(_FINISH)
-        self._item_done = client.register_script(_ITEM_DONE)
+        self._start = client.register_script(transitions.START)
+        self._set_running_status = client.register_script(transitions.SET_RUNNING_STATUS)
+        self._set_if_exists = client.register_script(transitions.SET_IF_EXISTS)
+        self._finish = client.register_script(transitions.FINISH)
+        self._item_done = client.register_script(transitions.ITEM_DONE)
 
     # --- creation and removal (gateway) -------------------------------------------------------
 
@@ -345,50 +249,6 @@ class JobStore:
             ],
         )
         return bool(changed)
-
-
-def public_view(job_id: str, record: Mapping[str, str]) -> dict[str, Any]:
-    """The task object callers see (GET /api/tasks/{id}) and webhooks carry."""
-    kind = record.get("kind", "generate")
-    status = record.get("status", "queued")
-    view: dict[str, Any] = {
-        "task_id": job_id,
-        "kind": kind,
-        "status": status,
-        "created_at": record.get("created_at"),
-        "started_at": record.get("started_at"),
-        "finished_at": record.get("finished_at"),
-        "attempts": int(record.get("attempts", 0)),
-        "progress": _progress(kind, status, record),
-        "result": _json_or_none(record.get("result")),
-        "error": _json_or_none(record.get("error")),
-    }
-    if kind == "batch":
-        view["results_url"] = f"/api/tasks/{job_id}/results"
-    if record.get("webhook_url"):
-        view["webhook"] = _json_or_none(record.get("webhook")) or {
-            "status": "pending",
-            "attempts": 0,
-        }
-    return view
-
-
-def _progress(kind: str, status: str, record: Mapping[str, str]) -> dict[str, int]:
-    if kind != "batch":
-        total = 1
-        succeeded = int(status == "succeeded")
-        failed = int(status == "failed")
-        cancelled = int(status == "cancelled")
-    else:
-        total = int(record.get("total", 0))
-        succeeded = int(record.get("succeeded", 0))
-        failed = int(record.get("failed", 0))
-        cancelled = total - succeeded - failed if status == "cancelled" else 0
-    return {"total": total, "succeeded": succeeded, "failed": failed, "cancelled": cancelled}
-
-
-def _json_or_none(raw: str | None) -> Any:
-    return json.loads(raw) if raw else None
 
 
 def _chunks(values: tuple[str, ...], size: int) -> Iterable[tuple[str, ...]]:

@@ -1,19 +1,61 @@
 """The one Settings object: every knob of the fleet, read from the environment (or `.env`).
 
-Nothing else in the code reads `os.environ`; modules take a `Settings` (usually via
-`get_settings()`), so tests can build one with overrides and pass it down.
+Nothing else in the code reads `os.environ`; each process loads its `Settings` once at start-up
+(`load_settings()`) and passes it down, so tests can build one with overrides. A bad value —
+JSON-valued ones included — stops the process at start-up with a message naming the variable.
 """
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    SecretStr,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 # Values that mean "somebody copied the example file and never filled it in".
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "example", "your-secret-here"}
+
+
+class FallbackCredentials(BaseModel):
+    """The fleet's own credentials for one fallback provider (`LLM_FALLBACK_CREDENTIALS`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: SecretStr | None = None
+    api_url: str | None = None
+    model: str | None = None
+
+
+class ModelPrice(BaseModel):
+    """USD per million tokens for one model (`LLM_PRICE_OVERRIDES`); cache prices default to the
+    input price."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: NonNegativeFloat
+    output: NonNegativeFloat
+    cache_read: NonNegativeFloat | None = None
+    cache_write: NonNegativeFloat | None = None
+
+
+RequestsPerMinute = Annotated[StrictInt, Field(ge=0)]
+
+
+class SettingsInvalid(SystemExit):
+    """The environment holds a value the fleet cannot start with; the message names it. A
+    `SystemExit`: the process stops at start-up with that message, not a traceback."""
 
 
 class Settings(BaseSettings):
@@ -73,18 +115,22 @@ class Settings(BaseSettings):
     llm_fallback_providers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Fleet-level credentials for fallback providers that need them, as JSON:
     # {"openai": {"api_key": "sk-...", "api_url": null, "model": "gpt-4.1-mini"}}.
-    llm_fallback_credentials: SecretStr | None = None
+    llm_fallback_credentials: Annotated[dict[str, FallbackCredentials], NoDecode] = Field(
+        default_factory=dict
+    )
     llm_request_timeout_seconds: float = 120.0
     llm_max_attempts: int = 4
     llm_retry_max_total_seconds: float = 300.0
     llm_retry_base_delay_seconds: float = 1.0
     llm_retry_max_delay_seconds: float = 60.0
     # JSON {"model": {"input": usd_per_mtok, "output": ...}} merged over the built-in price table.
-    llm_price_overrides: str | None = None
+    llm_price_overrides: Annotated[dict[str, ModelPrice], NoDecode] = Field(default_factory=dict)
     # Fleet-wide request budget per provider account (requests/minute, 0 = unlimited), and
     # per-provider overrides as JSON, e.g. {"anthropic": 50, "openai": 500}.
     llm_rate_limit_rpm: int = 0
-    llm_rate_limits: str | None = None
+    llm_rate_limits: Annotated[dict[str, RequestsPerMinute], NoDecode] = Field(
+        default_factory=dict
+    )
     rules_max_repair_attempts: int = 3
     condition_llm_fallback: bool = True
 
@@ -104,7 +150,6 @@ class Settings(BaseSettings):
         "cache_encryption_key",
         "nestjs_service_token",
         "llm_api_key",
-        "llm_fallback_credentials",
         "nestjs_server_url",
         "llm_api_url",
         "broker_url",
@@ -124,6 +169,33 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator(
+        "llm_fallback_credentials", "llm_price_overrides", "llm_rate_limits", mode="before"
+    )
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        # Held as JSON in the environment; parsed here, once, so a bad value stops the process
+        # at start-up instead of failing the first job that needs it.
+        if value is None:
+            return {}
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+            if not isinstance(value, dict):
+                raise ValueError("must be a JSON object")
+        return value
+
+    @field_validator("llm_fallback_credentials", "llm_rate_limits", mode="after")
+    @classmethod
+    def _provider_names_lowercase(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return {name.lower(): entry for name, entry in value.items()}
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_dev(self) -> Settings:
@@ -160,16 +232,27 @@ class Settings(BaseSettings):
             return self.webhook_secret.get_secret_value()
         return "eyeflow-dev-webhook-secret"
 
-    @property
-    def all_queues(self) -> tuple[str, str, str, str]:
-        return (
-            self.queue_interactive,
-            self.queue_batch,
-            self.queue_webhooks,
-            self.queue_maintenance,
-        )
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()
+def load_settings() -> Settings:
+    """This process's settings from the environment (and `.env`), read once.
+
+    Raises `SettingsInvalid` naming each variable that is wrong (e.g. `LLM_RATE_LIMITS: not valid
+    JSON`), never a traceback about a field deep inside a job."""
+    try:
+        return Settings()
+    except ValidationError as invalid:
+        problems = "; ".join(
+            f"{_variable(error['loc'])}: {error['msg']}" for error in invalid.errors()
+        )
+        raise SettingsInvalid(f"invalid configuration: {problems}") from None
+    except SettingsError as exc:
+        raise SettingsInvalid(f"invalid configuration: {exc}") from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "(settings)"
+    name, *inner = (str(part) for part in loc)
+    return ".".join([name.upper(), *inner])

@@ -10,20 +10,14 @@ accepts one).
 from __future__ import annotations
 
 import time
-from typing import ClassVar
 
 import anthropic
 import httpx2
 from anthropic.types import MessageParam
 
 from eyeflow_worker.core.errors import ProviderAuthError, ProviderError
-from eyeflow_worker.core.llm import (
-    LLMRequest,
-    LLMResponse,
-    Message,
-    ProviderConfig,
-    Usage,
-)
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Message, Usage
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
@@ -44,7 +38,6 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 
 class AnthropicProvider:
     name = "anthropic"
-    requires_api_key: ClassVar[bool] = True
 
     def __init__(self, config: ProviderConfig, settings: Settings) -> None:
         self.config = config

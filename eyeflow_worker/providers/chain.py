@@ -1,6 +1,7 @@
 """Fallback providers: when the configured provider fails, the next one in line answers.
 
-Rules (kept deliberately simple and safe):
+Which fallbacks a job gets is decided in `core.provider_catalogue.fallback_configs`; the rules
+(kept deliberately simple and safe):
 
 - The chain is the tenant's configured provider, then `settings.llm_fallback_providers`
   (`LLM_FALLBACK_PROVIDERS=ollama,offline`) in order. Each link has its own retry loop; a link
@@ -18,106 +19,35 @@ Rules (kept deliberately simple and safe):
 - A caller holding complete fallback configurations (a tenant config that carries its own
   `fallbacks`, keys included) passes them to `registry.build_llm(..., fallbacks=[...])`; they
   replace the settings-derived list.
-- With a job time limit (`remaining_seconds`), no further link is tried once it is spent:
-  `JobTimeout` is raised (not a `ProviderError`, so nothing in the chain swallows it).
+- With a job time limit, no further link is tried once it is spent: each link's retry loop
+  checks the job's `Deadline` first and raises `JobTimeout` (not a `ProviderError`, so nothing
+  in the chain swallows it).
 - When every link fails, the primary's error is raised (it is the one the tenant can act on),
   with what each fallback said added to its `details["fallbacks"]`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from pydantic import SecretStr
-
-from eyeflow_worker.core.errors import ConfigInvalid, ProviderError
-from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider, ProviderConfig
-from eyeflow_worker.core.settings import Settings
-from eyeflow_worker.providers.retry import RemainingSeconds, check_deadline
+from eyeflow_worker.core.errors import ProviderError
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODELS: dict[str, str] = {
-    "anthropic": "claude-sonnet-4-6",
-    "openai": "gpt-4.1-mini",
-    "ollama": "llama3.1",
-    "llamacpp": "default",
-    "offline": "eyeflow-offline-drafter-1",
-}
-
-
-def requires_api_key(factory: object) -> bool:
-    return bool(getattr(factory, "requires_api_key", False))
-
-
-def fallback_configs(
-    config: ProviderConfig | None, settings: Settings, providers: Mapping[str, object]
-) -> list[ProviderConfig]:
-    """The usable fallback configurations for `config`, per the rules above."""
-    primary = config.provider.lower() if config is not None else None
-    seen = {primary}
-    fleet_credentials = _fleet_credentials(settings)
-    configs: list[ProviderConfig] = []
-    for name in settings.llm_fallback_providers:
-        if name in seen:
-            continue
-        seen.add(name)
-        if name not in providers:
-            log.warning("Ignoring unknown fallback provider %r", name)
-            continue
-        credentials = fleet_credentials.get(name, {})
-        if requires_api_key(providers[name]) and not credentials.get("api_key"):
-            log.warning(
-                "Ignoring fallback provider %r: it needs an API key in LLM_FALLBACK_CREDENTIALS",
-                name,
-            )
-            continue
-        api_key = credentials.get("api_key")
-        configs.append(
-            ProviderConfig(
-                provider=name,
-                model=credentials.get("model") or DEFAULT_MODELS.get(name, "default"),
-                temperature=config.temperature if config is not None else settings.llm_temperature,
-                max_tokens=config.max_tokens if config is not None else settings.llm_max_tokens,
-                api_key=SecretStr(api_key) if api_key else None,
-                api_url=credentials.get("api_url"),
-                request_timeout_seconds=settings.llm_request_timeout_seconds,
-            )
-        )
-    return configs
-
-
-def _fleet_credentials(settings: Settings) -> dict[str, dict[str, str]]:
-    """LLM_FALLBACK_CREDENTIALS parsed; a malformed value is refused loudly, never guessed at."""
-    if settings.llm_fallback_credentials is None:
-        return {}
-    try:
-        parsed = json.loads(settings.llm_fallback_credentials.get_secret_value())
-    except json.JSONDecodeError:
-        raise ConfigInvalid("LLM_FALLBACK_CREDENTIALS is not valid JSON") from None
-    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
-        raise ConfigInvalid("LLM_FALLBACK_CREDENTIALS must map provider names to objects")
-    return {str(name).lower(): entry for name, entry in parsed.items()}
-
 
 class FallbackChain:
     """A `Provider` that asks each of `links` in turn until one answers."""
 
-    def __init__(
-        self, links: Sequence[Provider], *, remaining_seconds: RemainingSeconds | None = None
-    ) -> None:
+    def __init__(self, links: Sequence[Provider]) -> None:
         if not links:
             raise ValueError("a fallback chain needs at least one provider")
         self.links = list(links)
         self.name = self.links[0].name
-        self.remaining_seconds = remaining_seconds
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         failures: list[tuple[str, ProviderError]] = []
         for index, link in enumerate(self.links):
-            check_deadline(self.remaining_seconds)
             try:
                 return link.complete(request)
             except ProviderError as error:

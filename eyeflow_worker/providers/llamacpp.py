@@ -21,7 +21,6 @@ from eyeflow_worker.providers.openai_compat import (
 
 class LlamaCppProvider(OpenAICompatibleProvider):
     name = "llamacpp"
-    requires_api_key = False
     default_base_url = "http://127.0.0.1:8080/v1"
     max_tokens_param = "max_tokens"
 

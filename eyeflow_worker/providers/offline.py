@@ -14,7 +14,8 @@ import time
 from typing import Any
 
 from eyeflow_worker.core.errors import ProviderRequestError
-from eyeflow_worker.core.llm import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.offline.drafting import draft_rules
 from eyeflow_worker.offline.redrafting import refine_draft

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 import httpx
 
 from eyeflow_worker.core.errors import ProviderError
-from eyeflow_worker.core.llm import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (

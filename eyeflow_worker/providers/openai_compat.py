@@ -25,7 +25,9 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from eyeflow_worker.core.errors import ProviderAuthError, ProviderError, ProviderRequestError
-from eyeflow_worker.core.llm import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
+from eyeflow_worker.core.llm_config import ProviderConfig
+from eyeflow_worker.core.provider_catalogue import PROVIDER_SPECS
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
@@ -66,7 +68,6 @@ class OpenAICompatibleProvider:
     """Shared Chat Completions logic; subclasses set the class attributes."""
 
     name: str
-    requires_api_key: ClassVar[bool]
     default_base_url: ClassVar[str]
     max_tokens_param: ClassVar[str]
 
@@ -183,7 +184,7 @@ class OpenAICompatibleProvider:
     def _client(self) -> openai.OpenAI:
         api_key = self.config.api_key
         if api_key is None or not api_key.get_secret_value():
-            if self.requires_api_key:
+            if PROVIDER_SPECS[self.name].requires_api_key:
                 raise ProviderAuthError(
                     missing_key_message(self.name), details={"provider": self.name}
                 )
@@ -254,7 +255,6 @@ def translate_openai_error(
 
 class OpenAIProvider(OpenAICompatibleProvider):
     name = "openai"
-    requires_api_key = True
     default_base_url = "https://api.openai.com/v1"
     max_tokens_param = "max_completion_tokens"
 

@@ -13,16 +13,12 @@ without a release through `LLM_PRICE_OVERRIDES`, e.g.
 
 from __future__ import annotations
 
-import json
-import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 from eyeflow_worker.core.llm import Usage
-from eyeflow_worker.core.settings import Settings
-
-log = logging.getLogger(__name__)
+from eyeflow_worker.core.settings import ModelPrice, Settings
 
 LOCAL_PROVIDERS = frozenset({"ollama", "llamacpp", "offline"})
 _DATED_SUFFIX = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
@@ -72,10 +68,17 @@ PRICES: dict[str, Price] = {
 }
 
 
-def price_for(provider: str, model: str, overrides: str | None = None) -> Price | None:
-    override = _parse_overrides(overrides).get(model)
+def price_for(
+    provider: str, model: str, overrides: Mapping[str, ModelPrice] | None = None
+) -> Price | None:
+    override = (overrides or {}).get(model)
     if override is not None:
-        return override
+        return Price(
+            input=override.input,
+            output=override.output,
+            cache_read=override.input if override.cache_read is None else override.cache_read,
+            cache_write=override.input if override.cache_write is None else override.cache_write,
+        )
     if provider.lower() in LOCAL_PROVIDERS:
         return Price(0.0, 0.0, 0.0, 0.0)
     return PRICES.get(model) or PRICES.get(_DATED_SUFFIX.sub("", model))
@@ -84,29 +87,3 @@ def price_for(provider: str, model: str, overrides: str | None = None) -> Price 
 def cost_usd(provider: str, model: str, usage: Usage, settings: Settings) -> float | None:
     price = price_for(provider, model, settings.llm_price_overrides)
     return None if price is None else round(price.cost(usage), 8)
-
-
-@lru_cache(maxsize=8)
-def _parse_overrides(raw: str | None) -> dict[str, Price]:
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise TypeError("expected a JSON object keyed by model name")
-        return {str(model): _price_from_json(entry) for model, entry in data.items()}
-    except (ValueError, TypeError, KeyError) as exc:
-        log.warning("Ignoring LLM_PRICE_OVERRIDES: %s", exc)
-        return {}
-
-
-def _price_from_json(entry: object) -> Price:
-    if not isinstance(entry, dict):
-        raise TypeError("each model's prices must be an object")
-    input_price = float(entry["input"])
-    return Price(
-        input=input_price,
-        output=float(entry["output"]),
-        cache_read=float(entry.get("cache_read", input_price)),
-        cache_write=float(entry.get("cache_write", input_price)),
-    )

@@ -3,25 +3,24 @@ and tells the fleet when the server asked everyone to back off.
 
 `build_llm` puts it inside the retry loop, so every attempt takes a slot of its own. Only
 providers that call a server (they have a `base_url`) are limited; the offline drafter is not.
-The budget comes from `Settings.llm_rate_limits` (JSON, provider → requests/minute), else
+The budget comes from `Settings.llm_rate_limits` (provider → requests/minute), else
 `Settings.llm_rate_limit_rpm`; 0 means no budget, but the shared cooldown still applies.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from functools import lru_cache
 
 import redis
 
-from eyeflow_worker.core.errors import ConfigInvalid, ProviderError
-from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider, ProviderConfig
+from eyeflow_worker.core.deadline import Deadline
+from eyeflow_worker.core.errors import ProviderError
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
 from eyeflow_worker.providers.ratelimit import LimitKey, Rate, RateLimiter
-from eyeflow_worker.providers.retry import RemainingSeconds, check_deadline
 
 
 class RateLimitedProvider:
@@ -34,20 +33,18 @@ class RateLimitedProvider:
         limiter: RateLimiter,
         *,
         max_delay_seconds: float = 60.0,
-        remaining_seconds: RemainingSeconds | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
         self.limiter = limiter
         self.max_delay_seconds = max_delay_seconds
-        self.remaining_seconds = remaining_seconds
+        self.deadline = deadline or Deadline.never()
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         # A wait for a slot that would not end before the job's time limit is refused at once.
-        left = check_deadline(self.remaining_seconds)
-        self.limiter.acquire(
-            max_wait=None if left is None else min(self.limiter.max_wait_seconds, left)
-        )
+        # (The retry loop around this has just checked the deadline itself.)
+        self.limiter.acquire(max_wait=min(self.limiter.max_wait_seconds, self.deadline.remaining()))
         try:
             return self.inner.complete(request)
         except ProviderError as error:
@@ -63,25 +60,8 @@ class RateLimitedProvider:
 
 def rate_for(provider: str, settings: Settings) -> Rate | None:
     """The provider's requests-per-minute budget, or None for no budget."""
-    rpm = _overrides(settings.llm_rate_limits).get(provider.lower(), settings.llm_rate_limit_rpm)
+    rpm = settings.llm_rate_limits.get(provider.lower(), settings.llm_rate_limit_rpm)
     return Rate(rpm, 60.0) if rpm > 0 else None
-
-
-@lru_cache(maxsize=8)
-def _overrides(raw: str | None) -> dict[str, int]:
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except ValueError as error:
-        raise ConfigInvalid(f"LLM_RATE_LIMITS is not valid JSON: {error}") from None
-    if not isinstance(parsed, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in parsed.values()
-    ):
-        raise ConfigInvalid(
-            'LLM_RATE_LIMITS must be a JSON object of integers, e.g. {"openai": 500}'
-        )
-    return {str(name).lower(): value for name, value in parsed.items()}
 
 
 def rate_limited(
@@ -92,12 +72,12 @@ def rate_limited(
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] | None = None,
-    remaining_seconds: RemainingSeconds | None = None,
+    deadline: Deadline | None = None,
 ) -> Provider:
     """`provider` behind the fleet's limiter for its account, or as is when it calls no server.
 
     A wait longer than the retry budget, or than what is left of the job's time
-    (`remaining_seconds`), is refused at once (the fallback chain can serve).
+    (its `deadline`), is refused at once (the fallback chain can serve).
     """
     base_url = getattr(provider, "base_url", None)
     if not isinstance(base_url, str):
@@ -114,5 +94,5 @@ def rate_limited(
         provider,
         limiter,
         max_delay_seconds=settings.llm_retry_max_delay_seconds,
-        remaining_seconds=remaining_seconds,
+        deadline=deadline,
     )

@@ -1,4 +1,5 @@
 """Maps the configuration's `provider` string to a provider class. No if/elif on names elsewhere.
+Its names are those of `core.provider_catalogue` (what each needs, its default model).
 
 `build_llm` is what a job calls: the configured provider and its fallbacks (`chain.py`), each
 wrapped in the one retry loop (`retry.py`), inside which each attempt takes a slot from the
@@ -9,27 +10,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import redis
 
+from eyeflow_worker.core.deadline import Deadline
 from eyeflow_worker.core.errors import ConfigInvalid
-from eyeflow_worker.core.llm import Provider, ProviderConfig
+from eyeflow_worker.core.llm import Provider
+from eyeflow_worker.core.llm_config import ProviderConfig
+from eyeflow_worker.core.provider_catalogue import fallback_configs
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.anthropic import AnthropicProvider
-from eyeflow_worker.providers.chain import (
-    DEFAULT_MODELS,
-    FallbackChain,
-    fallback_configs,
-    requires_api_key,
-)
+from eyeflow_worker.providers.chain import FallbackChain
 from eyeflow_worker.providers.llamacpp import LlamaCppProvider
 from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.providers.ollama import OllamaProvider
 from eyeflow_worker.providers.openai_compat import OpenAIProvider
 from eyeflow_worker.providers.ratelimited import rate_limited
 from eyeflow_worker.providers.retry import (
-    RemainingSeconds,
     RetryingProvider,
     RetryListener,
     RetryPolicy,
@@ -51,19 +48,13 @@ __all__ = [
     "RetryListener",
     "build_llm",
     "build_provider",
-    "describe_providers",
-    "supported_providers",
 ]
-
-
-def supported_providers() -> list[str]:
-    return sorted(PROVIDERS)
 
 
 def build_provider(config: ProviderConfig, settings: Settings) -> Provider:
     factory = PROVIDERS.get(config.provider.lower())
     if factory is None:
-        supported = ", ".join(supported_providers())
+        supported = ", ".join(sorted(PROVIDERS))
         raise ConfigInvalid(f"Unknown LLM provider {config.provider!r}; supported: {supported}")
     return factory(config, settings)
 
@@ -76,7 +67,7 @@ def build_llm(
     fallbacks: Sequence[ProviderConfig] | None = None,
     sleep: Callable[[float], None] | None = None,
     limiter_redis: redis.Redis | None = None,
-    remaining_seconds: RemainingSeconds | None = None,
+    deadline: Deadline | None = None,
     clock: Callable[[], float] | None = None,
 ) -> Provider:
     """The provider a job talks to: the configured one, then its fallbacks, each with retries.
@@ -85,7 +76,7 @@ def build_llm(
     `retrying`). `fallbacks` replaces the settings-derived fallback list (see `chain.py`);
     `limiter_redis` turns on the fleet-wide rate limiter (None: no limiting).
 
-    `remaining_seconds()` — the seconds left of the job's time limit — makes the whole chain
+    `deadline` — the job's time limit — makes the whole chain
     share the job's budget rather than each link its own: no attempt or link starts once it is
     spent (`eyeflow_worker.core.errors.JobTimeout`), and no retry or rate-limit wait is taken that
     would not end before it (the link gives up at once and the next one gets what is left).
@@ -97,7 +88,7 @@ def build_llm(
     policy = RetryPolicy.from_settings(settings)
     configs = [
         config,
-        *(fallback_configs(config, settings, PROVIDERS) if fallbacks is None else fallbacks),
+        *(fallback_configs(config, settings) if fallbacks is None else fallbacks),
     ]
     links: list[Provider] = []
     for link_config in configs:
@@ -109,7 +100,7 @@ def build_llm(
                 settings,
                 limiter_redis,
                 sleep=sleep or time.sleep,
-                remaining_seconds=remaining_seconds,
+                deadline=deadline,
             )
         links.append(
             RetryingProvider(
@@ -118,38 +109,9 @@ def build_llm(
                 on_retry=on_retry,
                 sleep=sleep or time.sleep,
                 clock=clock or time.monotonic,
-                remaining_seconds=remaining_seconds,
+                deadline=deadline,
             )
         )
     if len(links) == 1:
         return links[0]
-    return FallbackChain(links, remaining_seconds=remaining_seconds)
-
-
-def describe_providers(config: ProviderConfig | None, settings: Settings) -> list[dict[str, Any]]:
-    """Every supported provider for `GET /providers`: which is active, which are fallbacks,
-    whether the credentials each needs are present, and the model in use. Never a key."""
-    active_name = config.provider.lower() if config is not None else None
-    chain = [c.provider for c in fallback_configs(config, settings, PROVIDERS)]
-    described = []
-    for name in supported_providers():
-        active = name == active_name
-        needs_key = requires_api_key(PROVIDERS[name])
-        has_key = active and config is not None and config.api_key is not None
-        model: str | None = None
-        if active and config is not None:
-            model = config.model
-        elif name in chain:
-            model = DEFAULT_MODELS.get(name)
-        described.append(
-            {
-                "name": name,
-                "active": active,
-                "configured": active or name in chain,
-                "fallback_position": chain.index(name) + 1 if name in chain else None,
-                "requires_credentials": needs_key,
-                "credentials_present": has_key or not needs_key,
-                "model": model,
-            }
-        )
-    return described
+    return FallbackChain(links)

@@ -10,11 +10,10 @@ server-requested wait that would overrun the budget ends the retries at once (th
 chain can then serve instead of a doomed wait), and no wait is ever longer than what is left of
 the budget.
 
-A job's own time limit bounds all of this when `remaining_seconds` (the seconds left of the job,
-e.g. `JobDeadline.remaining`) is given: no attempt starts once it is spent (`JobTimeout`, which
-is not a `ProviderError`, so no fallback swallows it), and a wait that would not end before it
-is not taken — the link gives up at once with its error, leaving what time remains to the next
-fallback link instead of sleeping it away.
+The job's `Deadline` bounds all of this, and this loop is the one place it is checked: no attempt
+starts once it is spent (`JobTimeout`, which is not a `ProviderError`, so no fallback swallows
+it), and a wait that would not end before it is not taken — the link gives up at once with its
+error, leaving what time remains to the next fallback link instead of sleeping it away.
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import random as _uniform
 
-from eyeflow_worker.core.errors import JobTimeout, ProviderError
+from eyeflow_worker.core.deadline import Deadline
+from eyeflow_worker.core.errors import ProviderError
 from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
@@ -33,19 +33,6 @@ from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
 log = logging.getLogger(__name__)
 
 RetryListener = Callable[[float, Exception], None]
-# Seconds left of the job's time limit (<= 0: spent).
-RemainingSeconds = Callable[[], float]
-JOB_TIMEOUT_MESSAGE = "The job ran past its time limit"
-
-
-def check_deadline(remaining_seconds: RemainingSeconds | None) -> float | None:
-    """The seconds left (None: no job limit); raises `JobTimeout` once they are spent."""
-    if remaining_seconds is None:
-        return None
-    left = remaining_seconds()
-    if left <= 0:
-        raise JobTimeout(JOB_TIMEOUT_MESSAGE)
-    return left
 
 
 @dataclass(frozen=True)
@@ -106,7 +93,7 @@ class RetryingProvider:
         on_retry: RetryListener | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        remaining_seconds: RemainingSeconds | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -114,13 +101,13 @@ class RetryingProvider:
         self.on_retry = on_retry
         self.sleep = sleep
         self.clock = clock
-        self.remaining_seconds = remaining_seconds
+        self.deadline = deadline or Deadline.never()
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         started = self.clock()
         attempt = 1
         while True:
-            check_deadline(self.remaining_seconds)
+            self.deadline.check()
             try:
                 return self.inner.complete(request)
             except ProviderError as error:
@@ -131,8 +118,8 @@ class RetryingProvider:
                     self.policy.retry_delay(error, attempt),
                     self.policy.max_total_seconds - elapsed,
                 )
-                left = self.remaining_seconds() if self.remaining_seconds is not None else None
-                if left is not None and delay >= left:
+                left = self.deadline.remaining()
+                if delay >= left:
                     log.warning(
                         "%s call failed (%s, attempt %d/%d); not retrying: the wait (%.2f s) "
                         "would not end before the job's time limit (%.2f s left)",

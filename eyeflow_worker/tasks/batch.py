@@ -8,50 +8,47 @@ parallel across the batch workers. Items are idempotent: each has a deterministi
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from typing import Any
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.core.celery_factory import TRANSIENT_INFRA_RETRY
-from eyeflow_worker.core.records import TERMINAL
+from eyeflow_worker.core.records import JobStore
+from eyeflow_worker.core.routing import Tasks
+from eyeflow_worker.core.task_view import TERMINAL
 from eyeflow_worker.rules.service import generate_rules
-from eyeflow_worker.runtime import runtime
+from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
 from eyeflow_worker.tasks.execution import (
     JobContext,
     durably,
-    ensure_webhook_queued,
     error_for,
     finished,
     record_usage,
 )
 
-logger = logging.getLogger(__name__)
 
-
-@app.task(name="eyeflow.batch.start", **TRANSIENT_INFRA_RETRY)
-def start_batch(job_id: str, tenant: str) -> None:
-    rt = runtime()
-    if not rt.jobs.start(job_id):
+@app.task(name=Tasks.BATCH_START, **TASK_OPTIONS)
+def start_batch(self: RuntimeTask, job_id: str, tenant: str) -> None:
+    jobs = self.rt.jobs
+    if not jobs.start(job_id):
         return
-    record = rt.jobs.get(job_id) or {}
+    record = jobs.get(job_id) or {}
     for index in range(int(record.get("total", 0))):
-        if not rt.jobs.item_is_done(job_id, index):
+        if not jobs.item_is_done(job_id, index):
             generate_item.apply_async(args=[job_id, tenant, index], task_id=f"{job_id}:{index}")
 
 
 @lru_cache(maxsize=64)
-def _batch_payload(job_id: str) -> dict[str, Any]:
+def _batch_payload(jobs: JobStore, job_id: str) -> dict[str, Any]:
     """A batch's payload (with its possibly large aggregated context), parsed once per process."""
-    return runtime().jobs.payload(job_id)
+    return jobs.payload(job_id)
 
 
-@app.task(name="eyeflow.batch.item", **TRANSIENT_INFRA_RETRY)
-def generate_item(job_id: str, tenant: str, index: int) -> None:
-    rt = runtime()
+@app.task(name=Tasks.BATCH_ITEM, **TASK_OPTIONS)
+def generate_item(self: RuntimeTask, job_id: str, tenant: str, index: int) -> None:
+    rt = self.rt
     record = rt.jobs.get(job_id)
     if record is None or record.get("status") in TERMINAL:
-        ensure_webhook_queued(rt, job_id, record)
+        rt.webhooks.requeue_if_lost(job_id, record)
         return
     if rt.jobs.item_is_done(job_id, index):
         return
@@ -62,7 +59,7 @@ def generate_item(job_id: str, tenant: str, index: int) -> None:
         result = generate_rules(
             job.llm(),
             intent,
-            job.aggregated_context(_batch_payload(job_id).get("aggregated_context")),
+            job.aggregated_context(_batch_payload(rt.jobs, job_id).get("aggregated_context")),
             max_repair_attempts=rt.settings.rules_max_repair_attempts,
         )
     except Exception as exc:

@@ -17,13 +17,12 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from eyeflow_worker.core.deadline import Deadline
 from eyeflow_worker.core.errors import EyeflowError
-from eyeflow_worker.core.llm import Provider, ProviderConfig
-from eyeflow_worker.core.records import TERMINAL
+from eyeflow_worker.core.llm import Provider
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.providers.registry import build_llm
-from eyeflow_worker.runtime import Runtime, runtime
-from eyeflow_worker.tasks.deadline import Deadline, DeadlineBoundProvider
-from eyeflow_worker.tasks.webhook import queue_webhook
+from eyeflow_worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +31,11 @@ JobWork = Callable[[Mapping[str, Any], "JobContext"], dict[str, Any]]
 
 
 class JobContext:
-    """The tenant's configuration and provider for one job, loaded on first use."""
+    """One job: its runtime, tenant, deadline, and the tenant's configuration and provider
+    (loaded on first use)."""
 
     def __init__(self, rt: Runtime, tenant: str, job_id: str) -> None:
-        self._rt = rt
+        self.rt = rt
         self.tenant = tenant
         self.job_id = job_id
         self._config: ProviderConfig | None = None
@@ -45,38 +45,36 @@ class JobContext:
     @property
     def config(self) -> ProviderConfig:
         if self._config is None:
-            self._config = self._rt.configs.llm_config(self.tenant)
+            self._config = self.rt.configs.llm_config(self.tenant)
         return self._config
 
     def aggregated_context(self, given: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         if given:
             return given
-        return self._rt.configs.aggregated_context(self.tenant)
+        return self.rt.configs.aggregated_context(self.tenant)
 
     def llm(self) -> Provider:
-        """The tenant's provider chain, its retry and rate-limit waits bounded by the deadline."""
-        self.deadline.check()
-        chain = build_llm(
+        """The tenant's provider chain; every attempt, retry and rate-limit wait (repair rounds
+        included) is bounded by the job's deadline."""
+        return build_llm(
             self.config,
-            self._rt.settings,
+            self.rt.settings,
             on_retry=self._on_retry,
             sleep=self._wait_then_resume,
-            limiter_redis=self._rt.redis,
-            remaining_seconds=self.deadline.remaining,
+            limiter_redis=self.rt.redis,
+            deadline=self.deadline,
         )
-        # The chain keeps every wait within the deadline; this also stops a new repair round.
-        return DeadlineBoundProvider(chain, self.deadline)
 
     def _wait_then_resume(self, delay_seconds: float) -> None:
         """The retry wait: the job reads `retrying` during it and `running` again after it."""
         time.sleep(delay_seconds)
-        self._rt.jobs.mark_running(self.job_id)
+        self.rt.jobs.mark_running(self.job_id)
 
     def _on_retry(self, delay_seconds: float, error: Exception) -> None:
         code = error.code if isinstance(error, EyeflowError) else type(error).__name__
         logger.info("job %s: provider retry in %.1fs (%s)", self.job_id, delay_seconds, code)
-        self._rt.jobs.mark_retrying(self.job_id)
-        self._rt.metrics.count("eyeflow_provider_retries", code=code)
+        self.rt.jobs.mark_retrying(self.job_id)
+        self.rt.metrics.count("eyeflow_provider_retries", code=code)
 
 
 def error_for(exc: BaseException, job_id: str) -> dict[str, Any]:
@@ -92,11 +90,10 @@ def error_for(exc: BaseException, job_id: str) -> dict[str, Any]:
     }
 
 
-def run_job(job_id: str, tenant: str, work: JobWork) -> None:
-    rt = runtime()
+def run_job(rt: Runtime, job_id: str, tenant: str, work: JobWork) -> None:
     if not rt.jobs.start(job_id):
         logger.info("job %s is already finished or cancelled; skipping", job_id)
-        ensure_webhook_queued(rt, job_id, rt.jobs.get(job_id))
+        rt.webhooks.requeue_if_lost(job_id, rt.jobs.get(job_id))
         return
     record, payload = rt.jobs.get_with_payload(job_id)
     context = JobContext(rt, tenant, job_id)
@@ -154,7 +151,7 @@ def finished(rt: Runtime, job_id: str, status: str, record: Mapping[str, str]) -
     """Queue the webhook of a job that just reached a terminal status (first: it is the part a
     caller waits on), then count it. `record` is the job as read once it had started."""
     if record.get("webhook_url"):
-        queue_webhook(rt, job_id)
+        rt.webhooks.queue(job_id)
     created, started = _parse_time(record.get("created_at")), _parse_time(record.get("started_at"))
     rt.metrics.job_ended(
         record.get("kind", "generate"),
@@ -168,17 +165,3 @@ def _parse_time(value: str | None) -> float | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def ensure_webhook_queued(rt: Runtime, job_id: str, record: Mapping[str, str] | None) -> None:
-    """On a redelivered message for a job that already ended: queue its webhook if the worker
-    that ended it died before doing so. (A rare duplicate delivery is harmless: receivers
-    deduplicate on the stable `webhook-id`.)"""
-    if (
-        record is not None
-        and record.get("status") in TERMINAL
-        and record.get("webhook_url")
-        and not record.get("webhook_queued_at")
-    ):
-        logger.warning("job %s ended without its webhook queued; queueing it now", job_id)
-        queue_webhook(rt, job_id)

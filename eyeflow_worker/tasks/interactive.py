@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.core.celery_factory import TRANSIENT_INFRA_RETRY
+from eyeflow_worker.core.routing import Tasks
 from eyeflow_worker.evaluation import LLMChoice, evaluate_condition_job
 from eyeflow_worker.rules.service import generate_rules, refine_rules
-from eyeflow_worker.runtime import runtime
+from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
 from eyeflow_worker.tasks.execution import JobContext, run_job
 
 # A plain-English verdict depends on the context values, which change; an hour bounds staleness.
@@ -21,7 +21,7 @@ def _generate(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
         job.llm(),
         payload["user_intent"],
         job.aggregated_context(payload.get("aggregated_context")),
-        max_repair_attempts=runtime().settings.rules_max_repair_attempts,
+        max_repair_attempts=job.rt.settings.rules_max_repair_attempts,
     )
 
 
@@ -31,13 +31,11 @@ def _refine(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
         payload["current_rules"],
         payload["feedback"],
         job.aggregated_context(payload.get("aggregated_context")),
-        max_repair_attempts=runtime().settings.rules_max_repair_attempts,
+        max_repair_attempts=job.rt.settings.rules_max_repair_attempts,
     )
 
 
 def _evaluate(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
-    rt = runtime()
-
     def tenant_llm() -> LLMChoice:
         config = job.config
         return LLMChoice(job.llm(), job.tenant, config.provider, config.model)
@@ -45,22 +43,22 @@ def _evaluate(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
     return evaluate_condition_job(
         payload["condition"],
         payload.get("context") or {},
-        llm_factory=tenant_llm if rt.settings.condition_llm_fallback else None,
-        cache=rt.redis,
+        llm_factory=tenant_llm if job.rt.settings.condition_llm_fallback else None,
+        cache=job.rt.redis,
         cache_ttl_seconds=_CONDITION_CACHE_TTL_SECONDS,
     )
 
 
-@app.task(name="eyeflow.generate", **TRANSIENT_INFRA_RETRY)
-def generate(job_id: str, tenant: str) -> None:
-    run_job(job_id, tenant, _generate)
+@app.task(name=Tasks.GENERATE, **TASK_OPTIONS)
+def generate(self: RuntimeTask, job_id: str, tenant: str) -> None:
+    run_job(self.rt, job_id, tenant, _generate)
 
 
-@app.task(name="eyeflow.refine", **TRANSIENT_INFRA_RETRY)
-def refine(job_id: str, tenant: str) -> None:
-    run_job(job_id, tenant, _refine)
+@app.task(name=Tasks.REFINE, **TASK_OPTIONS)
+def refine(self: RuntimeTask, job_id: str, tenant: str) -> None:
+    run_job(self.rt, job_id, tenant, _refine)
 
 
-@app.task(name="eyeflow.evaluate", **TRANSIENT_INFRA_RETRY)
-def evaluate(job_id: str, tenant: str) -> None:
-    run_job(job_id, tenant, _evaluate)
+@app.task(name=Tasks.EVALUATE, **TASK_OPTIONS)
+def evaluate(self: RuntimeTask, job_id: str, tenant: str) -> None:
+    run_job(self.rt, job_id, tenant, _evaluate)

@@ -7,41 +7,20 @@ import time
 from functools import lru_cache
 
 import httpx
-from celery import Task
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.core.celery_factory import TRANSIENT_INFRA_RETRY
-from eyeflow_worker.core.records import public_view, utc_now
-from eyeflow_worker.runtime import Runtime, runtime
-from eyeflow_worker.webhooks import DeliveryFailed, backoff_delay, post_delivery, sign_delivery
+from eyeflow_worker.core.records import utc_now
+from eyeflow_worker.core.routing import Tasks
+from eyeflow_worker.core.task_view import task_view
+from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
+from eyeflow_worker.webhook_delivery import (
+    DeliveryFailed,
+    backoff_delay,
+    post_delivery,
+    sign_delivery,
+)
 
 logger = logging.getLogger(__name__)
-
-
-# A job normally has its delivery queued milliseconds after it ends; one still in the outbox
-# after this long lost its worker in between.
-_OUTBOX_GRACE_SECONDS = 60.0
-
-
-def queue_webhook(rt: Runtime, job_id: str) -> None:
-    deliver_webhook.apply_async(args=[job_id])
-    rt.jobs.mark_webhook_queued(job_id)
-
-
-@app.task(name="eyeflow.webhook.sweep", **TRANSIENT_INFRA_RETRY)
-def sweep_webhook_outbox(older_than_seconds: float = _OUTBOX_GRACE_SECONDS) -> int:
-    """Beat: queue the deliveries of jobs that ended but whose worker died before queueing."""
-    rt = runtime()
-    queued = 0
-    for job_id in rt.jobs.pending_webhooks(older_than_seconds):
-        record = rt.jobs.get(job_id)
-        if record is None or not record.get("webhook_url") or record.get("webhook_queued_at"):
-            rt.jobs.drop_from_outbox(job_id)
-            continue
-        logger.warning("job %s ended without its webhook queued; queueing it now", job_id)
-        queue_webhook(rt, job_id)
-        queued += 1
-    return queued
 
 
 @lru_cache(maxsize=1)
@@ -50,9 +29,11 @@ def _http_client(timeout_seconds: float) -> httpx.Client:
     return httpx.Client(timeout=timeout_seconds, follow_redirects=False)
 
 
-@app.task(name="eyeflow.webhook.deliver", bind=True, **TRANSIENT_INFRA_RETRY)
-def deliver_webhook(self: Task, job_id: str, first_attempt_at: float | None = None) -> None:
-    rt = runtime()
+@app.task(name=Tasks.WEBHOOK_DELIVER, **TASK_OPTIONS)
+def deliver_webhook(
+    self: RuntimeTask, job_id: str, first_attempt_at: float | None = None
+) -> None:
+    rt = self.rt
     settings = rt.settings
     record = rt.jobs.get(job_id)
     url = (record or {}).get("webhook_url")
@@ -60,7 +41,7 @@ def deliver_webhook(self: Task, job_id: str, first_attempt_at: float | None = No
         logger.warning("webhook for %s dropped: the job record is gone", job_id)
         return
     started = first_attempt_at or time.time()
-    view = public_view(job_id, record)
+    view = task_view(job_id, record).to_json()
     # The id is stable across retries of one event, so receivers can deduplicate on it.
     delivery = sign_delivery(
         settings.webhook_signing_secret, f"msg_{job_id}_{view['status']}", view

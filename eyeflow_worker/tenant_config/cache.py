@@ -25,7 +25,7 @@ from typing import Any, Literal
 import redis
 from pydantic import SecretStr
 
-from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.tenant_config.crypto import SecretBox
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from pydantic import (
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from eyeflow_worker.core.errors import ConfigInvalid, ConfigMissing, UpstreamUnavailable
-from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -4,6 +4,8 @@ from typing import Any
 
 import pytest
 
+from eyeflow_worker.conditions import compile_condition, evaluate_condition
+
 
 def make_context() -> dict[str, Any]:
     return {
@@ -48,3 +50,11 @@ def make_context() -> dict[str, Any]:
 @pytest.fixture
 def ctx() -> dict[str, Any]:
     return make_context()
+
+
+def assert_semantics(expression: str, expected: bool) -> None:
+    """`expression` is `expected` in `make_context()`, on both paths: `evaluate` and `test`."""
+    context = make_context()
+    evaluation = evaluate_condition(expression, context)
+    assert evaluation.result is expected, evaluation.explanation
+    assert compile_condition(expression).test(context) is expected

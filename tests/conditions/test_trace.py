@@ -1,8 +1,8 @@
 """The evaluate() trace: its cheap recording must read exactly like the plain formatting rules.
 
-compiler.py formats the constant parts of each step at compile time and takes shortcuts for
-common values (a short string's or a float's repr); trace.py joins and cuts the steps once at
-the end. These tests pin both against the straightforward definitions.
+The compile_* modules format the constant parts of each step at compile time and take
+shortcuts for common values (a short string's or a float's repr); trace.py joins and cuts the
+steps once at the end. These tests pin both against the straightforward definitions.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from eyeflow_worker.core.routing import all_queues
 from eyeflow_worker.core.settings import Settings
 
 
@@ -22,7 +23,7 @@ def test_health_reports_broker_workers_queues_and_provider(
     assert body["broker"]["reachable"] is True
     assert body["workers"]["online"] >= 2
     assert sorted(body["workers"]["names"])[0].startswith("batch@")
-    assert set(body["queues"]) == set(fleet_settings.all_queues)
+    assert set(body["queues"]) == set(all_queues(fleet_settings))
     assert body["provider"] == "offline"
     assert body["status"] in ("healthy", "degraded")
 

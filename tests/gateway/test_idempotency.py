@@ -12,6 +12,7 @@ from kombu.exceptions import OperationalError
 
 from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, Submission, Submitter
 from eyeflow_worker.core.records import JobStore
+from eyeflow_worker.core.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -43,8 +44,8 @@ def client() -> Iterator[redis.Redis]:
 
 
 def _submitter(client: redis.Redis, broker: SlowBroker) -> Submitter:
-    queues = dict.fromkeys(("generate", "refine", "evaluate", "batch"), "q")
-    return Submitter(client, JobStore(client, 60), broker, queues, 3600)  # type: ignore[arg-type]
+    settings = Settings(_env_file=None, idempotency_ttl_seconds=3600)  # type: ignore[call-arg]
+    return Submitter(client, JobStore(client, 60), broker, settings)  # type: ignore[arg-type]
 
 
 def _submit(submitter: Submitter) -> Submission:

@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.tenant_config.nestjs import NestJSClient
-from eyeflow_worker.tenant_config.store import TenantConfigStore
+from eyeflow_worker.tenant_config.nestjs_source import NestJSSource
 from tests.fakes.nestjs import FakeNestJS
 
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/10"
@@ -73,7 +73,7 @@ def settings(fake: FakeNestJS) -> Settings:
     return make_settings(fake.url)
 
 
-StoreFactory = Callable[..., TenantConfigStore]
+StoreFactory = Callable[..., NestJSSource]
 
 
 @pytest.fixture
@@ -82,14 +82,14 @@ def make_store(redis_db: redis.Redis, clock: Clock) -> Iterator[StoreFactory]:
     # on it share nothing else, so each one stands for a separate worker process.
     clients: dict[int, NestJSClient] = {}
 
-    def build(settings: Settings, **kwargs: Any) -> TenantConfigStore:
+    def build(settings: Settings, **kwargs: Any) -> NestJSSource:
         client = None
         if settings.nestjs_server_url:
             client = clients.get(id(settings))
             if client is None:
                 client = clients[id(settings)] = NestJSClient(settings, backoff_seconds=0.0)
         kwargs.setdefault("clock", clock)
-        return TenantConfigStore(redis_db, settings, client, **kwargs)
+        return NestJSSource(redis_db, settings, client, **kwargs)
 
     yield build
     for client in clients.values():
@@ -97,7 +97,7 @@ def make_store(redis_db: redis.Redis, clock: Clock) -> Iterator[StoreFactory]:
 
 
 @pytest.fixture
-def store(make_store: StoreFactory, settings: Settings) -> TenantConfigStore:
+def store(make_store: StoreFactory, settings: Settings) -> NestJSSource:
     return make_store(settings)
 
 

@@ -13,9 +13,12 @@ from fastapi.testclient import TestClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from api_gateway.main import create_app
 from api_gateway.routes.cache import router
+from api_gateway.state import build_state
+from eyeflow_worker.core.errors import EyeflowError
 from eyeflow_worker.core.settings import Settings
-from eyeflow_worker.tenant_config.store import TenantConfigStore
+from eyeflow_worker.tenant_config.nestjs_source import NestJSSource
 from tests.fakes.nestjs import DEFAULT_ROUTE, FakeNestJS
 from tests.nestjs.conftest import (
     API_KEY,
@@ -29,23 +32,21 @@ from tests.nestjs.conftest import (
 )
 
 
-def make_app(settings: Settings, store: TenantConfigStore | None = None) -> FastAPI:
+def make_app(settings: Settings, store: NestJSSource | None = None) -> FastAPI:
     app = FastAPI()
     app.include_router(router)
-    app.state.settings = settings
-    if store is not None:
-        app.state.tenant_config_store = store
+    app.state.gateway = build_state(settings, configs=store)
     return app
 
 
 @pytest.fixture
-def http(settings: Settings, store: TenantConfigStore) -> Iterator[TestClient]:
+def http(settings: Settings, store: NestJSSource) -> Iterator[TestClient]:
     with TestClient(make_app(settings, store)) as client:
         yield client
 
 
 def test_status_shows_masked_config_and_ages(
-    fake: FakeNestJS, store: TenantConfigStore, http: TestClient, clock: Clock
+    fake: FakeNestJS, store: NestJSSource, http: TestClient, clock: Clock
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.contexts["alice"] = SAMPLE_CONTEXT
@@ -69,7 +70,7 @@ def test_status_shows_masked_config_and_ages(
 
 
 def test_refresh_caller_tenant_all_and_upstream_failure(
-    fake: FakeNestJS, store: TenantConfigStore, http: TestClient
+    fake: FakeNestJS, store: NestJSSource, http: TestClient
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.add_config("bob", **openai_config())
@@ -115,7 +116,7 @@ def test_refresh_of_a_tenant_without_config_is_502_with_the_fix(http: TestClient
     assert "isDefault" in item["errors"]["config"]
 
 
-def test_invalidate(fake: FakeNestJS, store: TenantConfigStore, http: TestClient) -> None:
+def test_invalidate(fake: FakeNestJS, store: NestJSSource, http: TestClient) -> None:
     for tenant in ("alice", "bob"):
         fake.contexts[tenant] = SAMPLE_CONTEXT
         store.aggregated_context(tenant)
@@ -129,7 +130,7 @@ def test_redis_down_is_503(settings: Settings, fake: FakeNestJS) -> None:
     dead = redis.Redis(
         host="127.0.0.1", port=1, db=10, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
     )
-    store = TenantConfigStore(dead, settings)
+    store = NestJSSource(dead, settings)
     with TestClient(make_app(settings, store)) as client:
         for method, path in [
             ("GET", "/cache/status"),
@@ -141,7 +142,7 @@ def test_redis_down_is_503(settings: Settings, fake: FakeNestJS) -> None:
             assert "Redis (configuration cache) is unreachable" in answer.json()["detail"]
 
 
-def test_environment_mode_and_misconfiguration_via_the_process_store(
+def test_environment_mode_and_misconfiguration_of_the_gateways_source(
     fake: FakeNestJS, redis_db: redis.Redis
 ) -> None:
     env = make_settings(None, cache_encryption_key=None)
@@ -151,10 +152,10 @@ def test_environment_mode_and_misconfiguration_via_the_process_store(
         assert refreshed.status_code == 200
         assert refreshed.json()["source"] == "environment"
     keyless = make_settings(fake.url, cache_encryption_key=None)
-    with TestClient(make_app(keyless)) as client:
-        answer = client.get("/cache/status")
-        assert answer.status_code == 503
-        assert "CACHE_ENCRYPTION_KEY must be set" in answer.json()["detail"]
+    with pytest.raises(EyeflowError, match="CACHE_ENCRYPTION_KEY must be set"):
+        build_state(keyless)
+    with pytest.raises(EyeflowError, match="CACHE_ENCRYPTION_KEY must be set"):
+        create_app(keyless)
 
 
 def test_api_keys_appear_nowhere(

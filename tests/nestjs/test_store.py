@@ -1,4 +1,4 @@
-"""TenantConfigStore against the real Redis (db 10) and the fake NestJS: caching, single-flight,
+"""NestJSSource against the real Redis (db 10) and the fake NestJS: caching, single-flight,
 tenancy, stale-if-error, refresh and refresh_due. Time is the injected clock, never sleeps."""
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ import redis
 from cryptography.fernet import Fernet
 
 from eyeflow_worker.core.errors import ConfigInvalid, ConfigMissing, EyeflowError
-from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.tenant_config.cache import lock_key, record_key
-from eyeflow_worker.tenant_config.store import (
-    TenantConfigStore,
-    tenant_config_store,
-)
+from eyeflow_worker.tenant_config.nestjs_source import NestJSSource
+from eyeflow_worker.tenant_config.source import build_config_source
 from tests.fakes.nestjs import CONTEXT_PATH, DEFAULT_ROUTE, FakeNestJS
 from tests.nestjs.conftest import (
     API_KEY,
@@ -34,7 +32,7 @@ CONTEXT_ROUTE = f"GET {CONTEXT_PATH}"
 
 
 def test_500_calls_within_ttl_make_one_fetch(
-    fake: FakeNestJS, store: TenantConfigStore, clock: Clock
+    fake: FakeNestJS, store: NestJSSource, clock: Clock
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     configs = {store.llm_config("alice") for _ in range(500)}
@@ -57,7 +55,7 @@ def test_20_workers_missing_at_once_make_one_fetch(
     barrier = threading.Barrier(20)
     results: list[ProviderConfig | Exception] = []
 
-    def worker(s: TenantConfigStore) -> None:
+    def worker(s: NestJSSource) -> None:
         barrier.wait()
         try:
             results.append(s.llm_config("alice"))
@@ -82,7 +80,7 @@ def test_20_workers_missing_a_config_nestjs_lacks_make_one_fetch(
     barrier = threading.Barrier(20)
     errors: list[BaseException] = []
 
-    def worker(s: TenantConfigStore) -> None:
+    def worker(s: NestJSSource) -> None:
         barrier.wait()
         try:
             s.llm_config("ghost")
@@ -100,7 +98,7 @@ def test_20_workers_missing_a_config_nestjs_lacks_make_one_fetch(
 
 
 def test_a_crashed_lock_holder_blocks_only_until_its_lock_lapses(
-    fake: FakeNestJS, store: TenantConfigStore, redis_db: redis.Redis
+    fake: FakeNestJS, store: NestJSSource, redis_db: redis.Redis
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     redis_db.set(lock_key("alice", "config"), "crashed-worker", px=300)
@@ -110,7 +108,7 @@ def test_a_crashed_lock_holder_blocks_only_until_its_lock_lapses(
 
 
 def test_tenants_never_see_each_others_configuration(
-    fake: FakeNestJS, store: TenantConfigStore
+    fake: FakeNestJS, store: NestJSSource
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.add_config("bob", **openai_config())
@@ -128,7 +126,7 @@ def test_tenants_never_see_each_others_configuration(
 
 
 def test_nestjs_down_serves_last_known_good_and_reports_degraded(
-    fake: FakeNestJS, store: TenantConfigStore, clock: Clock
+    fake: FakeNestJS, store: NestJSSource, clock: Clock
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.contexts["alice"] = SAMPLE_CONTEXT
@@ -148,7 +146,6 @@ def test_nestjs_down_serves_last_known_good_and_reports_degraded(
     assert status["context"]["age_minutes"] == 61.0
     assert "last-known-good LLM config fetched 61.0 min ago" in status["reason"]
     assert "Failed to fetch LLM config from NestJS at" in status["reason"]
-    assert store.context_cache_age_minutes("alice") == 61.0
 
     fake.start()  # NestJS is back; once the error back-off has passed, the next call refetches
     clock.advance_minutes(1)
@@ -161,7 +158,7 @@ def test_nestjs_down_serves_last_known_good_and_reports_degraded(
 
 
 def test_after_a_failure_nestjs_is_not_hammered(
-    fake: FakeNestJS, store: TenantConfigStore, clock: Clock
+    fake: FakeNestJS, store: NestJSSource, clock: Clock
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     store.llm_config("alice")
@@ -177,7 +174,7 @@ def test_after_a_failure_nestjs_is_not_hammered(
 
 
 def test_never_fetched_tenant_with_nestjs_down_is_config_missing(
-    fake: FakeNestJS, store: TenantConfigStore
+    fake: FakeNestJS, store: NestJSSource
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.stop()
@@ -216,7 +213,7 @@ def test_provider_switch_takes_effect_after_refresh(
 
 
 def test_404_after_deletion_drops_the_cached_config(
-    fake: FakeNestJS, store: TenantConfigStore
+    fake: FakeNestJS, store: NestJSSource
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.contexts["alice"] = SAMPLE_CONTEXT
@@ -230,7 +227,7 @@ def test_404_after_deletion_drops_the_cached_config(
     assert store.known_tenants() == ["alice"]  # it still has a context to refresh
 
 
-def test_invalid_update_keeps_last_known_good(fake: FakeNestJS, store: TenantConfigStore) -> None:
+def test_invalid_update_keeps_last_known_good(fake: FakeNestJS, store: NestJSSource) -> None:
     config_id = fake.add_config("alice", **anthropic_config())
     store.llm_config("alice")
     fake.configs["alice"][config_id]["maxTokens"] = -1
@@ -245,7 +242,7 @@ def test_invalid_update_keeps_last_known_good(fake: FakeNestJS, store: TenantCon
 
 
 def test_invalid_config_without_a_previous_one_names_the_field(
-    fake: FakeNestJS, store: TenantConfigStore
+    fake: FakeNestJS, store: NestJSSource
 ) -> None:
     fake.add_config("alice", **anthropic_config(temperature=7))
     with pytest.raises(ConfigInvalid, match="temperature"):
@@ -255,14 +252,14 @@ def test_invalid_config_without_a_previous_one_names_the_field(
     assert fake.count(DEFAULT_ROUTE) == 1
 
 
-def test_wrapped_config_through_the_store(fake: FakeNestJS, store: TenantConfigStore) -> None:
+def test_wrapped_config_through_the_store(fake: FakeNestJS, store: NestJSSource) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.wrap = True
     assert store.llm_config("alice").model == "claude-3-opus-20240229"
 
 
 def test_context_absent_is_cached_and_down_is_none(
-    fake: FakeNestJS, store: TenantConfigStore, clock: Clock
+    fake: FakeNestJS, store: NestJSSource, clock: Clock
 ) -> None:
     assert store.aggregated_context("alice") is None
     assert store.aggregated_context("alice") is None
@@ -271,7 +268,7 @@ def test_context_absent_is_cached_and_down_is_none(
     assert store.aggregated_context("bob") is None  # never fetched, NestJS down
 
 
-def test_invalidate_context(fake: FakeNestJS, store: TenantConfigStore) -> None:
+def test_invalidate_context(fake: FakeNestJS, store: NestJSSource) -> None:
     for tenant in ("alice", "bob"):
         fake.contexts[tenant] = {**SAMPLE_CONTEXT, "tenant": tenant}
         assert store.aggregated_context(tenant) == fake.contexts[tenant]
@@ -285,7 +282,7 @@ def test_invalidate_context(fake: FakeNestJS, store: TenantConfigStore) -> None:
 
 
 def test_refresh_due_refreshes_only_what_expires_before_the_next_beat(
-    fake: FakeNestJS, store: TenantConfigStore, clock: Clock
+    fake: FakeNestJS, store: NestJSSource, clock: Clock
 ) -> None:
     # TTL 60 min; beat every 15 min; horizon 1.5 beats = 22.5 min.
     assert store.settings.config_refresh_interval_seconds == 900
@@ -315,7 +312,7 @@ def test_refresh_due_refreshes_only_what_expires_before_the_next_beat(
 
 
 def test_refresh_due_only_the_kind_that_is_due(
-    fake: FakeNestJS, store: TenantConfigStore, clock: Clock
+    fake: FakeNestJS, store: NestJSSource, clock: Clock
 ) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.contexts["alice"] = SAMPLE_CONTEXT
@@ -335,7 +332,7 @@ def test_refresh_due_only_the_kind_that_is_due(
 
 
 def test_refresh_all_with_nestjs_down_stops_after_a_few_tenants(
-    fake: FakeNestJS, store: TenantConfigStore
+    fake: FakeNestJS, store: NestJSSource
 ) -> None:
     tenants = [f"t{i}" for i in range(6)]
     for tenant in tenants:
@@ -350,11 +347,9 @@ def test_refresh_all_with_nestjs_down_stops_after_a_few_tenants(
     assert all(store.llm_config(t).provider == "anthropic" for t in tenants)
 
 
-def test_environment_mode_needs_no_nestjs_and_no_redis(
-    make_store: StoreFactory, redis_db: redis.Redis
-) -> None:
+def test_environment_mode_needs_no_nestjs_and_no_redis(redis_db: redis.Redis) -> None:
     settings = make_settings(None, cache_encryption_key=None)
-    store = make_store(settings)
+    store = build_config_source(settings, redis_db)
     config = store.llm_config("anyone")
     assert (config.provider, config.model) == ("offline", "eyeflow-offline-drafter-1")
     assert store.aggregated_context("anyone") is None
@@ -363,17 +358,19 @@ def test_environment_mode_needs_no_nestjs_and_no_redis(
     assert status["degraded"] is False
     assert store.refresh("anyone")["anyone"]["config"] == "ok"
     assert store.refresh_due() == {}
-    assert store.known_tenants() == []
+    assert store.refresh() == {}  # no tenant is ever cached
+    assert store.invalidate_context() == 0
     assert redis_db.dbsize() == 0
 
 
-def test_environment_mode_uses_llm_settings(make_store: StoreFactory) -> None:
+def test_environment_mode_uses_llm_settings(redis_db: redis.Redis) -> None:
     settings = make_settings(
         None, llm_provider="OpenAI", llm_model="gpt-4o", llm_api_key=API_KEY, llm_max_tokens=99
     )
-    config = make_store(settings).llm_config("system")
+    source = build_config_source(settings, redis_db)
+    config = source.llm_config("system")
     assert (config.provider, config.model, config.max_tokens) == ("openai", "gpt-4o", 99)
-    assert API_KEY not in json.dumps(make_store(settings).status("system"))
+    assert API_KEY not in json.dumps(source.status("system"))
 
 
 def test_encryption_key_required_outside_dev(fake: FakeNestJS, make_store: StoreFactory) -> None:
@@ -410,12 +407,3 @@ def test_key_rotation_and_a_retired_key(
     assert only_new.llm_config("alice").api_key is not None  # and fetches again
     assert fake.count(DEFAULT_ROUTE) == 2
     assert redis_db.exists(record_key("alice", "config"))
-
-
-def test_process_singleton_follows_settings(fake: FakeNestJS, redis_db: redis.Redis) -> None:
-    settings = make_settings(fake.url)
-    first = tenant_config_store(settings)
-    assert tenant_config_store(settings) is first
-    other = tenant_config_store(make_settings(fake.url, config_fetch_interval_minutes=5))
-    assert other is not first
-    assert other.ttl_seconds == 300

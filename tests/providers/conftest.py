@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from eyeflow_worker.core.llm import LLMRequest, Message, ProviderConfig
+from eyeflow_worker.core.llm import LLMRequest, Message
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers import openai_compat
 from eyeflow_worker.providers.clients import clear_clients

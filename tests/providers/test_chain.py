@@ -6,13 +6,19 @@ import json
 from typing import ClassVar
 
 import pytest
+from pydantic import ValidationError
 
-from eyeflow_worker.core.errors import ConfigInvalid, ProviderAuthError, ProviderUnavailable
-from eyeflow_worker.core.llm import LLMRequest, LLMResponse, ProviderConfig, Usage
+from eyeflow_worker.core.errors import ProviderAuthError, ProviderUnavailable
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
+from eyeflow_worker.core.llm_config import ProviderConfig
+from eyeflow_worker.core.provider_catalogue import (
+    describe_providers,
+    fallback_configs,
+    supported_providers,
+)
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers import registry
-from eyeflow_worker.providers.chain import fallback_configs
-from eyeflow_worker.providers.registry import build_llm, describe_providers
+from eyeflow_worker.providers.registry import build_llm
 from tests.fakes.llm_servers import FakeLLMServer, anthropic_error, ollama_chat, openai_completion
 from tests.providers.conftest import (
     RULES_JSON,
@@ -130,7 +136,7 @@ def test_fallback_list_rules() -> None:
         llm_fallback_providers="ollama, anthropic, nope, llamacpp, offline, llamacpp"
     )
 
-    configs = fallback_configs(primary, settings, registry.PROVIDERS)
+    configs = fallback_configs(primary, settings)
 
     assert [c.provider for c in configs] == ["llamacpp", "offline"]
     assert all(c.api_key is None and c.api_url is None for c in configs)
@@ -167,7 +173,7 @@ def test_describe_providers_without_a_config() -> None:
     described = describe_providers(None, make_settings())
 
     assert not any(p["active"] for p in described)
-    assert {p["name"] for p in described} == set(registry.supported_providers())
+    assert {p["name"] for p in described} == set(supported_providers())
 
 
 def test_anthropic_then_openai_with_fleet_credentials_then_offline(
@@ -198,10 +204,9 @@ def test_anthropic_then_openai_with_fleet_credentials_then_offline(
         # The fleet's own OpenAI key went to OpenAI; the tenant's Anthropic key never did.
         assert call.headers["authorization"] == f"Bearer {openai_key}"
         assert SECRET not in json.dumps(call.headers)
-        assert openai_key not in repr(fallback_configs(None, settings, registry.PROVIDERS))
+        assert openai_key not in repr(fallback_configs(None, settings))
 
 
 def test_malformed_fleet_credentials_are_refused_loudly() -> None:
-    settings = make_settings(llm_fallback_providers="openai", llm_fallback_credentials="{not json")
-    with pytest.raises(ConfigInvalid, match="LLM_FALLBACK_CREDENTIALS"):
-        fallback_configs(None, settings, registry.PROVIDERS)
+    with pytest.raises(ValidationError, match="llm_fallback_credentials"):
+        make_settings(llm_fallback_providers="openai", llm_fallback_credentials="{not json")

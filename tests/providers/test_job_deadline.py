@@ -1,4 +1,4 @@
-"""`build_llm(..., remaining_seconds=...)`: the job's time limit bounds the whole fallback chain
+"""`build_llm(..., deadline=...)`: the job's time limit bounds the whole fallback chain
 (every link's retries and waits), not each link on its own. Real SDKs against a loopback fake;
 time is simulated (the injected `sleep` moves the injected clock)."""
 
@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from eyeflow_worker.core.deadline import Deadline
 from eyeflow_worker.core.errors import JobTimeout, ProviderUnavailable
-from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.providers.registry import build_llm
 from tests.fakes.llm_servers import FakeLLMServer
 from tests.providers.conftest import RULES_JSON, WIRES, make_request, make_settings
@@ -35,9 +36,6 @@ class SimulatedTime:
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
-
-    def remaining(self, total: float) -> float:
-        return total - self.now()
 
 
 def _three_links_down(server: FakeLLMServer) -> tuple[ProviderConfig, list[ProviderConfig]]:
@@ -69,7 +67,7 @@ def test_three_dead_links_share_the_jobs_time(
         fallbacks=fallbacks,
         sleep=time.sleep,
         clock=time.now,
-        remaining_seconds=lambda: time.remaining(job_seconds),
+        deadline=Deadline(job_seconds, clock=time.now),
     )
 
     with pytest.raises(ProviderUnavailable) as raised:
@@ -95,7 +93,7 @@ def test_time_spent_mid_chain_is_a_job_timeout(server: FakeLLMServer) -> None:
         fallbacks=fallbacks,
         sleep=time.sleep,
         clock=time.now,
-        remaining_seconds=lambda: time.remaining(60.0),
+        deadline=Deadline(60.0, clock=time.now),
     )
 
     with pytest.raises(JobTimeout, match="The job ran past its time limit"):
@@ -112,7 +110,7 @@ def test_time_spent_mid_chain_is_a_job_timeout(server: FakeLLMServer) -> None:
 
 def test_a_spent_job_sends_nothing(server: FakeLLMServer) -> None:
     server.default = WIRES["openai"].ok(RULES_JSON)
-    llm = build_llm(WIRES["openai"].config(server), SETTINGS, remaining_seconds=lambda: 0.0)
+    llm = build_llm(WIRES["openai"].config(server), SETTINGS, deadline=Deadline(0.0))
 
     with pytest.raises(JobTimeout):
         llm.complete(make_request())
@@ -128,7 +126,7 @@ def test_with_time_left_a_job_is_served_as_usual(server: FakeLLMServer) -> None:
         SETTINGS,
         sleep=time.sleep,
         clock=time.now,
-        remaining_seconds=lambda: time.remaining(60.0),
+        deadline=Deadline(60.0, clock=time.now),
     )
 
     assert llm.complete(make_request()).text == RULES_JSON

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from eyeflow_worker.core.errors import ProviderUnavailable
-from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.providers.registry import build_llm, build_provider
 from tests.fakes.llm_servers import (
     FakeLLMServer,

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from eyeflow_worker.core.errors import ProviderAuthError, ProviderRateLimited, ProviderRequestError
-from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.providers.registry import build_llm, build_provider
 from tests.fakes.llm_servers import FakeLLMServer, Reply, openai_completion, openai_error
 from tests.providers.conftest import (

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
+from pydantic import ValidationError
 
 from eyeflow_worker.core.llm import Usage
 from eyeflow_worker.providers.pricing import PRICES, cost_usd, price_for
@@ -73,9 +73,11 @@ def test_overrides_win_and_default_cache_prices_to_input() -> None:
     assert cost_usd("ollama", "llama3.1", usage, settings) == 1.5
 
 
-def test_bad_overrides_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="eyeflow_worker")
-    settings = make_settings(llm_price_overrides='{"gpt-4o": {"output": 1}}')
-
-    assert cost_usd("openai", "gpt-4o", USAGE, settings) == 12.5
-    assert "LLM_PRICE_OVERRIDES" in caplog.text
+@pytest.mark.parametrize(
+    "raw",
+    ['{"gpt-4o": {"output": 1}}', "{not json", '{"gpt-4o": {"input": -1, "output": 1}}', "[]"],
+)
+def test_bad_overrides_are_refused_at_start_up(raw: str) -> None:
+    # A price table that cannot be read is a configuration error, not a silent full-price bill.
+    with pytest.raises(ValidationError, match="llm_price_overrides"):
+        make_settings(llm_price_overrides=raw)

@@ -7,9 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 import redis
+from pydantic import ValidationError
 
-from eyeflow_worker.core.errors import ConfigInvalid, ProviderRateLimited, ProviderUnavailable
-from eyeflow_worker.core.llm import Provider, ProviderConfig
+from eyeflow_worker.core.deadline import Deadline
+from eyeflow_worker.core.errors import ProviderRateLimited, ProviderUnavailable
+from eyeflow_worker.core.llm import Provider
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.providers.chain import FallbackChain
 from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.providers.ratelimit import Rate
@@ -167,7 +170,7 @@ def test_a_slot_wait_longer_than_the_job_has_left_is_refused_at_once(
         settings,
         sleep=sleeps,
         limiter_redis=rdb,
-        remaining_seconds=lambda: 20.0,  # the next slot is ~60 s away
+        deadline=Deadline(20.0),  # the next slot is ~60 s away
     )
     with pytest.raises(ProviderRateLimited, match="local rate limit") as raised:
         llm.complete(make_request())
@@ -187,7 +190,7 @@ def test_a_slot_wait_within_the_jobs_time_is_taken(server: FakeLLMServer, rdb: r
         settings,
         sleep=sleeps,
         limiter_redis=rdb,
-        remaining_seconds=lambda: 90.0,
+        deadline=Deadline(90.0),
     )
     assert llm.complete(make_request()).text == RULES_JSON
     assert len(sleeps.delays) == 1
@@ -225,7 +228,7 @@ def test_jobs_build_their_provider_with_the_runtime_redis(
         configs=SimpleNamespace(llm_config=lambda tenant: config),
     )
     llm = JobContext(rt, "tenant-a", "job-1").llm()  # type: ignore[arg-type]
-    assert isinstance(_chain_links(llm.inner)[0], RateLimitedProvider)  # inside the deadline
+    assert isinstance(_chain_links(llm)[0], RateLimitedProvider)
 
 
 def test_budgets_come_from_settings() -> None:
@@ -237,6 +240,6 @@ def test_budgets_come_from_settings() -> None:
     assert rate_for("ollama", settings) is None  # an explicit 0 turns the budget off
     assert rate_for("openai", make_settings()) is None
 
-    for raw in ("{not json", '["openai"]', '{"openai": "fast"}', '{"openai": true}'):
-        with pytest.raises(ConfigInvalid, match="LLM_RATE_LIMITS"):
-            rate_for("openai", make_settings(llm_rate_limits=raw))
+    for raw in ("{not json", '["openai"]', '{"openai": "fast"}', '{"openai": true}', '{"a": -1}'):
+        with pytest.raises(ValidationError, match="llm_rate_limits"):
+            make_settings(llm_rate_limits=raw)

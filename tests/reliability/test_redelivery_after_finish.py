@@ -3,7 +3,7 @@ queued: the redelivered message must still get the webhook queued.
 
 This window cannot be hit reliably with SIGKILL from outside (it is a few Redis round trips
 wide), so the test runs the task body in-process against the real Redis (database 14) and makes
-the process "die" exactly there: the first `deliver_webhook.apply_async` raises a BaseException,
+the process "die" exactly there: the first webhook enqueue raises a BaseException,
 as a SIGKILL at that instant would stop the thread. Celery then redelivers the unacked message
 (late acks), which is simulated by running the same task again.
 """
@@ -11,17 +11,17 @@ as a SIGKILL at that instant would stop the thread. Celery then redelivers the u
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from eyeflow_worker.core.metrics import Metrics
-from eyeflow_worker.core.records import JobStore, NewJob
-from eyeflow_worker.core.redis_client import get_redis
-from eyeflow_worker.runtime import Runtime
-from eyeflow_worker.tasks import batch, execution, interactive, webhook
-from eyeflow_worker.tenant_config.store import tenant_config_store
+from eyeflow_worker.celery_app import app
+from eyeflow_worker.core.records import NewJob
+from eyeflow_worker.core.routing import Tasks
+from eyeflow_worker.runtime import Runtime, install_runtime
+from eyeflow_worker.tasks import batch, interactive, maintenance
 from tests.reliability.conftest import reliability_env, settings_from
 
 
@@ -30,13 +30,15 @@ class WorkerDied(BaseException):
 
 
 class WebhookQueue:
-    """Replaces `deliver_webhook`: the first enqueue "kills the worker", later ones are kept."""
+    """Stands in for the broker the webhook delivery is sent to: the first send "kills the
+    worker", later ones are kept."""
 
     def __init__(self) -> None:
         self.crashed = False
         self.enqueued: list[list[Any]] = []
 
-    def apply_async(self, args: list[Any], **_: Any) -> None:
+    def send_task(self, name: str, args: list[Any], **_: Any) -> None:
+        assert name == Tasks.WEBHOOK_DELIVER
         if not self.crashed:
             self.crashed = True
             raise WorkerDied
@@ -44,26 +46,24 @@ class WebhookQueue:
 
 
 @pytest.fixture
-def rt(db14: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def webhooks() -> WebhookQueue:
+    return WebhookQueue()
+
+
+@pytest.fixture
+def rt(db14: redis.Redis, webhooks: WebhookQueue) -> Iterator[Runtime]:
+    """The tasks' runtime, installed on the workers' app, its webhooks sent to `webhooks`."""
     settings = settings_from(reliability_env())  # offline provider
-    client = get_redis(settings)
-    runtime = Runtime(
-        settings=settings,
-        redis=client,
-        jobs=JobStore(client, settings.task_record_ttl_seconds),
-        metrics=Metrics(client),
-        configs=tenant_config_store(settings),
-    )
-    for module in (execution, interactive, batch, webhook):
-        monkeypatch.setattr(module, "runtime", lambda: runtime)
-    return runtime
+    runtime = Runtime.build(settings, webhooks)  # type: ignore[arg-type]
+    previous = getattr(app, "eyeflow_runtime", None)
+    install_runtime(app, runtime)
+    yield runtime
+    app.eyeflow_runtime = previous
 
 
 def test_generate_redelivered_after_finishing_still_queues_its_webhook(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, webhooks: WebhookQueue
 ) -> None:
-    webhooks = WebhookQueue()
-    monkeypatch.setattr(webhook, "deliver_webhook", webhooks)
     job_id = str(uuid.uuid4())
     rt.jobs.create(
         NewJob(
@@ -85,10 +85,8 @@ def test_generate_redelivered_after_finishing_still_queues_its_webhook(
 
 
 def test_last_batch_item_redelivered_after_finishing_the_batch_still_queues_its_webhook(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, webhooks: WebhookQueue
 ) -> None:
-    webhooks = WebhookQueue()
-    monkeypatch.setattr(webhook, "deliver_webhook", webhooks)
     job_id = str(uuid.uuid4())
     rt.jobs.create(
         NewJob(
@@ -111,10 +109,8 @@ def test_last_batch_item_redelivered_after_finishing_the_batch_still_queues_its_
 
 
 def test_the_beat_sweep_queues_a_webhook_whose_job_was_never_redelivered(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, webhooks: WebhookQueue
 ) -> None:
-    webhooks = WebhookQueue()
-    monkeypatch.setattr(webhook, "deliver_webhook", webhooks)
     job_id = str(uuid.uuid4())
     rt.jobs.create(
         NewJob(
@@ -128,8 +124,8 @@ def test_the_beat_sweep_queues_a_webhook_whose_job_was_never_redelivered(
     with pytest.raises(WorkerDied):
         interactive.evaluate.run(job_id, "system")  # ends the job, dies before queueing
 
-    assert webhook.sweep_webhook_outbox.run(older_than_seconds=3600) == 0  # not stale yet
-    assert webhook.sweep_webhook_outbox.run(older_than_seconds=0) == 1
-    assert webhook.sweep_webhook_outbox.run(older_than_seconds=0) == 0  # left the outbox
+    assert maintenance.sweep_webhook_outbox.run(older_than_seconds=3600) == 0  # not stale yet
+    assert maintenance.sweep_webhook_outbox.run(older_than_seconds=0) == 1
+    assert maintenance.sweep_webhook_outbox.run(older_than_seconds=0) == 0  # left the outbox
 
     assert webhooks.enqueued == [[job_id]]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from eyeflow_worker.core.llm import ProviderConfig
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue

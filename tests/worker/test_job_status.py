@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 import redis
 
+from eyeflow_worker.core.celery_factory import create_celery_app
+from eyeflow_worker.core.deadline import Deadline
 from eyeflow_worker.core.errors import JobTimeout, ProviderRateLimited
 from eyeflow_worker.core.llm import LLMRequest, Message
-from eyeflow_worker.core.metrics import Metrics
-from eyeflow_worker.core.records import JobStore, NewJob
+from eyeflow_worker.core.records import NewJob
 from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.rules.sample_catalogue import sample_catalogue
 from eyeflow_worker.runtime import Runtime
 from eyeflow_worker.tasks import execution
-from eyeflow_worker.tasks.deadline import Deadline, DeadlineBoundProvider
 from eyeflow_worker.tasks.execution import JobContext
-from eyeflow_worker.tenant_config.store import tenant_config_store
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -28,13 +28,7 @@ def rt() -> Iterator[Runtime]:
     settings = Settings(_env_file=None, redis_url=REDIS_URL)  # type: ignore[call-arg]
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     client.flushdb()
-    yield Runtime(
-        settings=settings,
-        redis=client,
-        jobs=JobStore(client, 60),
-        metrics=Metrics(client),
-        configs=tenant_config_store(settings),
-    )
+    yield Runtime.build(settings, create_celery_app(settings, include_tasks=False))
     client.flushdb()
     client.close()
 
@@ -85,16 +79,18 @@ def test_no_provider_call_starts_past_the_job_deadline(rt: Runtime) -> None:
     job_id = str(uuid.uuid4())
     rt.jobs.create(NewJob(job_id, "system", "generate", {"user_intent": "x"}))
     job = JobContext(rt, "system", job_id)
-    llm = job.llm()
+    request = LLMRequest(
+        purpose="generate",
+        system="s",
+        messages=(Message("user", "x"),),
+        inputs={"intent": "Alert the team when CPU exceeds 90%", "catalogue": sample_catalogue()},
+    )
+    assert job.llm().complete(request).provider == "offline"  # within the limit: it answers
     job.deadline = Deadline(0.0)  # the time limit has been used up by earlier rounds
 
     with pytest.raises(JobTimeout) as caught:
-        DeadlineBoundProvider(llm, job.deadline).complete(
-            LLMRequest(purpose="generate", system="s", messages=(Message("user", "x"),))
-        )
+        job.llm().complete(request)
     assert caught.value.code == "timeout"
-    with pytest.raises(JobTimeout):
-        job.llm()
 
 
 def test_the_retry_budget_never_exceeds_what_is_left_of_the_deadline(
@@ -103,7 +99,7 @@ def test_the_retry_budget_never_exceeds_what_is_left_of_the_deadline(
     seen: list[float] = []
 
     def fake_build_llm(config: object, settings: Settings, **kwargs: Any) -> object:
-        seen.append(kwargs["remaining_seconds"]())
+        seen.append(kwargs["deadline"].remaining())
         return type("Chain", (), {"name": "chain"})()
 
     monkeypatch.setattr(execution, "build_llm", fake_build_llm)
@@ -129,7 +125,6 @@ def test_a_redis_blip_on_the_final_write_keeps_the_paid_for_result(
         return real_succeed(job, result)
 
     monkeypatch.setattr(rt.jobs, "succeed", flaky_succeed)
-    monkeypatch.setattr("eyeflow_worker.tasks.execution.runtime", lambda: rt)
     monkeypatch.setattr("tenacity.nap.time.sleep", lambda _: None)
     work_runs: list[int] = []
 
@@ -137,7 +132,7 @@ def test_a_redis_blip_on_the_final_write_keeps_the_paid_for_result(
         work_runs.append(1)
         return {"result": True}
 
-    execution.run_job(job_id, "system", work)
+    execution.run_job(rt, job_id, "system", work)
 
     assert (len(work_runs), len(calls)) == (1, 3)  # the work ran once; only the write was redone
     assert (rt.jobs.get(job_id) or {})["status"] == "succeeded"

@@ -1,4 +1,5 @@
-"""Signed webhook delivery (Standard Webhooks) and the allow-list that guards webhook URLs."""
+"""Signed webhook delivery (Standard Webhooks): sign, POST, back off. The allow-list that guards
+webhook URLs is `core.webhook_urls` (the gateway checks it at submission)."""
 
 from __future__ import annotations
 
@@ -8,39 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks.webhooks import Webhook
 
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's prefix, not a secret
-
-
-def webhook_url_problem(url: str, allowed_hosts: list[str]) -> str | None:
-    """Why `url` may not receive webhooks, or None when it may.
-
-    Hosts match exactly, or by suffix for entries written `*.example.com`. Only http(s) with a
-    host and without credentials in the URL are accepted.
-    """
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        _ = parts.port  # raises on a port that is not a number
-        httpx.URL(url)  # what will really send it must accept it too
-    except (ValueError, httpx.InvalidURL):
-        return "is not a valid URL"
-    if parts.scheme not in ("http", "https"):
-        return "must use http or https"
-    if not host:
-        return "must name a host"
-    if parts.username or parts.password:
-        return "must not carry credentials"
-    for allowed in allowed_hosts:
-        if allowed.startswith("*.") and host.endswith(allowed[1:]):
-            return None
-        if host == allowed:
-            return None
-    return f"host {host!r} is not in WEBHOOK_ALLOWED_HOSTS"
 
 
 def signer(secret: str) -> Webhook:

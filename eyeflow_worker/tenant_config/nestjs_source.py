@@ -1,4 +1,5 @@
-"""Each tenant's LLM configuration and aggregated context, shared by all workers and the gateway.
+"""The NestJS source: each tenant's LLM configuration and aggregated context, fetched from NestJS
+and kept in one Redis cache shared by all workers and the gateway.
 
 Policy, the same for both kinds of entry:
 
@@ -11,14 +12,12 @@ Policy, the same for both kinds of entry:
 4. nothing at all → `ConfigMissing` (config) or None (context: callers use a built-in catalogue).
 
 Nothing is cached in process memory: a refresh by any process is seen by the next call in every
-process. With NESTJS_SERVER_URL unset the configuration comes from `settings.llm_*` and Redis is
-not touched.
+process.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,8 +31,7 @@ from eyeflow_worker.core.errors import (
     EyeflowError,
     UpstreamUnavailable,
 )
-from eyeflow_worker.core.llm import ProviderConfig
-from eyeflow_worker.core.redis_client import get_redis
+from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.tenant_config.cache import (
     KINDS,
@@ -68,7 +66,9 @@ class _Entry:
     value: Any
 
 
-class TenantConfigStore:
+class NestJSSource:
+    name = "nestjs"
+
     def __init__(
         self,
         redis: redis.Redis,
@@ -84,7 +84,6 @@ class TenantConfigStore:
     ) -> None:
         self.redis = redis
         self.settings = settings
-        self.source = "nestjs" if settings.nestjs_server_url else "environment"
         self.ttl_seconds = settings.config_fetch_interval_minutes * 60.0
         # `refresh_due()` refreshes what expires before the next beat run (plus half a run).
         self.refresh_horizon_seconds = (
@@ -100,11 +99,8 @@ class TenantConfigStore:
         attempts = max(1, settings.nestjs_max_attempts)
         self._lock_ttl = settings.nestjs_timeout_seconds * attempts + 2.0 * attempts + 2.0
         self._cache = TenantCache(redis, max(retention_seconds, int(2 * self.ttl_seconds)))
-        self._box: SecretBox | None = None
-        self._nestjs: NestJSClient | None = None
-        if self.source == "nestjs":
-            self._box = secret_box(settings)  # refuses to start without a key outside dev
-            self._nestjs = nestjs or NestJSClient(settings)
+        self._box: SecretBox = secret_box(settings)  # refuses to start without a key outside dev
+        self._nestjs: NestJSClient = nestjs or NestJSClient(settings)
 
     # --- what jobs use ---------------------------------------------------------------------------
 
@@ -113,16 +109,12 @@ class TenantConfigStore:
 
         A ConfigMissing caused by NestJS being unreachable is marked `retryable`.
         """
-        if self._nestjs is None:
-            return self._environment_config()
         entry = self._load(_check_tenant(tenant), "config")
         assert isinstance(entry.value, ProviderConfig)
         return entry.value
 
     def aggregated_context(self, tenant: str) -> dict[str, Any] | None:
         """The tenant's capability context, or None when there is none (use a built-in sample)."""
-        if self._nestjs is None:
-            return None
         try:
             entry = self._load(_check_tenant(tenant), "context")
         except EyeflowError as exc:
@@ -144,8 +136,6 @@ class TenantConfigStore:
         default horizon is 1.5 such intervals, so entries are renewed before they expire and jobs
         almost never wait on NestJS. Only tenants with something due are reported.
         """
-        if self._nestjs is None:
-            return {}
         horizon = self.refresh_horizon_seconds if horizon_seconds is None else horizon_seconds
         now = self._clock()
         due: dict[str, tuple[Kind, ...]] = {}
@@ -173,8 +163,6 @@ class TenantConfigStore:
         return dropped
 
     def known_tenants(self) -> list[str]:
-        if self._nestjs is None:
-            return []
         return self._cache.tenants()
 
     def status(self, tenant: str) -> dict[str, Any]:
@@ -183,32 +171,6 @@ class TenantConfigStore:
         Read-only: never fetches. A tenant never fetched is not degraded, just not cached yet.
         """
         ttl_minutes = round(self.ttl_seconds / 60.0, 2)
-        if self._nestjs is None:
-            config = self._environment_config()
-            return {
-                "tenant": tenant,
-                "source": "environment",
-                "ttl_minutes": ttl_minutes,
-                "config": {
-                    "cached": False,
-                    "fresh": True,
-                    "age_minutes": None,
-                    "valid": True,
-                    "provider": config.provider,
-                    "model": config.model,
-                    "public": config.public_view(),
-                    "last_error": None,
-                },
-                "context": {
-                    "cached": False,
-                    "fresh": False,
-                    "age_minutes": None,
-                    "available": False,
-                    "last_error": None,
-                },
-                "degraded": False,
-                "reason": None,
-            }
         tenant = _check_tenant(tenant)
         now = self._clock()
         reasons: list[str] = []
@@ -274,25 +236,7 @@ class TenantConfigStore:
             "reason": "; ".join(reasons) if reasons else None,
         }
 
-    def context_cache_age_minutes(self, tenant: str) -> float | None:
-        if self._nestjs is None:
-            return None
-        raw = self._cache.read(_check_tenant(tenant), "context")
-        return _minutes(self._clock() - raw.fetched_at) if raw is not None else None
-
     # --- internals -------------------------------------------------------------------------------
-
-    def _environment_config(self) -> ProviderConfig:
-        s = self.settings
-        return ProviderConfig(
-            provider=s.llm_provider.lower(),
-            model=s.llm_model,
-            temperature=s.llm_temperature,
-            max_tokens=s.llm_max_tokens,
-            api_key=s.llm_api_key,
-            api_url=s.llm_api_url,
-            request_timeout_seconds=s.llm_request_timeout_seconds,
-        )
 
     def _is_fresh(self, fetched_at: float, now: float) -> bool:
         return now - fetched_at < self.ttl_seconds
@@ -300,7 +244,6 @@ class TenantConfigStore:
     def _decode(self, kind: Kind, raw: Any) -> _Entry | None:
         if kind == "context":
             return _Entry(raw.fetched_at, raw.value if isinstance(raw.value, dict) else None)
-        assert self._box is not None
         config = decode_config(raw.value, self._box, self.settings.llm_request_timeout_seconds)
         return _Entry(raw.fetched_at, config) if config is not None else None
 
@@ -357,8 +300,6 @@ class TenantConfigStore:
 
     def _fetch(self, tenant: str, kind: Kind) -> _Entry:
         """Fetch from NestJS and store; on failure record the error (and raise it)."""
-        assert self._nestjs is not None
-        assert self._box is not None
         now = self._clock()
         try:
             if kind == "config":
@@ -394,16 +335,6 @@ class TenantConfigStore:
 
     def _refresh_many(self, plan: dict[str, tuple[Kind, ...]]) -> dict[str, Any]:
         report: dict[str, Any] = {}
-        if self._nestjs is None:
-            config = self._environment_config()
-            for tenant in plan:
-                report[tenant] = {
-                    "config": "ok",
-                    "context": "absent",
-                    "provider": config.provider,
-                    "model": config.model,
-                }
-            return report
         upstream_failures = 0
         for tenant, kinds in plan.items():
             item: dict[str, Any] = {}
@@ -457,17 +388,3 @@ def _rebuild(error: FetchError) -> EyeflowError:
 
 def _minutes(seconds: float) -> float:
     return round(max(seconds, 0.0) / 60.0, 2)
-
-
-_stores: dict[str, TenantConfigStore] = {}
-_stores_lock = threading.Lock()
-
-
-def tenant_config_store(settings: Settings) -> TenantConfigStore:
-    """The process's store for `settings.redis_url` (rebuilt if called with other settings)."""
-    with _stores_lock:
-        store = _stores.get(settings.redis_url)
-        if store is None or store.settings != settings:
-            store = TenantConfigStore(get_redis(settings), settings)
-            _stores[settings.redis_url] = store
-        return store
