@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = _THREADPOOL_SIZE
         if settings.gateway_api_token is None:
             logger.warning(
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BrokerUnavailable)
-    async def broker_unavailable(_: Request, exc: BrokerUnavailable) -> JSONResponse:
+    async def broker_unavailable(_: Request, __: BrokerUnavailable) -> JSONResponse:
         return JSONResponse(
             {"detail": "The job broker is unreachable; nothing was enqueued. Retry later."},
             status.HTTP_503_SERVICE_UNAVAILABLE,

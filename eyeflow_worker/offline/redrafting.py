@@ -61,7 +61,7 @@ def _all_actions(doc: Doc) -> list[Doc]:
     return out
 
 
-def _retry(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
+def _retry(doc: Doc, feedback: str, _catalogue: Catalogue) -> str | None:
     lowered = feedback.lower()
     if not re.search(r"\bretr(?:y|ies|ying)\b", lowered):
         return None
@@ -73,7 +73,7 @@ def _retry(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
     return f"retry policy ({attempts} attempts, {backoff}s backoff) added to every action"
 
 
-def _on_failure(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
+def _on_failure(doc: Doc, feedback: str, _catalogue: Catalogue) -> str | None:
     lowered = feedback.lower()
     if not re.search(r"\b(fail|fails|failure|failed|error)\b", lowered):
         return None
@@ -108,7 +108,7 @@ def _add_action(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
     return f"action {action.name} added to every rule" + (f" ({'; '.join(notes)})" if notes else "")
 
 
-def _remove_action(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
+def _remove_action(doc: Doc, feedback: str, _catalogue: Catalogue) -> str | None:
     lowered = feedback.lower()
     if not re.search(r"\b(remove|drop|delete|don't|do not|stop sending|no longer)\b", lowered):
         return None
@@ -133,7 +133,7 @@ def _names_concept(action: Any, wanted: set[str]) -> bool:
     return bool(name & wanted & set(tx.ACTION_CONCEPTS))
 
 
-def _threshold(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
+def _threshold(doc: Doc, feedback: str, _catalogue: Catalogue) -> str | None:
     lowered = feedback.lower()
     swap = re.search(r"(?:from\s+)?(\d+(?:\.\d+)?)\s*%?\s+to\s+(\d+(?:\.\d+)?)", lowered)
     instead = re.search(r"(\d+(?:\.\d+)?)\s*%?\s+instead of\s+(\d+(?:\.\d+)?)", lowered)
@@ -177,7 +177,7 @@ def _trigger(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
     return f"trigger changed to {named[0]}"
 
 
-def _rename(doc: Doc, feedback: str, catalogue: Catalogue) -> str | None:
+def _rename(doc: Doc, feedback: str, _catalogue: Catalogue) -> str | None:
     match = re.search(
         r"\b(?:rename|call)\b.*?\b(?:to|it)\s+['\"]?([\w][\w -]*[\w])['\"]?", feedback, re.I
     )

@@ -25,10 +25,10 @@ class EnvironmentSource:
             request_timeout_seconds=settings.llm_request_timeout_seconds,
         )
 
-    def llm_config(self, tenant: str) -> ProviderConfig:
+    def llm_config(self, _tenant: str) -> ProviderConfig:
         return self._config
 
-    def aggregated_context(self, tenant: str) -> dict[str, Any] | None:
+    def aggregated_context(self, _tenant: str) -> dict[str, Any] | None:
         return None
 
     def refresh(self, tenant: str | None = None) -> dict[str, Any]:
@@ -41,10 +41,10 @@ class EnvironmentSource:
         }
         return {tenant: report} if tenant is not None else {}
 
-    def refresh_due(self, horizon_seconds: float | None = None) -> dict[str, Any]:
+    def refresh_due(self, _horizon_seconds: float | None = None) -> dict[str, Any]:
         return {}
 
-    def invalidate_context(self, tenant: str | None = None) -> int:
+    def invalidate_context(self, _tenant: str | None = None) -> int:
         return 0
 
     def status(self, tenant: str) -> dict[str, Any]:

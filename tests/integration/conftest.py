@@ -29,6 +29,7 @@ from eyeflow_worker.core.settings import Settings
 from tests.fakes.llm_servers import FakeLLMServer, anthropic_message, openai_completion
 from tests.fakes.nestjs import FakeNestJS
 from tests.fleet.worker_process import WorkerProcess, fleet_environment
+from tests.integration.secrets_scan import assert_no_secret_leaked
 
 INTEGRATION_DB = 11
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + f"/{INTEGRATION_DB}"
@@ -164,6 +165,8 @@ def _configure_tenants(
         "system": nestjs.add_config(
             "system", provider="offline", model="eyeflow-offline-drafter-1"
         ),
+        # Used by the config-fetch load test alone: it must see the tenant's first fetch.
+        "hooli": nestjs.add_config("hooli", provider="offline", model="eyeflow-offline-drafter-1"),
     }
 
 
@@ -199,6 +202,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert client.connection_pool.connection_kwargs["db"] == INTEGRATION_DB
     client.flushdb()
 
+    stack: Stack | None = None
     logs = tmp_path_factory.mktemp("integration-worker-logs")
     log_paths = [logs / "interactive.log", logs / "batch.log"]
     s = settings
@@ -221,7 +225,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ]:
                 started.result()
         with TestClient(create_app(settings)) as test_client:
-            yield Stack(
+            stack = Stack(
                 nestjs=nestjs,
                 anthropic=anthropic,
                 openai=openai,
@@ -231,10 +235,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 log_paths=log_paths,
                 config_ids=config_ids,
             )
+            yield stack
     finally:
         for worker in workers:
             worker.stop()
         anthropic.stop()
         openai.stop()
         nestjs.stop()
+    try:
+        # After every integration test, in whatever order they ran: no key leaked anywhere.
+        if stack is not None:
+            assert_no_secret_leaked(SECRETS, client, stack.responses, log_paths)
+    finally:
         client.close()

@@ -8,6 +8,7 @@ Every accepted job must complete. The shared Redis on 6379 is never touched.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import socket
@@ -24,6 +25,8 @@ from api_gateway.main import create_app
 from eyeflow_worker.core.records import job_key
 from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import KillableWorker, reliability_env, settings_from, wait_until
+
+logger = logging.getLogger(__name__)
 
 WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
 
@@ -152,8 +155,8 @@ def test_jobs_accepted_before_a_redis_restart_all_complete_after_it(
     ]
     assert all(t["attempts"] == 1 and t["result"]["workflow_rules"]["rules"] for t in tasks)
     assert late["status"] == "succeeded"
-    print(
-        f"\n[broker-restart] SIGTERM→ready again: {restart_seconds:.2f}s "
+    logger.info(
+        f"[broker-restart] SIGTERM→ready again: {restart_seconds:.2f}s "
         f"(restart total {restarted_at - restart_started:.2f}s); restart→all 20 succeeded "
         f"(incl. worker start-up): {done_at - restarted_at:.2f}s"
     )

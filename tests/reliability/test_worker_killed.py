@@ -9,6 +9,7 @@ a replacement worker must get it back through kombu's visibility-timeout restore
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,8 @@ from tests.reliability.conftest import (
 )
 from tests.reliability.holding_llm import HoldingOllama
 
+logger = logging.getLogger(__name__)
+
 WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
 
 
@@ -45,7 +48,7 @@ def _ollama_env(fake: HoldingOllama) -> dict[str, str]:
 
 
 def _report(name: str, timings: dict[str, float]) -> None:
-    print(f"\n[{name}] " + ", ".join(f"{k}={v:.2f}s" for k, v in timings.items()))
+    logger.info(f"[{name}] " + ", ".join(f"{k}={v:.2f}s" for k, v in timings.items()))
 
 
 def test_interactive_worker_killed_mid_job_is_redelivered_and_completed(
@@ -199,7 +202,7 @@ def test_batch_worker_killed_mid_batch_loses_and_duplicates_no_item(
             "second_worker_start_to_succeeded": done_at - second_started,
         },
     )
-    print(
+    logger.info(
         f"[batch] at kill: {done_at_kill}/{total} done, {unacked_at_kill} unacked, "
         f"{queued_at_kill} queued; provider calls after the kill: {redelivered}; "
         f"stored item results: {json.dumps(db14.hlen(f'{key}:items'))}"

@@ -6,9 +6,6 @@ from typing import Any
 
 import pytest
 
-from eyeflow_worker.core.llm_config import ProviderConfig
-from eyeflow_worker.core.settings import Settings
-from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue
 from eyeflow_worker.rules.sample_catalogue import sample_catalogue
 
@@ -30,9 +27,3 @@ def fixture_intents() -> list[dict[str, Any]]:
 @pytest.fixture
 def sample() -> Catalogue:
     return normalize_catalogue(sample_catalogue())
-
-
-@pytest.fixture
-def offline() -> OfflineProvider:
-    config = ProviderConfig(provider="offline", model="eyeflow-offline-drafter-1")
-    return OfflineProvider(config, Settings(_env_file=None))  # type: ignore[call-arg]

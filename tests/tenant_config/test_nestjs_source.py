@@ -3,7 +3,6 @@ tenancy, stale-if-error, refresh and refresh_due. Time is the injected clock, ne
 
 from __future__ import annotations
 
-import json
 import threading
 
 import httpx
@@ -16,9 +15,8 @@ from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.tenant_config.cache import lock_key, record_key
 from eyeflow_worker.tenant_config.nestjs_source import NestJSSource
-from eyeflow_worker.tenant_config.source import build_config_source
 from tests.fakes.nestjs import CONTEXT_PATH, DEFAULT_ROUTE, FakeNestJS
-from tests.nestjs.conftest import (
+from tests.tenant_config.conftest import (
     API_KEY,
     SAMPLE_CONTEXT,
     Clock,
@@ -345,32 +343,6 @@ def test_refresh_all_with_nestjs_down_stops_after_a_few_tenants(
     skipped = [t for t, item in report.items() if "skipped" in item["errors"]["config"]]
     assert len(skipped) == 6 - 2  # t0's config and context fail, then the run stops trying
     assert all(store.llm_config(t).provider == "anthropic" for t in tenants)
-
-
-def test_environment_mode_needs_no_nestjs_and_no_redis(redis_db: redis.Redis) -> None:
-    settings = make_settings(None, cache_encryption_key=None)
-    store = build_config_source(settings, redis_db)
-    config = store.llm_config("anyone")
-    assert (config.provider, config.model) == ("offline", "eyeflow-offline-drafter-1")
-    assert store.aggregated_context("anyone") is None
-    status = store.status("anyone")
-    assert status["source"] == "environment"
-    assert status["degraded"] is False
-    assert store.refresh("anyone")["anyone"]["config"] == "ok"
-    assert store.refresh_due() == {}
-    assert store.refresh() == {}  # no tenant is ever cached
-    assert store.invalidate_context() == 0
-    assert redis_db.dbsize() == 0
-
-
-def test_environment_mode_uses_llm_settings(redis_db: redis.Redis) -> None:
-    settings = make_settings(
-        None, llm_provider="OpenAI", llm_model="gpt-4o", llm_api_key=API_KEY, llm_max_tokens=99
-    )
-    source = build_config_source(settings, redis_db)
-    config = source.llm_config("system")
-    assert (config.provider, config.model, config.max_tokens) == ("openai", "gpt-4o", 99)
-    assert API_KEY not in json.dumps(source.status("system"))
 
 
 def test_encryption_key_required_outside_dev(fake: FakeNestJS, make_store: StoreFactory) -> None:

@@ -1,16 +1,13 @@
-"""After everything else ran: no API key in plain text anywhere — every key of Redis db 11
-(strings, hashes, lists incl. queued Celery messages, sets, sorted sets, streams), every gateway
-response the tests collected, and the worker logs. The cached key is there, but only encrypted.
+"""No API key in plain text anywhere — every key of Redis db 11 (strings, hashes, lists incl.
+queued Celery messages, sets, sorted sets, streams), every gateway response, and the worker
+logs. The cached key is there, but only encrypted.
 
-Named to run last (pytest runs modules alphabetically)."""
+Each test makes the traffic it scans, so it holds in any order; the `stack` fixture scans
+everything once more when the whole session is done (`secrets_scan.assert_no_secret_leaked`)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import json
-from typing import Any
 
 import redis
 from cryptography.fernet import Fernet
@@ -18,53 +15,16 @@ from fastapi.testclient import TestClient
 
 from api_gateway.main import create_app
 from tests.integration.conftest import ANTHROPIC_KEY, OPENAI_KEY, SECRETS, Stack
-
-
-def _decoded_variants(value: str) -> list[str]:
-    """`value` plus what a kombu message hides in it (a base64 body inside a JSON envelope)."""
-    out = [value]
-    try:
-        message = json.loads(value)
-    except ValueError:
-        return out
-    if isinstance(message, dict) and isinstance(message.get("body"), str):
-        with contextlib.suppress(binascii.Error, ValueError):
-            out.append(base64.b64decode(message["body"], validate=True).decode("utf-8", "replace"))
-    return out
-
-
-def _redis_values(client: redis.Redis) -> dict[str, list[str]]:
-    """Every value stored in the db, by key, read with the command its type needs."""
-    found: dict[str, list[str]] = {}
-    for key in client.scan_iter(count=1000):
-        kind = client.type(key)
-        values: list[Any]
-        if kind == "string":
-            values = [client.get(key)]
-        elif kind == "hash":
-            values = [part for pair in client.hgetall(key).items() for part in pair]
-        elif kind == "list":
-            values = client.lrange(key, 0, -1)
-        elif kind == "set":
-            values = list(client.smembers(key))
-        elif kind == "zset":
-            values = [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
-        elif kind == "stream":
-            values = [json.dumps(entry) for entry in client.xrange(key)]
-        else:
-            values = []
-        found[key] = [v for value in values if value is not None for v in _decoded_variants(value)]
-    return found
-
+from tests.integration.secrets_scan import redis_values
 
 PARKED_QUEUE = "eyeflow.integration.parked"
 
 
 def test_no_api_key_in_plain_text_in_redis(stack: Stack) -> None:
-    # At least one real provider job (also when this module runs alone), so configs are cached.
-    assert stack.generate("acme", "Escalate when db memory exceeds 85% (scan)")["status"] == (
-        "succeeded"
-    )
+    # Real provider jobs of both tenants (also when this test runs alone), so configs are cached.
+    for tenant in ("acme", "globex"):
+        task = stack.generate(tenant, f"Escalate when db memory exceeds 85% (scan {tenant})")
+        assert task["status"] == "succeeded", task["error"]
     # A job on a queue no worker consumes: its Celery message stays in Redis to be scanned.
     parked = stack.settings.model_copy(update={"queue_interactive": PARKED_QUEUE})
     with TestClient(create_app(parked)) as gateway:
@@ -80,7 +40,7 @@ def test_no_api_key_in_plain_text_in_redis(stack: Stack) -> None:
         stack.settings.redis_url, decode_responses=True, encoding_errors="replace"
     )
     try:
-        values = _redis_values(client)
+        values = redis_values(client)
     finally:
         client.delete(PARKED_QUEUE)
         client.close()
@@ -99,6 +59,7 @@ def test_no_api_key_in_plain_text_in_redis(stack: Stack) -> None:
 
 
 def test_the_cached_key_is_stored_encrypted(stack: Stack) -> None:
+    assert stack.refresh("acme").status_code == 200  # cached now, whatever ran before
     record = json.loads(stack.redis.get("eyeflow:tenantcfg:{acme}:config") or "null")
     assert record is not None
     value = record["value"]
@@ -128,6 +89,10 @@ def test_no_api_key_in_gateway_responses(stack: Stack) -> None:
 
 
 def test_no_api_key_in_worker_logs(stack: Stack) -> None:
+    # Both keys have been used by the workers (and logged about, if anything leaked).
+    for tenant in ("acme", "globex"):
+        task = stack.generate(tenant, f"Escalate when db memory exceeds 85% (logs {tenant})")
+        assert task["status"] == "succeeded", task["error"]
     for path in stack.log_paths:
         text = path.read_text(errors="replace")
         assert text.strip(), f"{path} is empty"

@@ -10,7 +10,7 @@ import pytest
 from eyeflow_worker.core.errors import ConfigInvalid, ConfigMissing, UpstreamUnavailable
 from eyeflow_worker.tenant_config.nestjs import LLM_CONFIG_DEFAULT_PATH, NestJSClient
 from tests.fakes.nestjs import CONTEXT_PATH, DEFAULT_ROUTE, FakeNestJS
-from tests.nestjs.conftest import API_KEY, SAMPLE_CONTEXT, anthropic_config, make_settings
+from tests.tenant_config.conftest import API_KEY, SAMPLE_CONTEXT, anthropic_config, make_settings
 
 
 @pytest.fixture

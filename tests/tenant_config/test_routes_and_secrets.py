@@ -20,7 +20,7 @@ from eyeflow_worker.core.errors import EyeflowError
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.tenant_config.nestjs_source import NestJSSource
 from tests.fakes.nestjs import DEFAULT_ROUTE, FakeNestJS
-from tests.nestjs.conftest import (
+from tests.tenant_config.conftest import (
     API_KEY,
     OTHER_KEY,
     SAMPLE_CONTEXT,

@@ -12,8 +12,7 @@ from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.rules.catalogue import normalize_catalogue
 from eyeflow_worker.rules.service import generate_rules
 from eyeflow_worker.rules.validate import validate_rules
-
-from .conftest import fixture_intents, raw_catalogue
+from tests.rules.conftest import fixture_intents, raw_catalogue
 
 INTENTS = fixture_intents()
 

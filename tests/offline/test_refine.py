@@ -4,8 +4,7 @@ import pytest
 
 from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.rules.service import generate_rules, refine_rules
-
-from .conftest import raw_catalogue
+from tests.rules.conftest import raw_catalogue
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from redis.retry import Retry
 
 from eyeflow_worker.core.errors import ProviderRateLimited
 from eyeflow_worker.providers.ratelimit import LimitKey, Rate, RateLimiter
-from tests.ratelimit.conftest import REDIS_URL, FakeClock
+from tests.providers.ratelimit.conftest import REDIS_URL, FakeClock
 
 SECRET = "sk-live-RAWKEY-never-in-redis-0123456789"
 URL = "https://api.example.test/v1"
