@@ -12,8 +12,8 @@ status:
 test:    ## install the test dependencies and run the whole suite
 	scripts/test.sh
 
-lint:
-	.venv/bin/ruff check . && .venv/bin/mypy eyeflow_worker api_gateway celeryconfig.py
+lint:    ## ruff + mypy --strict + import-linter contracts (installs the tools if needed)
+	scripts/lint.sh
 
 bench:
 	.venv/bin/python bench/roundtrip_bench.py

@@ -52,14 +52,66 @@ def compile_logic(node: And | Or, compile_boolean: Compile) -> Fn:
     is_and = isinstance(node, And)
     stop = not is_and  # AND stops at the first false operand, OR at the first true one
     label = "AND" if is_and else "OR"
-    count = len(operands)
-    # The step recorded when operand i decides the result early, and when none does.
-    stopped = tuple(
+    stopped = _stopped_steps(label, stop, len(operands))
+    finished = f"{label} → {verdict(not stop)}"
+    if len(operands) == 2:
+        # The commonest shape, unrolled (no loop, no enumerate) on both paths.
+        build_pair = _build_and2 if is_and else _build_or2
+        return build_pair(operands, stopped, finished)
+    return _build_logic(operands, stop, stopped, finished)
+
+
+def _stopped_steps(label: str, stop: bool, count: int) -> tuple[str, ...]:
+    """The step recorded when operand i decides the result early (the last one skips none)."""
+    return tuple(
         f"{label} → {verdict(stop)}"
         + (f" (short-circuit, {count - index - 1} skipped)" if index < count - 1 else "")
         for index in range(count)
     )
-    finished = f"{label} → {verdict(not stop)}"
+
+
+def _build_and2(operands: tuple[Fn, ...], stopped: tuple[str, ...], finished: str) -> Fn:
+    first, second = operands
+    stopped_first, stopped_second = stopped
+
+    def and2(context: Any, tracer: Trace | None) -> bool:
+        if tracer is None:
+            return first(context, None) and second(context, None)  # type: ignore[no-any-return]
+        if not first(context, tracer):
+            tracer.append(stopped_first)
+            return False
+        if not second(context, tracer):
+            tracer.append(stopped_second)
+            return False
+        tracer.append(finished)
+        return True
+
+    return and2
+
+
+def _build_or2(operands: tuple[Fn, ...], stopped: tuple[str, ...], finished: str) -> Fn:
+    first, second = operands
+    stopped_first, stopped_second = stopped
+
+    def or2(context: Any, tracer: Trace | None) -> bool:
+        if tracer is None:
+            return first(context, None) or second(context, None)  # type: ignore[no-any-return]
+        if first(context, tracer):
+            tracer.append(stopped_first)
+            return True
+        if second(context, tracer):
+            tracer.append(stopped_second)
+            return True
+        tracer.append(finished)
+        return False
+
+    return or2
+
+
+def _build_logic(
+    operands: tuple[Fn, ...], stop: bool, stopped: tuple[str, ...], finished: str
+) -> Fn:
+    """Any number of operands: a loop, with the traced path in a function of its own."""
 
     def traced(context: Any, tracer: Trace) -> bool:
         for index, operand in enumerate(operands):
@@ -68,41 +120,6 @@ def compile_logic(node: And | Or, compile_boolean: Compile) -> Fn:
                 return stop
         tracer.append(finished)
         return not stop
-
-    if count == 2:
-        # The commonest shape, unrolled (no loop, no enumerate) on both paths.
-        first, second = operands
-        stopped_first, stopped_second = stopped
-
-        if is_and:
-
-            def and2(context: Any, tracer: Trace | None) -> bool:
-                if tracer is None:
-                    return first(context, None) and second(context, None)  # type: ignore[no-any-return]
-                if not first(context, tracer):
-                    tracer.append(stopped_first)
-                    return False
-                if not second(context, tracer):
-                    tracer.append(stopped_second)
-                    return False
-                tracer.append(finished)
-                return True
-
-            return and2
-
-        def or2(context: Any, tracer: Trace | None) -> bool:
-            if tracer is None:
-                return first(context, None) or second(context, None)  # type: ignore[no-any-return]
-            if first(context, tracer):
-                tracer.append(stopped_first)
-                return True
-            if second(context, tracer):
-                tracer.append(stopped_second)
-                return True
-            tracer.append(finished)
-            return False
-
-        return or2
 
     def logic(context: Any, tracer: Trace | None) -> bool:
         if tracer is not None:

@@ -7,7 +7,8 @@ paths get unrolled closures that read plain dicts directly, and fall back to the
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 from .closures import Fn
 from .lexer import PathSegment
@@ -56,8 +57,17 @@ def resolve(context: Any, path: tuple[PathSegment, ...]) -> Any:
 
 def compile_variable(node: Variable) -> Fn:
     path = node.path
-    source = node.source
-    plain = _PLAIN
+    slow = _build_resolver(path, node.source)
+    if not all(type(segment) is str for segment in path):
+        return slow
+    build_getter = _DICT_GETTERS.get(len(path))
+    if build_getter is None:
+        return slow
+    return build_getter(path, slow)
+
+
+def _build_resolver(path: tuple[PathSegment, ...], source: str) -> Fn:
+    """The general lookup (`resolve`), which also reports the variable when it is missing."""
 
     def slow(context: Any, tracer: Trace | None) -> Any:
         value = resolve(context, path)
@@ -65,36 +75,47 @@ def compile_variable(node: Variable) -> Fn:
             add_missing(tracer, source)
         return value
 
-    if not all(type(segment) is str for segment in path) or len(path) > 3:
-        return slow
+    return slow
 
-    if len(path) == 1:
-        (key,) = path
 
-        def get1(context: Any, tracer: Trace | None) -> Any:
-            if type(context) is dict:
-                value = context.get(key, MISSING)
+# The unrolled getters: plain dicts all the way down and a plain value at the end are read
+# directly; anything else goes to `slow`. `plain` is a local so that the closures read it from
+# a cell rather than from the module's globals.
+
+
+def _build_get1(path: tuple[PathSegment, ...], slow: Fn) -> Fn:
+    (key,) = path
+    plain = _PLAIN
+
+    def get1(context: Any, tracer: Trace | None) -> Any:
+        if type(context) is dict:
+            value = context.get(key, MISSING)
+            if type(value) in plain:
+                return value
+        return slow(context, tracer)
+
+    return get1
+
+
+def _build_get2(path: tuple[PathSegment, ...], slow: Fn) -> Fn:
+    key0, key1 = path
+    plain = _PLAIN
+
+    def get2(context: Any, tracer: Trace | None) -> Any:
+        if type(context) is dict:
+            inner = context.get(key0)
+            if type(inner) is dict:
+                value = inner.get(key1, MISSING)
                 if type(value) in plain:
                     return value
-            return slow(context, tracer)
+        return slow(context, tracer)
 
-        return get1
+    return get2
 
-    if len(path) == 2:
-        key0, key1 = path
 
-        def get2(context: Any, tracer: Trace | None) -> Any:
-            if type(context) is dict:
-                inner = context.get(key0)
-                if type(inner) is dict:
-                    value = inner.get(key1, MISSING)
-                    if type(value) in plain:
-                        return value
-            return slow(context, tracer)
-
-        return get2
-
+def _build_get3(path: tuple[PathSegment, ...], slow: Fn) -> Fn:
     key0, key1, key2 = path
+    plain = _PLAIN
 
     def get3(context: Any, tracer: Trace | None) -> Any:
         if type(context) is dict:
@@ -108,3 +129,11 @@ def compile_variable(node: Variable) -> Fn:
         return slow(context, tracer)
 
     return get3
+
+
+#: Getter builders for all-key paths, by path length; longer paths use `resolve`.
+_DICT_GETTERS: Final[dict[int, Callable[[tuple[PathSegment, ...], Fn], Fn]]] = {
+    1: _build_get1,
+    2: _build_get2,
+    3: _build_get3,
+}

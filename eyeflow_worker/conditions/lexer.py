@@ -198,6 +198,59 @@ def _read_variable(text: str, start: int) -> tuple[tuple[PathSegment, ...], int]
     return tuple(path), i
 
 
+def _starts_number(text: str, i: int) -> bool:
+    ch = text[i]
+    return ch.isdigit() or (ch == "." and i + 1 < len(text) and text[i + 1].isdigit())
+
+
+def _read_number_or_word(text: str, i: int, col: int) -> tuple[Token, int]:
+    """At a digit (or '.' and a digit): a number (with an optional '%'), or a bare word when
+    the digits run on into one; return (token, end index)."""
+    n = len(text)
+    number = _NUMBER_RE.match(text, i)
+    if number is not None:
+        end = number.end()
+        follow = text[end] if end < n else ""
+        # "5xx", "1.2.3" and "10.0.0.1" are bare words, not numbers.
+        joins_word = bool(follow) and (
+            _NAME_RE.match(follow) is not None
+            or (follow == "." and _NAME_RE.match(text, end + 1) is not None)
+        )
+        if not joins_word:
+            number_value = _number_value(number.group(), col)
+            if follow == "%":
+                end += 1
+            return Token(Kind.NUMBER, number_value, text[i:end], col), end
+    word = _WORD_RE.match(text, i)
+    if word is None:  # a lone '.' followed by a digit cannot fail here, but be safe
+        raise _error(f"unexpected {describe(text[i])}", col, "an operand")
+    return Token(Kind.WORD, word.group(), word.group(), col), word.end()
+
+
+def _word_token(value: str, col: int) -> Token:
+    """A keyword (canonical, lower-case value) or, failing that, a bare word."""
+    keyword = KEYWORDS.get(value.lower())
+    if keyword is not None:
+        return Token(Kind.KEYWORD, keyword, value, col)
+    return Token(Kind.WORD, value, value, col)
+
+
+def _read_operator(text: str, i: int, col: int) -> tuple[Token, int]:
+    """A two- or one-character operator ('&&', '!' ... read as keywords); return (token, end
+    index). Raises ConditionSyntaxError for any other character."""
+    pair = text[i : i + 2]
+    if pair in _TWO_CHAR_OPS:
+        spelled, op = pair, _TWO_CHAR_OPS[pair]
+    else:
+        spelled = text[i]
+        if spelled not in _ONE_CHAR_OPS:
+            hint = {"&": "'&&'", "|": "'||'", "%": "a number before '%'"}.get(spelled, "an operand")
+            raise _error(f"unexpected character {describe(spelled)}", col, hint)
+        op = _ONE_CHAR_OPS[spelled]
+    kind = Kind.KEYWORD if op in _KEYWORD_OPS else Kind.OP
+    return Token(kind, op, spelled, col), i + len(spelled)
+
+
 def tokenize(text: str) -> list[Token]:
     """Split `text` into tokens, ending with an EOF token. Raises ConditionSyntaxError."""
     tokens: list[Token] = []
@@ -210,64 +263,20 @@ def tokenize(text: str) -> list[Token]:
             i += 1
             continue
         col = i + 1
+        token: Token
         if ch == "$":
             path, end = _read_variable(text, i)
-            append(Token(Kind.VARIABLE, path, text[i:end], col))
-            i = end
-            continue
-        if ch in "'\"":
+            token = Token(Kind.VARIABLE, path, text[i:end], col)
+        elif ch in "'\"":
             value, end = _read_string(text, i)
-            append(Token(Kind.STRING, value, text[i:end], col))
-            i = end
-            continue
-        if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
-            number = _NUMBER_RE.match(text, i)
-            if number is not None:
-                end = number.end()
-                follow = text[end] if end < n else ""
-                # "5xx", "1.2.3" and "10.0.0.1" are bare words, not numbers.
-                joins_word = bool(follow) and (
-                    _NAME_RE.match(follow) is not None
-                    or (follow == "." and _NAME_RE.match(text, end + 1) is not None)
-                )
-                if not joins_word:
-                    value_text = number.group()
-                    number_value = _number_value(value_text, col)
-                    if follow == "%":
-                        end += 1
-                    append(Token(Kind.NUMBER, number_value, text[i:end], col))
-                    i = end
-                    continue
-            word = _WORD_RE.match(text, i)
-            if word is None:  # a lone '.' followed by a digit cannot fail here, but be safe
-                raise _error(f"unexpected {describe(ch)}", col, "an operand")
-            append(Token(Kind.WORD, word.group(), word.group(), col))
-            i = word.end()
-            continue
-        word = _WORD_RE.match(text, i)
-        if word is not None:
-            value = word.group()
-            keyword = KEYWORDS.get(value.lower())
-            if keyword is not None:
-                append(Token(Kind.KEYWORD, keyword, value, col))
-            else:
-                append(Token(Kind.WORD, value, value, col))
-            i = word.end()
-            continue
-        pair = text[i : i + 2]
-        if pair in _TWO_CHAR_OPS:
-            op = _TWO_CHAR_OPS[pair]
-            kind = Kind.KEYWORD if op in _KEYWORD_OPS else Kind.OP
-            append(Token(kind, op, pair, col))
-            i += 2
-            continue
-        if ch in _ONE_CHAR_OPS:
-            op = _ONE_CHAR_OPS[ch]
-            kind = Kind.KEYWORD if op in _KEYWORD_OPS else Kind.OP
-            append(Token(kind, op, ch, col))
-            i += 1
-            continue
-        hint = {"&": "'&&'", "|": "'||'", "%": "a number before '%'"}.get(ch, "an operand")
-        raise _error(f"unexpected character {describe(ch)}", col, hint)
+            token = Token(Kind.STRING, value, text[i:end], col)
+        elif _starts_number(text, i):
+            token, end = _read_number_or_word(text, i, col)
+        elif (word := _WORD_RE.match(text, i)) is not None:
+            token, end = _word_token(word.group(), col), word.end()
+        else:
+            token, end = _read_operator(text, i, col)
+        append(token)
+        i = end
     append(Token(Kind.EOF, None, "", n + 1))
     return tokens

@@ -178,7 +178,13 @@ def _wrap(node: Node, minimum: int) -> str:
 
 
 def to_source(node: Node) -> str:
-    """Print a node back as condition text (canonical spacing and keyword spelling)."""
+    """Print a node back as condition text (canonical spacing and keyword spelling).
+
+    Kinds printed alike share a branch. The recursion stays in this one function (through
+    `_wrap`) rather than going through a printer function per kind: that would add a stack
+    frame per level of the tree, and compiling, which prints operands near the bottom of a
+    deep stack, would hit Python's recursion limit at a shallower nesting than it does now.
+    """
     if isinstance(node, Literal):
         return _literal_source(node)
     if isinstance(node, Variable):
@@ -187,8 +193,9 @@ def to_source(node: Node) -> str:
         return "[" + ", ".join(to_source(item) for item in node.items) + "]"
     if isinstance(node, Call):
         return node.name + "(" + ", ".join(to_source(arg) for arg in node.args) + ")"
-    if isinstance(node, Negate):
-        return "-" + _wrap(node.operand, 7)
+    if isinstance(node, Negate | Not):
+        prefix, level = ("-", 7) if isinstance(node, Negate) else ("NOT ", 4)
+        return prefix + _wrap(node.operand, level)
     if isinstance(node, Arithmetic):
         level = _precedence(node)
         text = [_wrap(node.operands[0], level)]
@@ -197,21 +204,25 @@ def to_source(node: Node) -> str:
             text.append(_wrap(operand, level + 1))
         return "".join(text)
     if isinstance(node, Compare):
-        op = node.op if node.op in COMPARISONS else node.op.upper()
-        if node.negated:
-            op = "NOT " + op
-        return f"{_wrap(node.left, 5)} {op} {_wrap(node.right, 5)}"
-    if isinstance(node, Exists):
-        return _wrap(node.operand, 5) + (" NOT EXISTS" if node.negated else " EXISTS")
-    if isinstance(node, IsNull):
-        return _wrap(node.operand, 5) + (" IS NOT NULL" if node.negated else " IS NULL")
-    if isinstance(node, Not):
-        return "NOT " + _wrap(node.operand, 4)
-    if isinstance(node, And):
-        return " AND ".join(_wrap(operand, 3) for operand in node.operands)
-    if isinstance(node, Or):
-        return " OR ".join(_wrap(operand, 2) for operand in node.operands)
+        return f"{_wrap(node.left, 5)} {compare_label(node)} {_wrap(node.right, 5)}"
+    if isinstance(node, Exists | IsNull):
+        return _wrap(node.operand, 5) + _postfix_label(node)
+    if isinstance(node, And | Or):
+        joiner, level = (" AND ", 3) if isinstance(node, And) else (" OR ", 2)
+        return joiner.join(_wrap(operand, level) for operand in node.operands)
     raise TypeError(f"not a condition node: {type(node).__name__}")
+
+
+def compare_label(node: Compare) -> str:
+    """How a comparison's operator reads: `>`, `IN`, `NOT MATCHES`."""
+    op = node.op if node.op in COMPARISONS else node.op.upper()
+    return "NOT " + op if node.negated else op
+
+
+def _postfix_label(node: Exists | IsNull) -> str:
+    if isinstance(node, Exists):
+        return " NOT EXISTS" if node.negated else " EXISTS"
+    return " IS NOT NULL" if node.negated else " IS NULL"
 
 
 def children(node: Node) -> tuple[Node, ...]:

@@ -200,54 +200,54 @@ class _Parser:
             ) from None
 
     def prefix(self, min_power: int) -> Node:
+        """An operand, or a prefix operator and its operand: one flat case per form.
+
+        Literals are built here and each recursive descent starts here, rather than in
+        helpers per form: a helper would add a stack frame per level of nesting (or to the
+        innermost literal, the deepest call of a parse), so deep input would reach Python's
+        recursion limit sooner.
+        """
         token = self.advance()
         kind = token.kind
+        value = token.value
         column = token.column
         if kind is Kind.NUMBER:
-            assert isinstance(token.value, int | float)
-            return Literal(token.value, token.text, column=column)
+            assert isinstance(value, int | float)
+            return Literal(value, token.text, column=column)
         if kind is Kind.STRING:
-            return Literal(str(token.value), token.text, column=column)
+            return Literal(str(value), token.text, column=column)
         if kind is Kind.VARIABLE:
-            assert isinstance(token.value, tuple)
-            return Variable(token.value, column=column)
+            assert isinstance(value, tuple)
+            return Variable(value, column=column)
         if kind is Kind.WORD:
             follow = self.peek()
             if follow.kind is Kind.OP and follow.value == "(":
                 return self.call(token)
-            return Literal(str(token.value), token.text, bare=True, column=column)
-        if kind is Kind.KEYWORD:
-            word = str(token.value)
-            if word in _LITERAL_KEYWORDS:
-                return Literal(_LITERAL_KEYWORDS[word], word, column=column)
-            if word == "not" and min_power <= _NOT:
-                self.enter(token)
-                operand = self.expression(_NOT)  # a comparison, or another NOT
-                self.leave()
-                return Not(operand, column=column)
-        if kind is Kind.OP:
-            op = token.value
-            if op in ("-", "+"):
-                self.enter(token)
-                operand = self.expression(_UNARY)
-                self.leave()
-                if op == "+":
-                    return operand
-                if isinstance(operand, Literal) and type(operand.value) in (int, float):
-                    assert isinstance(operand.value, int | float)
-                    return Literal(-operand.value, "-" + operand.text, column=column)
-                return Negate(operand, column=column)
-            if op == "(":
-                self.enter(token)
-                inner = self.expression(0)
-                self.expect_op(")", "')'")
-                self.leave()
-                return inner
-            if op == "[":
-                self.enter(token)
-                items = self.items("]")
-                self.leave()
-                return ListExpr(items, column=column)
+            return Literal(str(value), token.text, bare=True, column=column)
+        if kind is Kind.KEYWORD and value in _LITERAL_KEYWORDS:
+            word = str(value)
+            return Literal(_LITERAL_KEYWORDS[word], word, column=column)
+        if kind is Kind.KEYWORD and value == "not" and min_power <= _NOT:
+            self.enter(token)
+            operand = self.expression(_NOT)  # a comparison, or another NOT
+            self.leave()
+            return Not(operand, column=column)
+        if kind is Kind.OP and value in ("-", "+"):
+            self.enter(token)
+            operand = self.expression(_UNARY)
+            self.leave()
+            return _signed(token, operand)
+        if kind is Kind.OP and value == "(":
+            self.enter(token)
+            inner = self.expression(0)
+            self.expect_op(")", "')'")
+            self.leave()
+            return inner
+        if kind is Kind.OP and value == "[":
+            self.enter(token)
+            items = self.items("]")
+            self.leave()
+            return ListExpr(items, column=column)
         self.fail(token, _OPERAND)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -289,6 +289,16 @@ class _Parser:
                 f"{name}() given {len(args)} argument{'' if len(args) == 1 else 's'}",
             )
         return Call(name, args, column=name_token.column)
+
+
+def _signed(sign: Token, operand: Node) -> Node:
+    """`+operand` is the operand; `-number` folds into a negative number literal."""
+    if sign.value == "+":
+        return operand
+    if isinstance(operand, Literal) and type(operand.value) in (int, float):
+        assert isinstance(operand.value, int | float)
+        return Literal(-operand.value, "-" + operand.text, column=sign.column)
+    return Negate(operand, column=sign.column)
 
 
 def parse(text: str) -> Node:

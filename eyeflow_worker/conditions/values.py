@@ -159,7 +159,11 @@ def truth(value: Any) -> bool:
 
 def equal(left: Any, right: Any, depth: int = 0) -> bool:
     """`==`: same type and value; a number equals a numeric-looking string of that number; a
-    boolean equals the string "true"/"false"; lists and objects compare element by element."""
+    boolean equals the string "true"/"false"; lists and objects compare element by element.
+
+    The scalar cases, by far the commonest, are decided here without a further call; lists,
+    objects and values of foreign types go on to `_equal_structures`.
+    """
     lkind = type(left)
     rkind = type(right)
     if lkind is rkind and (lkind is str or lkind is int or lkind is float or lkind is bool):
@@ -178,6 +182,12 @@ def equal(left: Any, right: Any, depth: int = 0) -> bool:
         return parse_bool(left) is right
     if left is None or right is None:
         return left is right
+    return _equal_structures(left, right, lkind, rkind, depth)
+
+
+def _equal_structures(left: Any, right: Any, lkind: type, rkind: type, depth: int) -> bool:
+    """The rest of `equal`: foreign types normalized first, then lists and objects element by
+    element (at most MAX_COMPARE_DEPTH deep); anything else only equals itself."""
     if lkind not in _PLAIN_TYPES or rkind not in _PLAIN_TYPES:
         nleft, nright = normalize(left), normalize(right)
         if type(nleft) is not lkind or type(nright) is not rkind:
@@ -231,7 +241,11 @@ def as_text(value: Any) -> str | None:
 
 
 def format_value(value: Any, limit: int = MAX_VALUE_CHARS, depth: int = 0) -> str:
-    """A short, bounded rendering of a value for explanations (never calls foreign __repr__)."""
+    """A short, bounded rendering of a value for explanations (never calls foreign __repr__).
+
+    Scalars, what explanations show nearly always, are rendered here without a further call;
+    lists, objects and foreign values go on to `_format_structure`.
+    """
     kind = type(value)
     if value is MISSING:
         return "missing"
@@ -250,6 +264,17 @@ def format_value(value: Any, limit: int = MAX_VALUE_CHARS, depth: int = 0) -> st
     if kind is str:
         clipped = value[:limit]
         return repr(clipped) + ("…" if len(value) > limit else "")
+    return _format_structure(value, kind, limit, depth)
+
+
+def _format_structure(value: Any, kind: type, limit: int, depth: int) -> str:
+    """The rest of `format_value`: objects as `{k: v, …}`, lists as `[a, …]` (two levels deep
+    at most), anything else, or anything that fails to be read, as `<type name>`.
+
+    Each loop stops at the first part that would pass `limit`, so what lies past it is never
+    even formatted. (The two loops are alike but kept apart: a shared helper fed by a generator
+    made formatting a list or an object a quarter slower.)
+    """
     if depth >= 2:
         return "[…]" if is_list(value) else "{…}" if is_object(value) else "<…>"
     try:

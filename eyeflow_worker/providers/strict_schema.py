@@ -48,21 +48,32 @@ def _convert(node: dict[str, Any]) -> None:
         node["anyOf"] = node.pop("oneOf")
     node.pop("default", None)  # not allowed in strict mode, and moot once everything is required
     if _is_object(node):
-        extra = node.get("additionalProperties")
-        if "properties" not in node and extra is False:
-            node["properties"] = {}
-        properties = node.get("properties")
-        if not isinstance(properties, dict) or extra not in (None, False):
+        _close_object(node)
+    _convert_subschemas(node)
+
+
+def _close_object(node: dict[str, Any]) -> None:
+    """Every property converted and required (optional ones made nullable), no others allowed;
+    `_NotStrictCompatible` for a free-form object."""
+    extra = node.get("additionalProperties")
+    if "properties" not in node and extra is False:
+        node["properties"] = {}
+    properties = node.get("properties")
+    if not isinstance(properties, dict) or extra not in (None, False):
+        raise _NotStrictCompatible
+    required = set(node.get("required", []))
+    for name, prop in properties.items():
+        if not isinstance(prop, dict):
             raise _NotStrictCompatible
-        required = set(node.get("required", []))
-        for name, prop in properties.items():
-            if not isinstance(prop, dict):
-                raise _NotStrictCompatible
-            _convert(prop)
-            if name not in required:
-                properties[name] = _nullable(prop)
-        node["required"] = list(properties)
-        node["additionalProperties"] = False
+        _convert(prop)
+        if name not in required:
+            properties[name] = _nullable(prop)
+    node["required"] = list(properties)
+    node["additionalProperties"] = False
+
+
+def _convert_subschemas(node: dict[str, Any]) -> None:
+    """Convert the schemas nested under `items`, the combinators and the definitions."""
     items = node.get("items")
     if isinstance(items, dict):
         _convert(items)

@@ -87,6 +87,8 @@ def extract_json_object(text: str) -> dict[str, Any]:
 
 
 def _first_object(text: str) -> dict[str, Any]:
+    # The decoder is called from this function itself, not from a helper: it recurses, and a
+    # deeper caller would make it hit the recursion limit (→ "nested too deeply") sooner.
     stripped = text.strip()
     if stripped.startswith("["):
         try:
@@ -110,29 +112,42 @@ def _first_object(text: str) -> dict[str, Any]:
         except _NonFinite as exc:
             raise ExtractionError(_NON_FINITE.format(text=exc.text)) from None
         except json.JSONDecodeError as exc:
-            if not _looks_like_json_start(text, start):
-                continue  # a brace in prose, e.g. "use {placeholders}"
-            if _unclosed(text, start):
-                line, col = _line_col(text, start)
-                raise ExtractionError(
-                    f"The JSON object starting at line {line} column {col} is truncated: the "
-                    "output ended before it was closed. Answer again with the complete JSON "
-                    "object (keep it shorter if needed)."
-                ) from exc
+            problem = _decode_problem(text, start, exc)
             if first_error is None:
-                first_error = f"Invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+                first_error = problem
             continue
         if isinstance(value, dict):
-            if first_error is not None:
-                # A nested object decoded after the outer one failed: that is a fragment of a
-                # malformed document, not the answer.
-                raise ExtractionError(first_error)
-            if _too_deep(value):
-                raise ExtractionError(_TOO_DEEP)
-            return value
+            return _accepted(value, first_error)
     if first_error is not None:
         raise ExtractionError(first_error)
     raise ExtractionError("The answer contains no JSON object; expected a single JSON object.")
+
+
+def _decode_problem(text: str, start: int, exc: json.JSONDecodeError) -> str | None:
+    """What is wrong with the malformed JSON at `start`, in the model's words; None when the
+    brace is just prose ("use {placeholders}"). Raises `ExtractionError` for a truncated
+    object: the output was cut off, so no later brace can be the answer."""
+    if not _looks_like_json_start(text, start):
+        return None
+    if _unclosed(text, start):
+        line, col = _line_col(text, start)
+        raise ExtractionError(
+            f"The JSON object starting at line {line} column {col} is truncated: the "
+            "output ended before it was closed. Answer again with the complete JSON "
+            "object (keep it shorter if needed)."
+        ) from exc
+    return f"Invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+
+
+def _accepted(value: dict[str, Any], first_error: str | None) -> dict[str, Any]:
+    """The first object decoded, unless it cannot be the answer."""
+    if first_error is not None:
+        # A nested object decoded after the outer one failed: that is a fragment of a
+        # malformed document, not the answer.
+        raise ExtractionError(first_error)
+    if _too_deep(value):
+        raise ExtractionError(_TOO_DEEP)
+    return value
 
 
 def _too_deep(value: Any) -> bool:

@@ -266,17 +266,7 @@ class NestJSSource:
             token = lock.try_acquire()
             if token is not None:
                 with lock.holding(token):
-                    latest = self._read(tenant, kind)
-                    if latest is not None and self._is_fresh(latest.fetched_at, self._clock()):
-                        return latest
-                    latest_error = self._cache.read_error(tenant, kind)
-                    if latest_error is not None and latest_error.id != seen_error:
-                        # Another process failed a moment ago: don't ask NestJS again.
-                        return self._fallback(tenant, kind, latest or entry, _rebuild(latest_error))
-                    try:
-                        return self._fetch(tenant, kind)
-                    except EyeflowError as exc:
-                        return self._fallback(tenant, kind, latest or entry, exc)
+                    return self._load_holding_lock(tenant, kind, entry, seen_error)
             if entry is not None:
                 return entry  # another process is refreshing it: serve the stale value now
             # Nothing to serve: wait (bounded) for the holder's result, or for its lock to lapse.
@@ -297,6 +287,23 @@ class NestJSSource:
                     f"fetch the {kind} of tenant '{tenant}' from NestJS"
                 )
                 return self._fallback(tenant, kind, None, waited)
+
+    def _load_holding_lock(
+        self, tenant: str, kind: Kind, entry: _Entry | None, seen_error: str | None
+    ) -> _Entry:
+        """`_load` once this process holds the fetch lock: read again first, as another process
+        may have fetched (or failed to) since `_load` looked, and fetch only if it did not."""
+        latest = self._read(tenant, kind)
+        if latest is not None and self._is_fresh(latest.fetched_at, self._clock()):
+            return latest
+        latest_error = self._cache.read_error(tenant, kind)
+        if latest_error is not None and latest_error.id != seen_error:
+            # Another process failed a moment ago: don't ask NestJS again.
+            return self._fallback(tenant, kind, latest or entry, _rebuild(latest_error))
+        try:
+            return self._fetch(tenant, kind)
+        except EyeflowError as exc:
+            return self._fallback(tenant, kind, latest or entry, exc)
 
     def _fetch(self, tenant: str, kind: Kind) -> _Entry:
         """Fetch from NestJS and store; on failure record the error (and raise it)."""

@@ -27,11 +27,16 @@ from typing import Any
 DEFAULT_ROUTE = "GET /api/llm-config/default"
 CONTEXT_PATH = "/api/capabilities/aggregated"
 
+#: (route label, status, JSON body): what `FakeNestJS.handle` answers.
+Answer = tuple[str, int, Any]
+#: One user's configs: id → config.
+Configs = dict[str, dict[str, Any]]
+
 
 class FakeNestJS:
     def __init__(self, context_path: str = CONTEXT_PATH) -> None:
         self.context_path = context_path
-        self.configs: dict[str, dict[str, dict[str, Any]]] = {}  # user → id → config
+        self.configs: dict[str, Configs] = {}  # user → id → config
         self.contexts: dict[str, Any] = {}
         self.calls: Counter[str] = Counter()
         self.calls_by_user: Counter[tuple[str, str]] = Counter()
@@ -101,50 +106,83 @@ class FakeNestJS:
         configs[config_id] = record
         return config_id
 
-    def handle(self, method: str, path: str, user: str, body: Any) -> tuple[str, int, Any]:
+    def handle(self, method: str, path: str, user: str, body: Any) -> Answer:
         """(route label, status, JSON body or None)."""
         parts = [p for p in path.split("?")[0].split("/") if p]
         configs = self.configs.setdefault(user, {})
         if "/" + "/".join(parts) == self.context_path and method == "GET":
-            if user not in self.contexts:
-                return f"GET {self.context_path}", 404, {"message": "Not Found"}
-            return f"GET {self.context_path}", 200, self.contexts[user]
+            return self._context(user)
         if parts[:2] != ["api", "llm-config"]:
-            return f"{method} {path}", 404, {"message": "Not Found"}
-        rest = parts[2:]
+            return _not_found(f"{method} {path}")
+        answer = self._llm_config(method, parts[2:], configs, user, body)
+        # Anything the routes do not answer is a 404 labelled with what was asked for.
+        return answer if answer is not None else _not_found(f"{method} {path}")
+
+    def _context(self, user: str) -> Answer:
+        route = f"GET {self.context_path}"
+        if user not in self.contexts:
+            return _not_found(route)
+        return route, 200, self.contexts[user]
+
+    def _llm_config(
+        self, method: str, rest: list[str], configs: Configs, user: str, body: Any
+    ) -> Answer | None:
+        """The routes under /api/llm-config (`rest` is the path after it); None for no route."""
         if not rest:
-            if method == "GET":
-                return "GET /api/llm-config", 200, [_masked(c) for c in configs.values()]
-            if method == "POST":
-                config_id = self._create(user, dict(body or {}))
-                return "POST /api/llm-config", 201, _masked(configs[config_id])
-        elif rest == ["default"] and method == "GET":
-            default = next((c for c in configs.values() if c.get("isDefault")), None)
-            if default is None:
-                return DEFAULT_ROUTE, 404, {"message": "No default LLM configuration"}
-            return DEFAULT_ROUTE, 200, default
-        elif len(rest) == 1:
-            record = configs.get(rest[0])
-            route = f"{method} /api/llm-config/:id"
-            if record is None:
-                return route, 404, {"message": "Not Found"}
-            if method == "GET":
-                return route, 200, _masked(record)
-            if method == "PUT":
-                update = dict(body or {})
-                if update.get("isDefault"):
-                    for other in configs.values():
-                        other["isDefault"] = False
-                api = {**record.get("apiConfig", {}), **update.pop("apiConfig", {})}
-                record.update(update, apiConfig=api)
-                record["updatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                return route, 200, _masked(record)
-        elif len(rest) == 2 and rest[1] == "health-check" and method == "POST":
-            route = "POST /api/llm-config/:id/health-check"
-            if rest[0] not in configs:
-                return route, 404, {"message": "Not Found"}
-            return route, 200, {"healthy": True, "provider": configs[rest[0]].get("provider")}
-        return f"{method} {path}", 404, {"message": "Not Found"}
+            return self._collection(method, configs, user, body)
+        if rest == ["default"] and method == "GET":
+            return _default(configs)
+        if len(rest) == 1:  # PUT /api/llm-config/default too: "default" is then an id
+            return _one(method, configs, rest[0], body)
+        if len(rest) == 2 and rest[1] == "health-check" and method == "POST":
+            return _health_check(configs, rest[0])
+        return None
+
+    def _collection(self, method: str, configs: Configs, user: str, body: Any) -> Answer | None:
+        if method == "GET":
+            return "GET /api/llm-config", 200, [_masked(c) for c in configs.values()]
+        if method == "POST":
+            config_id = self._create(user, dict(body or {}))
+            return "POST /api/llm-config", 201, _masked(configs[config_id])
+        return None
+
+
+def _not_found(route: str) -> Answer:
+    return route, 404, {"message": "Not Found"}
+
+
+def _default(configs: Configs) -> Answer:
+    default = next((c for c in configs.values() if c.get("isDefault")), None)
+    if default is None:
+        return DEFAULT_ROUTE, 404, {"message": "No default LLM configuration"}
+    return DEFAULT_ROUTE, 200, default
+
+
+def _one(method: str, configs: Configs, config_id: str, body: Any) -> Answer | None:
+    """GET or PUT /api/llm-config/:id (PUT deep-merges apiConfig)."""
+    record = configs.get(config_id)
+    route = f"{method} /api/llm-config/:id"
+    if record is None:
+        return _not_found(route)
+    if method == "GET":
+        return route, 200, _masked(record)
+    if method != "PUT":
+        return None
+    update = dict(body or {})
+    if update.get("isDefault"):
+        for other in configs.values():
+            other["isDefault"] = False
+    api = {**record.get("apiConfig", {}), **update.pop("apiConfig", {})}
+    record.update(update, apiConfig=api)
+    record["updatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return route, 200, _masked(record)
+
+
+def _health_check(configs: Configs, config_id: str) -> Answer:
+    route = "POST /api/llm-config/:id/health-check"
+    if config_id not in configs:
+        return _not_found(route)
+    return route, 200, {"healthy": True, "provider": configs[config_id].get("provider")}
 
 
 def _masked(config: dict[str, Any]) -> dict[str, Any]:
