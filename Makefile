@@ -18,3 +18,4 @@ lint:    ## ruff + mypy --strict + import-linter contracts (installs the tools i
 bench:
 	.venv/bin/python bench/roundtrip_bench.py
 	.venv/bin/python bench/conditions_bench.py
+	.venv/bin/python bench/quality_bench.py

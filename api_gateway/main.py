@@ -17,7 +17,8 @@ from kombu.exceptions import OperationalError
 from api_gateway.body_limit import BodyLimitMiddleware
 from api_gateway.deps import AuthDep
 from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, IdempotencyInProgress
-from api_gateway.routes import cache, ops, submissions, tasks
+from api_gateway.routes import cache, ops, schemas, submissions, tasks
+from api_gateway.schemas import CatalogueLimitMiddleware
 from api_gateway.state import build_state
 from eyeflow_worker.core.logging_setup import configure_logging
 from eyeflow_worker.core.settings import Settings, load_settings
@@ -57,12 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Refuses to start misconfigured (e.g. NestJS mode outside dev without CACHE_ENCRYPTION_KEY).
     app.state.gateway = build_state(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CatalogueLimitMiddleware, max_bytes=settings.max_catalogue_bytes)
 
     app.include_router(ops.health_router)
     app.include_router(ops.router, dependencies=[AuthDep])
     app.include_router(submissions.router, dependencies=[AuthDep])
     app.include_router(tasks.router, dependencies=[AuthDep])
     app.include_router(cache.router, dependencies=[AuthDep], tags=["configuration"])
+    app.include_router(schemas.router, dependencies=[AuthDep], tags=["schemas"])
     _install_error_handlers(app)
     return app
 

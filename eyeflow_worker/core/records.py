@@ -52,6 +52,7 @@ RECORD_FIELDS = (
     "total", "succeeded", "failed",
 )  # fmt: skip
 
+
 @dataclass(frozen=True)
 class NewJob:
     job_id: str

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     gateway_api_token: SecretStr | None = None
     max_body_bytes: int = 5 * 1024 * 1024
     max_batch_intents: int = 5000
+    # An aggregated context (capability catalogue) larger than this is refused: inline with 422,
+    # fetched from NestJS with config_invalid. It is rendered into every prompt, so a catalogue
+    # this size already costs ~250k tokens per call.
+    max_catalogue_bytes: int = Field(default=1024 * 1024, gt=0)
     idempotency_ttl_seconds: int = 24 * 3600
     # `?wait` holds a thread per request; past this many at once, waits answer at once instead
     # of starving every other request of threads.
@@ -128,9 +132,7 @@ class Settings(BaseSettings):
     # Fleet-wide request budget per provider account (requests/minute, 0 = unlimited), and
     # per-provider overrides as JSON, e.g. {"anthropic": 50, "openai": 500}.
     llm_rate_limit_rpm: int = 0
-    llm_rate_limits: Annotated[dict[str, RequestsPerMinute], NoDecode] = Field(
-        default_factory=dict
-    )
+    llm_rate_limits: Annotated[dict[str, RequestsPerMinute], NoDecode] = Field(default_factory=dict)
     rules_max_repair_attempts: int = 3
     condition_llm_fallback: bool = True
 
@@ -231,7 +233,6 @@ class Settings(BaseSettings):
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value()
         return "eyeflow-dev-webhook-secret"
-
 
 
 @lru_cache(maxsize=1)

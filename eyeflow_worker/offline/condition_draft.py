@@ -12,26 +12,39 @@ import json
 import re
 from dataclasses import dataclass
 
+from eyeflow_worker.core.catalogue_model import Capability, Catalogue
 from eyeflow_worker.offline import text as tx
-from eyeflow_worker.rules.catalogue import Capability, Catalogue
+from eyeflow_worker.rules.faithfulness_units import convert, parse_unit, variable_unit
 
 # (operator, phrases), longest phrases first so "greater than or equal to" beats "greater than".
 _COMPARATORS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (">=", ("greater than or equal to", "more than or equal to", "at least", "no less than",
-            "reaches", "reach", "hits", ">=")),
-    ("<=", ("less than or equal to", "at most", "no more than", "not more than", "<=")),
+    (">=", ("greater than or equal to", "more than or equal to", "higher than or equal to",
+            "at least", "no less than", "no fewer than", "not less than", "not fewer than",
+            "not below", "not under", "reaches", "reach", "hits", ">=")),
+    ("<=", ("less than or equal to", "lower than or equal to", "at most", "no more than",
+            "not more than", "no greater than", "not greater than", "no higher than",
+            "not higher than", "not above", "not over", "does not exceed", "doesn't exceed",
+            "<=")),
     ("!=", ("not equal to", "does not equal", "!=")),
     ("==", ("is exactly", "equal to", "equals", "equal", "==")),
     (">", ("goes above", "rises above", "climbs above", "is above", "greater than", "more than",
-           "higher than", "larger than", "bigger than", "longer than", "exceeding", "exceeded",
+           "higher than", "larger than", "bigger than", "longer than", "older than",
+           "in excess of", "exceeding", "exceeded",
            "exceeds", "exceed", "surpasses", "tops", "above", "over", ">")),
     ("<", ("drops below", "falls below", "goes below", "dips below", "is below", "less than",
-           "lower than", "fewer than", "smaller than", "shorter than", "below", "under", "<")),
+           "lower than", "fewer than", "smaller than", "shorter than", "younger than", "below",
+           "under", "beneath", "<")),
 )  # fmt: skip
 _PHRASE_TO_OP = {p: op for op, phrases in _COMPARATORS for p in phrases}
 _OP_RE = "|".join(re.escape(p) for p in sorted(_PHRASE_TO_OP, key=len, reverse=True))
 _COMPARISON = re.compile(rf"(?<![\w])(?P<op>{_OP_RE})\s+(?:of\s+|than\s+|to\s+)?{tx._NUMBER}")
-_POSTFIX = re.compile(rf"{tx._NUMBER}\s+or\s+(?P<post>more|greater|higher|fewer|less|lower)\b")
+_POSTFIX = re.compile(
+    rf"{tx._NUMBER}\s+(?:or|and)\s+(?P<post>more|greater|higher|above|over|up|larger|bigger"
+    r"|longer|older|fewer|less|lower|below|under|smaller|shorter)\b"
+)
+_POSTFIX_UP = frozenset(
+    {"more", "greater", "higher", "above", "over", "up", "larger", "bigger", "longer", "older"}
+)
 _STATUS = re.compile(
     r"\b(?:is|are|goes|go|went|becomes|become|gets|turns|is marked)\s+"
     r"(?P<state>down|offline|unreachable|unavailable|degraded|up|online|failed|failing|healthy|unhealthy)\b"
@@ -65,7 +78,7 @@ def draft_condition(intent: str, catalogue: Catalogue) -> DraftedCondition:
         if var is None:
             notes.append(f"no catalogue variable matches {lowered[start:end].strip()!r}")
             continue
-        literal = json.dumps(num)
+        literal = json.dumps(_in_unit_of(var, num, unit, catalogue))
         parts.append((f"{var} {op} {literal}", f"{var} {op} {literal}", var))
     for m in _STATUS.finditer(lowered):
         found = _status_part(
@@ -112,9 +125,21 @@ def _comparisons(text: str) -> list[tuple[str, int | float, str | None, int, int
         found.append((_PHRASE_TO_OP[m.group("op")], q.value, q.unit, m.start(), m.end()))
     for m in _POSTFIX.finditer(text):
         q = tx.quantity(m)
-        op = ">=" if m.group("post") in ("more", "greater", "higher") else "<="
+        op = ">=" if m.group("post") in _POSTFIX_UP else "<="
         found.append((op, q.value, q.unit, m.start(), m.end()))
     return sorted(found, key=lambda f: f[3])
+
+
+def _in_unit_of(
+    var: str, value: int | float, unit: str | None, catalogue: Catalogue
+) -> int | float:
+    """The intent's amount in the unit `var` is measured in: 85% against a fraction is 0.85,
+    10 GB against an MB variable 10240, 2 seconds against an ms variable 2000."""
+    source, target = parse_unit(unit), variable_unit(var, catalogue)
+    if source is None or target is None or source.family != target.family:
+        return value
+    converted = round(convert(float(value), source, target)[0], 9)
+    return int(converted) if converted.is_integer() else converted
 
 
 def _context_words(text: str, start: int, end: int, unit: str | None) -> list[str]:

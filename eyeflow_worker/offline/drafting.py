@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from eyeflow_worker.core.catalogue_model import Capability, Catalogue, ParamSpec
 from eyeflow_worker.offline import text as tx
 from eyeflow_worker.offline.condition_draft import draft_condition
-from eyeflow_worker.rules.catalogue import Capability, Catalogue, ParamSpec
+from eyeflow_worker.rules.faithfulness_intent import named_things
+from eyeflow_worker.rules.faithfulness_names import value_to_carry
 
 DRAFT_LABEL = (
     "Drafted deterministically from the capability catalogue by Eyeflow's embedded offline "
@@ -145,20 +147,30 @@ _PERSON_WORDS = {"recipient", "recipients", "to", "team", "assignee", "owner", "
                  "members", "invitees"}  # fmt: skip
 _ENTITY_PARAM_WORDS = {"service", "host", "server", "system", "app", "application", "target",
                        "resource", "container", "cluster"}  # fmt: skip
+_CHANNEL_PARAM_WORDS = {"channel", "channels", "recipient", "recipients", "destination",
+                        "target"}  # fmt: skip
 _URGENCY = ("critical", "urgent", "immediately", "asap", "emergency", "severe", "p1")
 
 
 def fill_params(
     action: Capability, intent: str, notes: list[str], variables: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Values for the required parameters (and optional ones the intent names explicitly)."""
+    """Values for the required parameters (and optional ones the intent names explicitly).
+
+    A channel, team or severity the intent names goes into every parameter that can carry it
+    (`rules/faithfulness_names.py`), optional ones included: "#db-alerts" into the recipient,
+    "urgent" into an optional priority.
+    """
+    named = named_things(intent)
     params: dict[str, Any] = {}
     for p in action.params:
         explicit = _enum_named_in(p, intent)
-        if p.required or explicit is not None:
-            params[p.name] = (
-                explicit if explicit is not None else _value(p, action, intent, notes, variables)
-            )
+        value = explicit
+        if value is None and p.required:
+            value = _value(p, action, intent, notes, variables)
+        value = value_to_carry(p, named, value)
+        if value is not None:
+            params[p.name] = value
     return params
 
 
@@ -246,8 +258,8 @@ def _recipient(intent: str, notes: list[str], action: Capability, p: ParamSpec) 
     if found and (p.raw_type == "email" or param_words & {"email", "to", "recipient", "contact"}):
         return found.group()
     channel = _CHANNEL.search(intent)
-    if channel and "channel" in param_words:
-        return channel.group()
+    if channel and param_words & _CHANNEL_PARAM_WORDS and p.raw_type != "email":
+        return channel.group()  # "#db-alerts" is where the message goes: channel or recipient
     team = _TEAM.search(intent.lower())
     if team and team.group("name") in tx.STOPWORDS:
         team = None  # "the team": which team is not said

@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from eyeflow_worker.core.catalogue_model import Catalogue
 from eyeflow_worker.offline import text as tx
 from eyeflow_worker.offline.drafting import DRAFT_LABEL, _score, fill_params
-from eyeflow_worker.rules.catalogue import Catalogue
 
 Doc = dict[str, Any]
 _NUMBER_LITERAL = re.compile(

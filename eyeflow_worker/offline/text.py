@@ -147,15 +147,16 @@ def slug(text: str, *, max_words: int = 6, max_len: int = 60) -> str:
 
 _NUMBER = (
     r"(?P<cur>[$€£])?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*"
-    r"(?P<unit>%|percent\b|k\b|ms\b|milliseconds?\b|seconds?\b|secs?\b|minutes?\b|mins?\b"
-    r"|hours?\b|days?\b|gb\b|mb\b)?"
+    r"(?P<unit>%|percent\b|per cent\b|pct\b|k\b|thousand\b|million\b|ms\b|milliseconds?\b"
+    r"|seconds?\b|secs?\b|minutes?\b|mins?\b|hours?\b|hrs?\b|days?\b|weeks?\b|years?\b|kb\b"
+    r"|gb\b|mb\b|tb\b)?"
 )
 
 
 @dataclass(frozen=True)
 class Quantity:
     value: int | float
-    unit: str | None  # "%", "ms", "s", "min", "h", "d", "gb", "mb" or None
+    unit: str | None  # "%", "ms", "s", "min", "h", "d", "w", "y", "kb", "mb", "gb", "tb" or None
     start: int
     end: int
 
@@ -164,14 +165,14 @@ _UNITS = {
     "%": "%", "percent": "%", "ms": "ms", "millisecond": "ms", "milliseconds": "ms",
     "second": "s", "seconds": "s", "sec": "s", "secs": "s", "minute": "min", "minutes": "min",
     "min": "min", "mins": "min", "hour": "h", "hours": "h", "day": "d", "days": "d",
-    "gb": "gb", "mb": "mb",
+    "gb": "gb", "mb": "mb", "kb": "kb", "tb": "tb", "pct": "%", "per cent": "%", "hr": "h",
+    "hrs": "h", "week": "w", "weeks": "w", "year": "y", "years": "y",
 }  # fmt: skip
+_SCALES = {"k": 1000, "thousand": 1000, "million": 1_000_000}
 
 
 def number_value(raw: str, unit: str | None = None) -> int | float:
-    value = float(raw.replace(",", ""))
-    if unit == "k":
-        value *= 1000
+    value = float(raw.replace(",", "")) * _SCALES.get(unit or "", 1)
     return int(value) if value.is_integer() else value
 
 
@@ -191,7 +192,7 @@ def quantities(text: str) -> list[Quantity]:
 
 def duration_in(text: str, unit: str) -> int | None:
     """The first duration mentioned in `text`, converted to `unit` ("s", "min", "h", "d")."""
-    factors = {"s": 1, "min": 60, "h": 3600, "d": 86400}
+    factors = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
     for q in quantities(text):
         if q.unit in factors:
             seconds = float(q.value) * factors[q.unit]

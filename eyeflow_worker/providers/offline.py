@@ -13,13 +13,14 @@ import json
 import time
 from typing import Any
 
+from eyeflow_worker.core.catalogue_model import Catalogue
+from eyeflow_worker.core.catalogue_reader import normalize_catalogue
 from eyeflow_worker.core.errors import ProviderRequestError
 from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
 from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.offline.drafting import draft_rules
 from eyeflow_worker.offline.redrafting import refine_draft
-from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue
 
 _CANNOT_EVALUATE = (
     "The embedded offline provider cannot judge plain-English conditions; configure an LLM "

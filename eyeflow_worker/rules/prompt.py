@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from eyeflow_worker.core.catalogue_model import Catalogue
 from eyeflow_worker.core.llm import LLMRequest, Message
 from eyeflow_worker.core.workflow_rules import shared_json_schema
-from eyeflow_worker.rules.catalogue import Catalogue
 
 _INSTRUCTIONS = """\
 You turn natural-language automation intents into Eyeflow workflow rules.
@@ -42,7 +42,12 @@ Condition language (the "condition" field):
 - Comparisons: == != > >= < <=; text values in double quotes ("down"); numbers bare (85).
 - Combine with AND, OR, NOT and parentheses. Also available: IN [..], CONTAINS, STARTS_WITH,
   ENDS_WITH, MATCHES "regex", EXISTS, IS NULL, true, false.
-- Percentages are plain numbers: "exceeds 85%" is > 85.
+- Keep the intent's numbers, in the unit of the variable compared: "exceeds 85%" is > 85
+  against a percent variable and > 0.85 against a fraction; 10 GB against an MB variable is
+  10240; 2 seconds against an ms variable is 2000. "Exceeds/above/at least" is > or >=,
+  "below/under/at most" is < or <=.
+- Put the channel, team and severity the intent names into the action parameters that take
+  them ("#db-alerts", "the dba team", "critical", "P1").
 """
 
 # Format illustrations only: their names come from an imaginary catalogue, and the prompt says so.

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from eyeflow_worker.core.catalogue_model import Catalogue
 from eyeflow_worker.core.errors import EyeflowError, InvalidLLMOutput
 from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider, Usage
 from eyeflow_worker.core.workflow_rules import WorkflowRules
-from eyeflow_worker.rules.catalogue import Catalogue
 from eyeflow_worker.rules.extract import ExtractionError, extract_json_object
 from eyeflow_worker.rules.prompt import repair_messages
 from eyeflow_worker.rules.validate import validate_rules
@@ -37,20 +37,29 @@ class RepairOutcome:
     model: str
 
 
-def check_output(text: str, catalogue: Catalogue) -> tuple[WorkflowRules | None, list[str]]:
-    """Extract and validate one answer: the rules, or the list of errors to show the model."""
+def check_output(
+    text: str, catalogue: Catalogue, intent: str | None = None
+) -> tuple[WorkflowRules | None, list[str]]:
+    """Extract and validate one answer: the rules, or the list of errors to show the model.
+
+    With `intent`, the rules must also be faithful to it (`rules/faithfulness.py`)."""
     try:
         data = extract_json_object(text)
     except ExtractionError as exc:
         return None, [exc.message]
-    result = validate_rules(data, catalogue)
+    result = validate_rules(data, catalogue, intent)
     return (result.rules, []) if result.ok else (None, list(result.errors))
 
 
 def run_with_repair(
     llm: Provider, request: LLMRequest, catalogue: Catalogue, *, max_repair_attempts: int
 ) -> RepairOutcome:
-    """Call `llm` until its answer validates, at most `1 + max_repair_attempts` times."""
+    """Call `llm` until its answer validates, at most `1 + max_repair_attempts` times.
+
+    A generate request carries its intent in `inputs["intent"]`: the answer must then also be
+    faithful to it. Refine requests have no intent (the feedback may change any threshold).
+    """
+    intent = _intent_of(request)
     usage = Usage()
     costs: list[float | None] = []
     current = request
@@ -65,7 +74,7 @@ def run_with_repair(
         attempts += 1
         usage += response.usage
         costs.append(response.cost_usd)
-        rules, errors = check_output(response.text, catalogue)
+        rules, errors = check_output(response.text, catalogue, intent)
         if rules is not None:
             return _outcome(rules, attempts, usage, costs, response)
         if attempts > max(0, max_repair_attempts):
@@ -87,6 +96,13 @@ def run_with_repair(
             messages=repair_messages(request.messages, response.text, errors),
             inputs={**request.inputs, "errors": list(errors)},
         )
+
+
+def _intent_of(request: LLMRequest) -> str | None:
+    if request.purpose != "generate":
+        return None
+    intent = request.inputs.get("intent")
+    return intent if isinstance(intent, str) and intent.strip() else None
 
 
 def _outcome(

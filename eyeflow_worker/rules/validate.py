@@ -4,7 +4,9 @@ The strings go back to the model verbatim in a repair turn, so each one names th
 (`rules[0].then[1].params.severity`), what is wrong, and what would be right (the known names,
 the expected type). Layers: JSON Schema shape, then everything the capability catalogue says
 (trigger, actions, parameters), then conditions (syntax, known variables, and declared variables
-written without their `$`), then uniqueness.
+written without their `$`), then uniqueness, then — when the intent is given — faithfulness
+to the intent (thresholds with their direction and unit, named channels, teams and severities;
+see `rules/faithfulness.py`).
 The later layers only run on a document that has the right shape.
 """
 
@@ -17,9 +19,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from eyeflow_worker.core.catalogue_model import Capability, Catalogue, ParamSpec
 from eyeflow_worker.core.workflow_rules import Action, FallbackAction, WorkflowRules
-from eyeflow_worker.rules.catalogue import Capability, Catalogue, ParamSpec
 from eyeflow_worker.rules.conditions_adapter import check_condition
+from eyeflow_worker.rules.faithfulness import check_faithfulness
 
 # How many known names to list in one error before saying "…and N more".
 _MAX_LISTED = 25
@@ -35,8 +38,9 @@ class ValidationResult:
         return not self.errors and self.rules is not None
 
 
-def validate_rules(data: Any, catalogue: Catalogue) -> ValidationResult:
-    """Check `data` (parsed JSON) against the schema and the catalogue."""
+def validate_rules(data: Any, catalogue: Catalogue, intent: str | None = None) -> ValidationResult:
+    """Check `data` (parsed JSON) against the schema and the catalogue, and — when `intent` is
+    given — that the rules say what the intent says."""
     try:
         rules = WorkflowRules.model_validate(data)
     except ValidationError as exc:
@@ -47,6 +51,8 @@ def validate_rules(data: Any, catalogue: Catalogue) -> ValidationResult:
         *_condition_errors(rules, catalogue),
         *_name_errors(rules),
     ]
+    if intent is not None and intent.strip():
+        errors.extend(check_faithfulness(intent, rules, catalogue))
     return ValidationResult(rules, tuple(errors))
 
 

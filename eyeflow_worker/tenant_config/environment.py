@@ -68,6 +68,8 @@ class EnvironmentSource:
                 "age_minutes": None,
                 "available": False,
                 "last_error": None,
+                # No context: jobs use the built-in sample, which reads without warnings.
+                "catalogue_warnings": [],
             },
             "degraded": False,
             "reason": None,

@@ -28,6 +28,7 @@ from pydantic import (
 )
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from eyeflow_worker.core.catalogue_shapes import Loc, describe_loc, shape_problems
 from eyeflow_worker.core.errors import ConfigInvalid, ConfigMissing, UpstreamUnavailable
 from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
@@ -162,15 +163,18 @@ class NestJSClient:
         response = self._get(url, tenant, "aggregated context")
         if response.status_code == 404:
             return None
+        limit = self.settings.max_catalogue_bytes
+        if len(response.content) > limit:
+            raise _invalid_context(
+                url, path, tenant, [((), f"{len(response.content)} bytes, over "
+                                         f"MAX_CATALOGUE_BYTES ({limit})")]
+            )  # fmt: skip
         body = _unwrap(self._json(response, url, tenant, "aggregated context"))
         if body is None:
             return None
-        if not isinstance(body, dict):
-            raise ConfigInvalid(
-                f"Invalid aggregated context from NestJS at {url} for tenant '{tenant}': expected "
-                f"a JSON object, got {type(body).__name__}",
-                details={"tenant": tenant, "fields": ["<root>"]},
-            )
+        problems = shape_problems(body)
+        if problems or not isinstance(body, dict):
+            raise _invalid_context(url, path, tenant, problems)
         logger.info("Fetched aggregated context for tenant %r (%d keys)", tenant, len(body))
         return body
 
@@ -270,4 +274,19 @@ def _invalid(exc: ValidationError, url: str, tenant: str) -> ConfigInvalid:
         + "; ".join(problems)
         + ". Fix it in NestJS (PUT /api/llm-config/:id), then call POST /config/refresh.",
         details={"tenant": tenant, "fields": fields},
+    )
+
+
+def _invalid_context(
+    url: str, path: str, tenant: str, problems: list[tuple[Loc, str]]
+) -> ConfigInvalid:
+    """An aggregated context no reading can use: the job fails `config_invalid` (never falls back
+    to the built-in sample, never calls a provider), naming the NestJS path and the fields."""
+    fields = [describe_loc(loc) for loc, _ in problems] or ["<root>"]
+    what = "; ".join(f"{describe_loc(loc)}: {message}" for loc, message in problems)
+    return ConfigInvalid(
+        f"Invalid aggregated context from NestJS at {url} for tenant '{tenant}': "
+        f"{what or 'expected a JSON object'}. Fix what NESTJS_CONTEXT_PATH ({path}) serves "
+        "(the shapes: GET /schemas/aggregated-context), then call POST /cache/invalidate.",
+        details={"tenant": tenant, "url": url, "path": path, "fields": fields},
     )

@@ -45,6 +45,7 @@ from eyeflow_worker.tenant_config.cache import (
 from eyeflow_worker.tenant_config.crypto import SecretBox, secret_box
 from eyeflow_worker.tenant_config.nestjs import NestJSClient
 from eyeflow_worker.tenant_config.singleflight import RedisLock
+from eyeflow_worker.tenant_config.status_report import context_warnings, entry_part
 
 logger = logging.getLogger(__name__)
 
@@ -114,9 +115,15 @@ class NestJSSource:
         return entry.value
 
     def aggregated_context(self, tenant: str) -> dict[str, Any] | None:
-        """The tenant's capability context, or None when there is none (use a built-in sample)."""
+        """The tenant's capability context, or None when there is none (use a built-in sample).
+
+        Raises `ConfigInvalid` when NestJS sent one that cannot be read (and there is no
+        last-known-good one): drafting from the built-in sample instead would silently produce
+        rules for somebody else's capabilities."""
         try:
             entry = self._load(_check_tenant(tenant), "context")
+        except ConfigInvalid:
+            raise
         except EyeflowError as exc:
             logger.debug("No aggregated context for tenant %r: %s", tenant, exc.message)
             return None
@@ -178,27 +185,14 @@ class NestJSSource:
         for kind in KINDS:
             raw = self._cache.read(tenant, kind)
             entry = self._decode(kind, raw) if raw is not None else None
-            error = self._cache.read_error(tenant, kind)
-            age = _minutes(now - raw.fetched_at) if raw is not None else None
-            fresh = raw is not None and self._is_fresh(raw.fetched_at, now)
-            part: dict[str, Any] = {
-                "cached": raw is not None,
-                "fresh": fresh,
-                "age_minutes": age,
-                "expires_in_minutes": (
-                    _minutes(raw.fetched_at + self.ttl_seconds - now) if raw is not None else None
-                ),
-                "last_error": (
-                    {
-                        "code": error.code,
-                        "message": error.message,
-                        "age_minutes": _minutes(now - error.at),
-                    }
-                    if error is not None
-                    else None
-                ),
-            }
             label = "LLM config" if kind == "config" else "aggregated context"
+            part, reason = entry_part(
+                raw,
+                self._cache.read_error(tenant, kind),
+                now=now,
+                ttl_seconds=self.ttl_seconds,
+                label=label,
+            )
             if kind == "config":
                 cached = entry.value if entry is not None else None
                 if not isinstance(cached, ProviderConfig):
@@ -212,19 +206,11 @@ class NestJSSource:
                         "the cached LLM config cannot be decrypted (CACHE_ENCRYPTION_KEY changed?)"
                     )
             else:
-                part["available"] = entry is not None and isinstance(entry.value, dict)
-            if error is not None:
-                serving = (
-                    f"serving the last-known-good {label} fetched {age} min ago"
-                    if raw is not None
-                    else f"no {label} available"
-                )
-                reasons.append(
-                    f"{label} fetch failed {_minutes(now - error.at)} min ago "
-                    f"({error.code}: {error.message}); {serving}"
-                )
-            elif raw is not None and not fresh:
-                reasons.append(f"{label} is stale ({age} min old, TTL {ttl_minutes} min)")
+                context = entry.value if entry is not None else None
+                part["available"] = isinstance(context, dict)
+                part["catalogue_warnings"] = context_warnings(context)
+            if reason is not None:
+                reasons.append(reason)
             parts[kind] = part
         return {
             "tenant": tenant,
@@ -391,7 +377,3 @@ def _check_tenant(tenant: str) -> str:
 def _rebuild(error: FetchError) -> EyeflowError:
     """The error a recorded failure stands for (so every process raises the same thing)."""
     return _ERRORS_BY_CODE.get(error.code, UpstreamUnavailable)(error.message)
-
-
-def _minutes(seconds: float) -> float:
-    return round(max(seconds, 0.0) / 60.0, 2)

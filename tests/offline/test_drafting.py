@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from eyeflow_worker.core.errors import ProviderRequestError
+from eyeflow_worker.core.catalogue_reader import normalize_catalogue
+from eyeflow_worker.core.errors import ConfigInvalid, ProviderRequestError
 from eyeflow_worker.core.llm import LLMRequest, Message
 from eyeflow_worker.providers.offline import OfflineProvider
-from eyeflow_worker.rules.catalogue import normalize_catalogue
 from eyeflow_worker.rules.service import generate_rules
 from eyeflow_worker.rules.validate import validate_rules
 from tests.rules.conftest import fixture_intents, raw_catalogue
@@ -118,5 +118,6 @@ def test_request_without_structured_inputs_is_refused(offline: OfflineProvider) 
 
 
 def test_catalogue_without_actions_is_a_provider_request_error(offline: OfflineProvider) -> None:
-    with pytest.raises(ProviderRequestError, match="no action types"):
+    # Refused before any provider is asked (issue 10): config_invalid, not the drafter's error.
+    with pytest.raises(ConfigInvalid, match="no action types"):
         generate_rules(offline, "Alert me", {"triggers": ["ON_START"]}, max_repair_attempts=0)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue
+from eyeflow_worker.core.catalogue_model import Catalogue
+from eyeflow_worker.core.catalogue_reader import normalize_catalogue
 from eyeflow_worker.rules.sample_catalogue import sample_catalogue
 
 FIXTURES = Path(__file__).parent / "fixtures"

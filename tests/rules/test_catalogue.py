@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from eyeflow_worker.rules.catalogue import normalize_catalogue
+from eyeflow_worker.core.catalogue_reader import normalize_catalogue
 
 from .conftest import raw_catalogue
 

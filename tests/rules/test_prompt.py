@@ -6,8 +6,8 @@ import json
 import random
 from typing import Any
 
+from eyeflow_worker.core.catalogue_reader import normalize_catalogue
 from eyeflow_worker.core.workflow_rules import workflow_rules_json_schema
-from eyeflow_worker.rules.catalogue import normalize_catalogue
 from eyeflow_worker.rules.prompt import build_generate_request, build_refine_request
 
 from .conftest import raw_catalogue

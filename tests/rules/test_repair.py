@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from eyeflow_worker.core.catalogue_model import Catalogue
 from eyeflow_worker.core.errors import InvalidLLMOutput, ProviderError, ProviderUnavailable
 from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
 from eyeflow_worker.rules.repair import RAW_OUTPUT_LIMIT
@@ -209,3 +210,50 @@ def test_a_deadline_passing_in_a_repair_round_keeps_the_spend() -> None:
         generate_rules(llm, INTENT, None, max_repair_attempts=3)
     assert caught.value.details["completed_attempts"] == 1
     assert caught.value.details["usage"]["input_tokens"] == 100
+
+
+# --- faithfulness to the intent -----------------------------------------------------------
+
+UNFAITHFUL = json.dumps(
+    {
+        **rules_doc(),
+        "rules": [{**rules_doc()["rules"][0], "condition": "$metrics.db_memory_percent < 85"}],
+    }
+)
+UNFAITHFUL_ERROR = (
+    'rules[0].condition: the intent says "exceeds 85%" but the condition compares'
+    " $metrics.db_memory_percent < 85 (use > or >=)"
+)
+
+
+def test_an_unfaithful_answer_is_repaired_with_the_exact_error() -> None:
+    llm = ScriptedProvider([UNFAITHFUL, GOOD])
+    result = generate_rules(llm, INTENT, None, max_repair_attempts=2)
+
+    assert result["attempts"] == 2
+    assert result["workflow_rules"] == rules_doc()
+    repair = llm.requests[1]
+    assert UNFAITHFUL_ERROR in repair.messages[2].content
+    assert repair.inputs["errors"] == [UNFAITHFUL_ERROR]
+    assert repair.inputs["intent"] == INTENT  # still there for the next round's check
+
+
+def test_an_answer_that_stays_unfaithful_fails_with_the_error() -> None:
+    llm = ScriptedProvider([UNFAITHFUL] * 2)
+    with pytest.raises(InvalidLLMOutput) as caught:
+        generate_rules(llm, INTENT, None, max_repair_attempts=1)
+    assert caught.value.details["errors"] == [UNFAITHFUL_ERROR]
+
+
+def test_refine_has_no_intent_so_faithfulness_is_not_checked() -> None:
+    llm = ScriptedProvider([UNFAITHFUL])
+    result = refine_rules(llm, rules_doc(), "alert below 85 instead", None, max_repair_attempts=0)
+    assert result["attempts"] == 1
+    assert result["workflow_rules"]["rules"][0]["condition"] == "$metrics.db_memory_percent < 85"
+
+
+def test_check_output_checks_faithfulness_only_when_given_the_intent(sample: Catalogue) -> None:
+    from eyeflow_worker.rules.repair import check_output
+
+    assert check_output(UNFAITHFUL, sample)[1] == []
+    assert check_output(UNFAITHFUL, sample, INTENT)[1] == [UNFAITHFUL_ERROR]

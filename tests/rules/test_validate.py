@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from eyeflow_worker.rules.catalogue import Catalogue, normalize_catalogue
+from eyeflow_worker.core.catalogue_model import Catalogue
+from eyeflow_worker.core.catalogue_reader import normalize_catalogue
 from eyeflow_worker.rules.validate import validate_rules
 
 from .scripted import rules_doc, with_action, with_condition
@@ -143,7 +144,7 @@ def test_bare_words_unchecked_when_catalogue_declares_no_variables() -> None:
 
 
 def test_a_field_of_a_declared_root_written_without_dollar_is_caught() -> None:
-    from eyeflow_worker.rules.catalogue import normalize_catalogue
+    from eyeflow_worker.core.catalogue_reader import normalize_catalogue
     from eyeflow_worker.rules.validate import validate_rules
 
     catalogue = normalize_catalogue(
@@ -158,3 +159,20 @@ def test_a_field_of_a_declared_root_written_without_dollar_is_caught() -> None:
     result = validate_rules(doc, catalogue)
 
     assert any("did you mean $metrics.cpu" in error for error in result.errors), result.errors
+
+
+def test_faithfulness_runs_after_the_catalogue_checks_only_with_an_intent(sample: Catalogue) -> None:
+    doc = with_condition("$metrics.db_memory_percent < 85 AND $metrics.nope > 1")
+    intent = "Alert the team when database memory exceeds 85%"
+    without = validate_rules(doc, sample).errors
+    with_intent = validate_rules(doc, sample, intent).errors
+    assert not any("the intent" in e for e in without)
+    assert with_intent[: len(without)] == without  # the catalogue errors first, unchanged
+    assert with_intent[len(without) :] == (
+        'rules[0].condition: the intent says "exceeds 85%" but the condition compares $metrics.db_memory_percent < 85 (use > or >=)',
+    )
+
+
+def test_a_faithful_document_validates_with_its_intent(sample: Catalogue) -> None:
+    assert validate_rules(rules_doc(), sample, "Alert the team when database memory exceeds 85%").ok
+    assert validate_rules(rules_doc(), sample, "   ").ok  # a blank intent: nothing to check

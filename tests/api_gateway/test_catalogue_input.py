@@ -1,0 +1,113 @@
+"""An inline aggregated context no reading can use is a 422 at submission naming the field —
+never a job, never a paid call — and the catalogue's schema is published (behind the token).
+Nothing here reaches Redis or the broker: every request is refused, or reads no store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api_gateway.main import create_app
+from api_gateway.schemas import GenerateRequest, catalogue_limit
+from eyeflow_worker.core.catalogue_model import aggregated_context_schema
+from eyeflow_worker.core.settings import Settings
+from tests.rules.scripted import rules_doc
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+TOKEN = "t0ken-for-catalogue-tests"
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(_env_file=None, redis_url=REDIS_URL, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def http() -> TestClient:
+    return TestClient(create_app(_settings(max_catalogue_bytes=2048)))
+
+
+def _body(path: str, context: Any) -> dict[str, Any]:
+    if path == "/api/rules/generate":
+        return {"user_intent": "Alert me", "aggregated_context": context}
+    if path == "/api/rules/generate-batch":
+        return {"intents": ["Alert me"], "aggregated_context": context}
+    return {"current_rules": rules_doc(), "feedback": "more", "aggregated_context": context}
+
+
+SUBMISSIONS = ["/api/rules/generate", "/api/rules/generate-batch", "/api/rules/refine"]
+
+
+@pytest.mark.parametrize("path", SUBMISSIONS)
+@pytest.mark.parametrize(
+    ("context", "loc", "message"),
+    [
+        ({"variables": 42}, ["variables"], "expected a list or an object (variables), got number"),
+        ({"actionTypes": "SEND_EMAIL"}, ["actionTypes"], "got string"),
+        (
+            {"data": {"capabilities": {"triggers": True}}},
+            ["data", "capabilities", "triggers"],
+            "got boolean",
+        ),
+        (["not", "an", "object"], [], "valid dictionary"),
+        ({"variables": ["x" * 3000]}, [], "over MAX_CATALOGUE_BYTES (2048)"),
+    ],
+)
+def test_unreadable_inline_catalogue_is_a_422_naming_the_field(
+    http: TestClient, path: str, context: Any, loc: list[str], message: str
+) -> None:
+    answer = http.post(path, json=_body(path, context))
+    assert answer.status_code == 422, answer.text
+    errors = answer.json()["detail"]
+    assert len(errors) == 1, errors
+    assert errors[0]["loc"] == ["body", "aggregated_context", *loc]
+    assert message in errors[0]["msg"]
+
+
+def test_every_problem_is_reported() -> None:
+    with TestClient(create_app(_settings())) as http:
+        answer = http.post(
+            "/api/rules/generate", json=_body("/api/rules/generate", {"variables": 1, "actions": 2})
+        )
+    assert answer.status_code == 422
+    assert {tuple(e["loc"]) for e in answer.json()["detail"]} == {
+        ("body", "aggregated_context", "variables"),
+        ("body", "aggregated_context", "actions"),
+    }
+
+
+def test_the_bound_is_each_apps_own() -> None:
+    big = {"variables": ["x" * 3000]}
+    small_app = TestClient(create_app(_settings(max_catalogue_bytes=2048)))
+    assert (
+        small_app.post("/api/rules/generate", json=_body("/api/rules/generate", big)).status_code
+        == 422
+    )
+    # Outside a request the default (1 MiB) holds; inside `catalogue_limit` the given one.
+    assert GenerateRequest.model_validate(_body("/api/rules/generate", big)).aggregated_context
+    with catalogue_limit(2048), pytest.raises(ValueError, match="MAX_CATALOGUE_BYTES"):
+        GenerateRequest.model_validate(_body("/api/rules/generate", big))
+
+
+def test_readable_shapes_and_entries_the_reader_skips_are_accepted() -> None:
+    """Entries the reader cannot use are reported in the job's catalogue_warnings, not refused."""
+    for context in (
+        {"availableVariables": [{"path": "$a", "type": "number"}], "actionTypes": ["PING"]},
+        {"data": {"capabilities": {"variables": {"metrics": {"cpu": "number"}}}}},
+        {"action_types": [42, {"type": "string"}]},
+        {},
+    ):
+        body = GenerateRequest.model_validate(_body("/api/rules/generate", context))
+        assert body.aggregated_context == context
+
+
+def test_schema_route_publishes_the_model_behind_the_token() -> None:
+    http = TestClient(create_app(_settings(gateway_api_token=SecretStr(TOKEN))))
+    assert http.get("/schemas/aggregated-context").status_code == 401
+    answer = http.get("/schemas/aggregated-context", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200
+    assert answer.json() == aggregated_context_schema()
+    spec = http.get("/openapi.json").json()
+    assert "/schemas/aggregated-context" in spec["paths"]
