@@ -18,7 +18,6 @@ from api_gateway.body_limit import BodyLimitMiddleware
 from api_gateway.deps import AuthDep
 from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, IdempotencyInProgress
 from api_gateway.routes import cache, ops, schemas, submissions, tasks
-from api_gateway.schemas import CatalogueLimitMiddleware
 from api_gateway.state import build_state
 from eyeflow_worker.core.logging_setup import configure_logging
 from eyeflow_worker.core.settings import Settings, load_settings
@@ -58,7 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Refuses to start misconfigured (e.g. NestJS mode outside dev without CACHE_ENCRYPTION_KEY).
     app.state.gateway = build_state(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(CatalogueLimitMiddleware, max_bytes=settings.max_catalogue_bytes)
 
     app.include_router(ops.health_router)
     app.include_router(ops.router, dependencies=[AuthDep])

@@ -3,58 +3,24 @@ object and its parts — is `eyeflow_worker.core.task_view`, shared with webhook
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from eyeflow_worker.core.catalogue_shapes import json_size, shape_problems
-from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.core.catalogue_shapes import shape_problems
 from eyeflow_worker.core.workflow_rules import WorkflowRules
-
-# MAX_CATALOGUE_BYTES of the app serving the request (set per request by `catalogue_limit`, from
-# the app's settings); outside a request, the default.
-_max_catalogue_bytes: ContextVar[int] = ContextVar(
-    "max_catalogue_bytes", default=Settings.model_fields["max_catalogue_bytes"].default
-)
-
-
-@contextmanager
-def catalogue_limit(max_bytes: int) -> Iterator[None]:
-    """Validate inline aggregated contexts against `max_bytes` within this block."""
-    token = _max_catalogue_bytes.set(max_bytes)
-    try:
-        yield
-    finally:
-        _max_catalogue_bytes.reset(token)
 
 
 def _readable_catalogue(value: dict[str, Any]) -> dict[str, Any]:
     """Refuse, at submission, a catalogue no reading can use — a section that is neither a list
-    nor an object, or one over MAX_CATALOGUE_BYTES — each error at the field's own location
-    (`body.aggregated_context.variables`). Entries the reader would skip are not refused: the
-    job's result reports them in `catalogue_warnings`."""
-    limit = _max_catalogue_bytes.get()
+    nor an object — each error at the field's own location (`body.aggregated_context.variables`).
+    Entries the reader would skip are not refused: the job's result reports them in
+    `catalogue_warnings`. (Its size bound, a setting, is checked by the route.)"""
     problems = [
         InitErrorDetails(type=_error("catalogue_shape", message), loc=loc, input=None)
         for loc, message in shape_problems(value)
     ]
-    size = json_size(value)
-    if size > limit:
-        problems.append(
-            InitErrorDetails(
-                type=_error(
-                    "catalogue_too_large",
-                    f"the capability catalogue is {size} bytes, over MAX_CATALOGUE_BYTES ({limit})",
-                ),
-                loc=(),
-                input=None,
-            )
-        )
     if problems:
         # Raised from a validator, a ValidationError's locations nest under the field's.
         raise ValidationError.from_exception_data("aggregated_context", problems)
@@ -67,19 +33,6 @@ def _error(kind: str, message: str) -> PydanticCustomError:
 
 
 AggregatedContext = Annotated[dict[str, Any], AfterValidator(_readable_catalogue)]
-
-
-class CatalogueLimitMiddleware:
-    """Validates the requests of an app against its own MAX_CATALOGUE_BYTES (request models are
-    classes shared by every app; the bound is per app's settings)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self._app = app
-        self._max = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with catalogue_limit(self._max):
-            await self._app(scope, receive, send)
 
 
 _NO_EXTRA = ConfigDict(extra="forbid")

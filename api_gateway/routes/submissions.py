@@ -11,6 +11,7 @@ from api_gateway.deps import TenantDep
 from api_gateway.schemas import BatchRequest, EvaluateRequest, GenerateRequest, RefineRequest
 from api_gateway.state import GatewayState, StateDep
 from api_gateway.waiting import wait_until_terminal
+from eyeflow_worker.core.catalogue_shapes import json_size
 from eyeflow_worker.core.routing import Kind
 from eyeflow_worker.core.task_view import TERMINAL, Accepted, TaskView, status_path, task_view
 from eyeflow_worker.core.webhook_urls import webhook_url_problem
@@ -60,6 +61,13 @@ def _accept(
         problem = webhook_url_problem(webhook_url, state.settings.webhook_allowed_hosts)
         if problem is not None:
             raise _unprocessable("webhook_url", f"webhook_url {problem}")
+    context = payload.get("aggregated_context")
+    limit = state.settings.max_catalogue_bytes
+    if context is not None and (size := json_size(context)) > limit:
+        raise _unprocessable(
+            "aggregated_context",
+            f"the capability catalogue is {size} bytes, over MAX_CATALOGUE_BYTES ({limit})",
+        )
     submission = state.submitter.submit(
         tenant=tenant,
         kind=kind,

@@ -24,7 +24,9 @@ class ConfigSource(Protocol):
         ...
 
     def aggregated_context(self, tenant: str) -> dict[str, Any] | None:
-        """The tenant's capability context, or None (jobs use the built-in sample catalogue)."""
+        """The tenant's capability context, or None (jobs use the built-in sample catalogue);
+        `ConfigInvalid` when the context NestJS sent cannot be read as a catalogue and no
+        last-known-good one is cached."""
         ...
 
     def refresh(self, tenant: str | None = None) -> dict[str, Any]:
