@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.exceptions import WorkerShutdown
 from celery.signals import after_setup_logger, worker_init
 
 from eyeflow_worker.core.celery_factory import create_celery_app
+from eyeflow_worker.core.errors import EyeflowError
 from eyeflow_worker.core.logging_setup import quiet_chatty_loggers
 from eyeflow_worker.core.settings import load_settings
 from eyeflow_worker.runtime import runtime_of
@@ -23,7 +25,12 @@ app = create_celery_app(settings)
 @worker_init.connect
 def _build_runtime(**_: Any) -> None:
     # At start-up rather than on the first job: a misconfiguration stops the worker at once.
-    runtime_of(app, settings)
+    # (Celery logs and swallows an Exception from a signal handler; a WorkerShutdown — a
+    # SystemExit — does stop it.)
+    try:
+        runtime_of(app, settings)
+    except EyeflowError as exc:
+        raise WorkerShutdown(f"eyeflow worker not started: {exc.message}") from None
 
 
 @after_setup_logger.connect

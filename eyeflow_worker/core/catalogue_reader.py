@@ -23,6 +23,7 @@ from eyeflow_worker.core.catalogue_params import is_json_schema, read_param, sch
 from eyeflow_worker.core.catalogue_shapes import (
     DESCRIPTION_KEYS,
     ENUM_KEYS,
+    MAX_DEPTH,
     NAME_KEYS,
     NESTED_VARIABLE_KEYS,
     PARAM_KEYS,
@@ -40,6 +41,7 @@ from eyeflow_worker.core.catalogue_shapes import (
     json_type,
     section_of,
     text,
+    too_deep,
     unwrap,
 )
 
@@ -59,6 +61,11 @@ _Item = tuple[str, Any, str | None]
 
 def read_catalogue(raw: Any) -> CatalogueReading:
     """Read `raw` (None: an empty catalogue) into a `Catalogue`, with what went wrong."""
+    if too_deep(raw):
+        # The reader walks the catalogue recursively; such a payload is no catalogue anyway.
+        empty = Catalogue()
+        warning = f"<root>: nested deeper than {MAX_DEPTH} levels; not read"
+        return CatalogueReading(empty, (warning, *catalogue_warnings(empty)))
     reader = _Reader()
     catalogue = reader.catalogue(raw)
     return CatalogueReading(catalogue, (*reader.warnings, *catalogue_warnings(catalogue)))

@@ -136,8 +136,28 @@ def json_type(value: Any) -> str:
 
 
 def json_size(value: Any) -> int:
-    """Bytes of `value` as compact UTF-8 JSON (what the size bound is measured in)."""
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    """Bytes of `value` as compact UTF-8 JSON (what the size bound is measured in). A lone
+    surrogate counts as its three bytes instead of failing the measurement."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+# Deeper than any real catalogue; the reader and the prompt recurse, so it is a hard bound.
+MAX_DEPTH = 32
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `value` nests objects/lists more than `limit` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, Mapping):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 def shape_problems(raw: Any) -> list[tuple[Loc, str]]:
@@ -146,6 +166,8 @@ def shape_problems(raw: Any) -> list[tuple[Loc, str]]:
     inside sections are not checked here: the reader skips bad ones with a warning."""
     if not isinstance(raw, Mapping):
         return [((), f"expected a JSON object (the capability catalogue), got {json_type(raw)}")]
+    if too_deep(raw):
+        return [((), f"nested deeper than {MAX_DEPTH} levels: not a capability catalogue")]
     path, body = unwrap(raw)
     problems: list[tuple[Loc, str]] = []
     for key, value in body.items():

@@ -34,6 +34,9 @@ class Accepted(BaseModel):
 
 
 class TaskError(BaseModel):
+    # An error's `details` carry the structure; anything else a record holds is passed on.
+    model_config = ConfigDict(extra="allow")
+
     code: str = Field(examples=["provider_unavailable", "invalid_llm_output", "config_missing"])
     message: str
     details: Any = None

@@ -8,48 +8,23 @@ warnings, and neither may import `rules`. What is here is what only rules jobs n
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from eyeflow_worker.core.catalogue_cache import cached_reading
 from eyeflow_worker.core.catalogue_checks import value_type_named
 from eyeflow_worker.core.catalogue_model import CatalogueReading
 from eyeflow_worker.core.catalogue_reader import read_catalogue
 from eyeflow_worker.core.errors import ConfigInvalid
 from eyeflow_worker.rules.sample_catalogue import sample_catalogue
 
-_CACHED_CATALOGUES = 32
-_by_digest: OrderedDict[str, CatalogueReading] = OrderedDict()
-_cache_lock = threading.Lock()
-
 
 def catalogue_for(context: Mapping[str, Any] | None) -> CatalogueReading:
-    """The reading of `context` (None: the built-in sample).
-
-    Reading a catalogue (and the prompt prefix it yields) is most of a job's CPU, and a batch
-    of thousands uses one catalogue: each is read once per process and kept by a digest of
-    its canonical JSON (so a large context is not held twice). Readings are immutable, so
-    sharing one between jobs is safe.
-    """
+    """The reading of `context` (None: the built-in sample), read once per process."""
     if context is None:
         return _sample()
-    canonical = json.dumps(context, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.sha256(canonical.encode()).hexdigest()
-    with _cache_lock:
-        reading = _by_digest.get(digest)
-        if reading is not None:
-            _by_digest.move_to_end(digest)
-            return reading
-    reading = read_catalogue(json.loads(canonical))
-    with _cache_lock:
-        _by_digest[digest] = reading
-        while len(_by_digest) > _CACHED_CATALOGUES:
-            _by_digest.popitem(last=False)
-    return reading
+    return cached_reading(context)
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,12 @@ is skipped. A duration right after another threshold, or after "for"/"in"/"withi
 for more than 5 minutes") is a time window, not a threshold. Amounts: "10,000", "0.5", "$25k",
 "2 thousand"; units: %, percent, pct, KB/MB/GB/TB, ms, seconds, minutes, hours, days, weeks,
 years (and 30s, 2h, 1d). A rate ("50 requests per second") or a month is not read.
+Nor, where the meaning is not a plain "act when X passes N", is anything read: an intent with a
+contrary or exception clause ("unless", "except", "but not", "no longer", "do nothing",
+"instead", "rather than") reports no thresholds at all (a plain "otherwise" is an else branch,
+read as such by the check); a count of occurrences or of
+things ("at most 3 times", "on more than 3 hosts"), a share of another number ("80% of the 500
+limit") and a written fraction ("3/4") are skipped.
 
 **Named things**: channels (slack, email, sms, pagerduty, webhook, and "#channel-names"),
 teams ("the dba team", "our platform team", on-call), severities (critical, urgent, blocker,
@@ -51,6 +57,16 @@ _NEGATIONS = frozenset(
     {"not", "no", "never", "isn't", "aren't", "doesn't", "don't", "won't", "wasn't", "hardly"}
 )
 _WINDOW_WORDS = frozenset({"for", "in", "within", "during", "lasting", "after", "over"})
+# A clause that turns the action around: which side of the number acts is no longer plain.
+_CONTRARY = re.compile(
+    r"\b(?:unless|except|but\s+not|no\s+longer|do\s+nothing|instead|rather\s+than)\b",
+    re.IGNORECASE,
+)
+# "on more than 3 hosts", "across over 5 regions": a count of things, not a measured value.
+_COUNTING_BEFORE = frozenset({"on", "across", "among", "from"})
+# After the amount: occurrences ("3 times"), a share of another number ("80% of the 500"), a
+# written fraction ("3/4").
+_NOT_A_VALUE_AFTER = re.compile(r"\s*(?:times?\b|of\b|/\s*\d)", re.IGNORECASE)
 
 
 def _phrase_pattern(phrase: str) -> str:
@@ -124,6 +140,8 @@ def read_intent(intent: str) -> IntentFacts:
 
 def thresholds(intent: str) -> tuple[Threshold, ...]:
     """Every threshold of the intent, in order; see the module docstring for what counts."""
+    if _CONTRARY.search(intent):
+        return ()
     found = [t for t in map(_prefixed, _PREFIXED.finditer(intent)) if t is not None]
     taken = [(t.start, t.end) for t in found]
     for m in _POSTFIXED.finditer(intent):
@@ -136,8 +154,11 @@ def thresholds(intent: str) -> tuple[Threshold, ...]:
 
 def _prefixed(m: re.Match[str]) -> Threshold | None:
     phrase = " ".join(m.group("phrase").lower().split())
-    if not _NEGATED_PHRASE.search(phrase) and _word_before(m.string, m.start()) in _NEGATIONS:
+    before = _word_before(m.string, m.start())
+    if not _NEGATED_PHRASE.search(phrase) and before in _NEGATIONS:
         return None  # "never above 5": a negation we do not read
+    if before in _COUNTING_BEFORE:
+        return None
     return _threshold(m, _DIRECTION[phrase], m.start("phrase"))
 
 
@@ -152,7 +173,7 @@ def _threshold(m: re.Match[str], direction: str, start: int) -> Threshold | None
     end = end or m.end("num")
     if end < len(m.string) and m.string[end].isalpha():
         return None  # "5xx", "3rd", "5m": not a plain amount
-    if _UNREADABLE_AFTER.match(m.string, end):
+    if _UNREADABLE_AFTER.match(m.string, end) or _NOT_A_VALUE_AFTER.match(m.string, end):
         return None
     value = float(m.group("num").replace(",", ""))
     scale = (m.group("k") or m.group("scale") or "").lower()

@@ -4,21 +4,11 @@ sends a catalogue the worker reads badly before any job pays for it."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from eyeflow_worker.core.catalogue_reader import read_catalogue
+from eyeflow_worker.core.catalogue_cache import cached_reading
 from eyeflow_worker.tenant_config.cache import FetchError, RawRecord
-
-# /health asks for the status on every probe: each distinct context is read once per process
-# (kept by a digest of its JSON — the same context always has the same warnings).
-_MEMO_SIZE = 64
-_memo: OrderedDict[str, list[str]] = OrderedDict()
-_memo_lock = threading.Lock()
 
 
 def minutes(seconds: float) -> float:
@@ -62,19 +52,8 @@ def entry_part(
 
 
 def context_warnings(context: Any) -> list[str]:
-    """The catalogue reader's warnings for a cached context ([] when there is none)."""
+    """The catalogue reader's warnings for a cached context ([] when there is none). /health asks
+    on every probe: each distinct context is read once per process (`core.catalogue_cache`)."""
     if not isinstance(context, Mapping):
         return []
-    canonical = json.dumps(context, sort_keys=True, separators=(",", ":"), default=str)
-    key = hashlib.sha256(canonical.encode()).hexdigest()
-    with _memo_lock:
-        known = _memo.get(key)
-        if known is not None:
-            _memo.move_to_end(key)
-            return list(known)
-    warnings = list(read_catalogue(context).warnings)
-    with _memo_lock:
-        _memo[key] = warnings
-        while len(_memo) > _MEMO_SIZE:
-            _memo.popitem(last=False)
-    return list(warnings)
+    return list(cached_reading(context).warnings)

@@ -108,3 +108,18 @@ def test_schema_route_publishes_the_model_behind_the_token() -> None:
     assert answer.json() == aggregated_context_schema()
     spec = http.get("/openapi.json").json()
     assert "/schemas/aggregated-context" in spec["paths"]
+
+
+def test_a_catalogue_nested_too_deep_is_a_422_not_a_crash(http: TestClient) -> None:
+    deep: dict[str, Any] = {}
+    cursor = deep
+    for _ in range(200):
+        cursor["x"] = {}
+        cursor = cursor["x"]
+    answer = http.post(
+        "/api/rules/generate", json=_body("/api/rules/generate", {"variables": [], "k": deep})
+    )
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body", "aggregated_context"]
+    assert "nested deeper than 32 levels" in error["msg"]

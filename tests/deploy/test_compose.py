@@ -102,6 +102,20 @@ def test_a_misconfigured_fleet_refuses_to_start() -> None:
     )
     assert worker.returncode != 0
     assert "CACHE_ENCRYPTION_KEY must be set" in worker.stderr
+    # The same through Celery's own command line (what the fleet tests and Flower users run).
+    celery_worker = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "eyeflow_worker.celery_app", "worker",
+         "--pool", "threads", "--concurrency", "1", "--queues", "eyeflow.never-consumed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert celery_worker.returncode != 0
+    assert "eyeflow worker not started: CACHE_ENCRYPTION_KEY must be set" in (
+        celery_worker.stdout + celery_worker.stderr
+    )
 
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, environment="test", nestjs_server_url="http://127.0.0.1:1"

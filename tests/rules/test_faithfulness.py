@@ -232,6 +232,17 @@ FAITHFUL: list[tuple[str, str, tuple[str, ...], list[dict[str, Any]] | None]] = 
     ("hr_onboarding", "Send a welcome email to the new employee", ("true",), [act("SEND_WELCOME_EMAIL", message="m")]),
     ("sample", "Alert the team when a non-critical service is down", ('$service.status == "down"',),
      [act("SEND_WITH_ESCALATION", team="ops", message="m", severity="low")]),
+    # contrary or exception clauses, counts of things, shares and fractions: not decidable
+    ("sample", "If CPU stays below 80% do nothing, otherwise alert ops", ("$metrics.cpu_percent >= 80",), None),
+    ("sample", "Alert ops unless response time is under 200ms", ("$metrics.response_time_ms >= 200",), None),
+    ("sample", "Alert ops except when CPU is below 20%", ("$metrics.cpu_percent >= 20",), None),
+    ("sample", "Alert ops when disk exceeds 85%, but not if it is above 99%",
+     ("$metrics.disk_percent > 85 AND $metrics.disk_percent <= 99",), None),
+    ("sample", "Tell ops when CPU is no longer above 80%", ("$metrics.cpu_percent <= 80",), None),
+    ("sample", "Restart the api service when it is down, at most 3 times", ('$service.status == "down"',), None),
+    ("sample", "Alert ops if CPU is above 80% on more than 3 hosts", ("$metrics.cpu_percent > 80",), None),
+    ("sample", "Alert when db connections exceed 80% of the 500 limit", ("$metrics.db_connections > 400",), None),
+    ("sample", "Alert when db memory is over 3/4", ("$metrics.db_memory_percent > 75",), None),
 ]  # fmt: skip
 
 
