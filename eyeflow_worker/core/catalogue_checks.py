@@ -33,6 +33,11 @@ def catalogue_warnings(catalogue: Catalogue) -> list[str]:
         f"variables: {name!r} is named like a value type; was its name in another key?"
         for name in value_type_named(catalogue)
     )
+    warnings.extend(
+        f"variables: {name!r} is not a $path a condition can refer to (a label? send `path`)"
+        for name in catalogue.variable_names
+        if not _REFERENCE.fullmatch(name)
+    )
     known = catalogue.variable_names
     for section, entries in (
         ("condition_types", catalogue.condition_types),

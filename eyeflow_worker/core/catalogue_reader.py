@@ -14,6 +14,7 @@ used.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -316,7 +317,10 @@ def _leaf_value(value: Mapping[str, Any], key: str) -> bool:
 
 
 def _pick_name(section: Section, item: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """The first usable name key for the section (see `catalogue_shapes.NAME_KEYS`)."""
+    """The first usable name key for the section (see `catalogue_shapes.NAME_KEYS`). A variable
+    is referenced as `$path` in conditions, so a label that is no path ("Order total") gives way
+    to a key that is one (`path`, `variable`…), and is used only when there is none."""
+    label: tuple[str, str] | None = None
     for key in NAME_KEYS[section]:
         value = text(item.get(key))
         if value is None:
@@ -325,8 +329,14 @@ def _pick_name(section: Section, item: Mapping[str, Any]) -> tuple[str | None, s
             continue  # a database key, not a name
         if key == "type" and is_value_type_word(value):
             continue  # a value type is never a name
+        if section == "variables" and not _VARIABLE_PATH.fullmatch(value):
+            label = label or (value, key)
+            continue
         return value, key
-    return None, None
+    return label if label is not None else (None, None)
+
+
+_VARIABLE_PATH = re.compile(r"\$?[A-Za-z_][\w-]*(?:\.[\w-]+|\[\d+\])*")
 
 
 def _nameless(section: Section, item: Mapping[str, Any]) -> str:
