@@ -1,4 +1,5 @@
-"""Reading, waiting on, cancelling and paging a task. Another tenant's task is a plain 404."""
+"""Reading, waiting on, cancelling, paging and retrying a task. Another tenant's task is a plain
+404."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import logging
 import re
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
+from pydantic import Field
 
 from api_gateway.deps import TenantDep
+from api_gateway.enqueue import BrokerUnavailable
 from api_gateway.state import GatewayState, StateDep
 from api_gateway.waiting import wait_until_terminal
+from eyeflow_worker.core.records import ItemStatus, NotRetryable, batch_task_id
+from eyeflow_worker.core.routing import job_route
 from eyeflow_worker.core.task_view import TERMINAL, BatchResultsPage, TaskView, task_view
 
 logger = logging.getLogger(__name__)
@@ -31,6 +37,24 @@ def _record_or_404(state: GatewayState, task_id: str, tenant: str) -> dict[str, 
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Task not found")
     return record
+
+
+def _batch_or_404(state: GatewayState, task_id: str, tenant: str) -> dict[str, str]:
+    record = _record_or_404(state, task_id, tenant)
+    if record.get("kind") != "batch":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Task is not a batch")
+    return record
+
+
+def _conflict(task_id: str, record: dict[str, str], detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail, "task": task_view(task_id, record).to_json()},
+        status.HTTP_409_CONFLICT,
+    )
+
+
+class RetriedBatch(TaskView):
+    requeued: int = Field(description="How many failed items were re-queued (0: none had failed).")
 
 
 @router.get(
@@ -69,13 +93,7 @@ def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONRespons
     record = _record_or_404(state, task_id, tenant)
     if not state.jobs.cancel(task_id):
         current = state.jobs.get(task_id) or record
-        return JSONResponse(
-            {
-                "detail": f"Task already {current.get('status')}",
-                "task": task_view(task_id, current).to_json(),
-            },
-            status.HTTP_409_CONFLICT,
-        )
+        return _conflict(task_id, current, f"Task already {current.get('status')}")
     current = state.jobs.get(task_id) or record
     state.metrics.count("eyeflow_jobs", kind=current.get("kind", "generate"), status="cancelled")
     if current.get("webhook_url"):
@@ -95,14 +113,21 @@ def batch_results(
     tenant: TenantDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    item_status: Annotated[
+        ItemStatus | None,
+        Query(alias="status", description="Only the items with this status."),
+    ] = None,
 ) -> BatchResultsPage:
-    """One page of a batch's per-item results, in submission order."""
-    record = _record_or_404(state, task_id, tenant)
-    if record.get("kind") != "batch":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Task is not a batch")
+    """One page of a batch's per-item results, in submission order. With `status`, only the
+    items that have it: `offset`, `limit` and `next_offset` then count over those (`total` stays
+    the batch's)."""
+    record = _batch_or_404(state, task_id, tenant)
     total = int(record.get("total", 0))
-    items = state.jobs.batch_items(task_id, offset, limit)
-    next_offset = offset + limit if offset + limit < total else None
+    if item_status is None:
+        items, matched = state.jobs.batch_items(task_id, offset, limit), total
+    else:
+        items, matched = state.jobs.batch_items_where(task_id, item_status, offset, limit)
+    next_offset = offset + limit if offset + limit < matched else None
     return BatchResultsPage.model_validate(
         {
             "task_id": task_id,
@@ -113,3 +138,56 @@ def batch_results(
             "next_offset": next_offset,
         }
     )
+
+
+@router.post(
+    "/{task_id}/retry",
+    response_model=RetriedBatch,
+    responses={
+        **_NOT_FOUND,
+        409: {"description": "The batch is still running, or was cancelled"},
+        503: {"description": "The broker is unreachable; nothing was changed"},
+    },
+)
+def retry_batch(task_id: str, state: StateDep, tenant: TenantDep) -> JSONResponse:
+    """Re-queue only the failed items of a finished batch, under the same task id: they leave
+    `failed`, the batch reads `running` again and ends again (with a new webhook event) when they
+    land. `requeued` says how many; 0 when none had failed, and then nothing changes."""
+    record = _batch_or_404(state, task_id, tenant)
+    try:
+        reopened = state.jobs.retry_failed(task_id)
+    except NotRetryable as refused:
+        current = state.jobs.get(task_id) or record
+        detail = "Batch was cancelled" if refused.status == "cancelled" else "Batch still running"
+        return _conflict(task_id, current, f"{detail}; only a finished batch can be retried")
+    # Read before the re-run is queued: the batch cannot end again until its message runs.
+    current = state.jobs.get(task_id) or record
+    if reopened:
+        _queue_rerun(state, task_id, tenant, int(current.get("retries", 0)))
+    body = {**task_view(task_id, current).to_json(), "requeued": len(reopened)}
+    return JSONResponse(body)
+
+
+def _queue_rerun(state: GatewayState, task_id: str, tenant: str, run: int) -> None:
+    """One start message for the run (it fans out the re-opened items, as at submission): a
+    single send either reaches the broker or not, so a refusal can be undone completely."""
+    task, queue = job_route("batch", state.settings)
+    try:
+        state.celery.send_task(
+            task,
+            args=[task_id, tenant, run],
+            task_id=batch_task_id(task_id, run),
+            queue=queue,
+            retry=False,
+        )
+    except OperationalError as exc:
+        if not state.jobs.undo_retry(task_id, run):
+            logger.warning("retry of %s could not be queued nor undone (it moved on)", task_id)
+        raise BrokerUnavailable(str(exc)) from None
+    try:
+        state.jobs.retry_queued(task_id)
+    except redis.exceptions.RedisError:
+        # The re-run is queued and will run: say so. The stash expires with the record.
+        logger.warning(
+            "retry of %s queued; its stash of re-opened results was not dropped", task_id
+        )

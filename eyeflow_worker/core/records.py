@@ -6,9 +6,15 @@ record into the task object callers see.
 
 Layout (all keys expire `task_record_ttl_seconds` after the last write):
   eyeflow:job:{id}            hash: tenant, kind, status, timestamps, attempts, payload, result,
-                              error, webhook_url, and for batches total/succeeded/failed
+                              error, webhook_url, and for batches total/succeeded/failed and
+                              retries (the current run: 0, then 1 after the first retry…)
   eyeflow:job:{id}:intents    list: a batch's intents, in order
   eyeflow:job:{id}:items      hash: item index -> item result JSON
+  eyeflow:job:{id}:succeeded  sorted set: indexes of the items stored as succeeded (score = index)
+  eyeflow:job:{id}:failed     sorted set: indexes of the items stored as failed (score = index);
+                              what a retry re-opens and `?status=` pages through
+  eyeflow:job:{id}:reopened   hash: the results a retry re-opened (and the fields it cleared, as
+                              `_name`), kept until its re-run is queued so a broker error undoes it
   eyeflow:job-done:{id}       pub/sub channel: a message when the job reaches a terminal state
 """
 
@@ -38,6 +44,14 @@ def done_channel(job_id: str) -> str:
     return f"eyeflow:job-done:{job_id}"
 
 
+def batch_task_id(job_id: str, run: int, index: int | None = None) -> str:
+    """The Celery task id of a batch's start message (`index` None) or of one item, in run `run`
+    (0: the submission; n: the n-th retry). Distinct per run, so a re-run never reuses the id of
+    an earlier message (results backend, Flower, redeliveries)."""
+    base = job_id if index is None else f"{job_id}:{index}"
+    return base if run == 0 else f"{base}:r{run}"
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -49,8 +63,18 @@ WEBHOOK_OUTBOX = "eyeflow:webhook-outbox"
 RECORD_FIELDS = (
     "tenant", "kind", "status", "created_at", "started_at", "finished_at", "attempts",
     "result", "error", "webhook_url", "webhook", "webhook_queued_at",
-    "total", "succeeded", "failed",
+    "total", "succeeded", "failed", "retries",
 )  # fmt: skip
+
+ItemStatus = Literal["queued", "succeeded", "failed", "cancelled"]
+
+
+class NotRetryable(Exception):
+    """The batch has not finished (or was cancelled): its failed items cannot be re-opened."""
+
+    def __init__(self, status: str | None) -> None:
+        super().__init__(f"batch is {status or 'gone'}")
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -72,6 +96,8 @@ class JobStore:
         self._set_if_exists = client.register_script(transitions.SET_IF_EXISTS)
         self._finish = client.register_script(transitions.FINISH)
         self._item_done = client.register_script(transitions.ITEM_DONE)
+        self._retry_failed = client.register_script(transitions.RETRY_FAILED)
+        self._undo_retry = client.register_script(transitions.UNDO_RETRY)
 
     # --- creation and removal (gateway) -------------------------------------------------------
 
@@ -100,8 +126,8 @@ class JobStore:
 
     def discard(self, job_id: str) -> None:
         """Forget a job that was never enqueued (the broker refused it)."""
-        key = job_key(job_id)
-        self._redis.delete(key, f"{key}:intents", f"{key}:items")
+        batch_keys = [k for k in self._ending_keys(job_id) if k != WEBHOOK_OUTBOX]
+        self._redis.delete(*batch_keys, f"{job_key(job_id)}:reopened")
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -163,6 +189,48 @@ class JobStore:
                 items.append({"index": index, "intent": intent, "status": pending_status})
         return items
 
+    def batch_items_where(
+        self, job_id: str, status: ItemStatus, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Page `offset..offset+limit` of the items that have `status`, in submission order, and
+        how many items have it. Stored outcomes are paged through their index sets (only the
+        page's results are read); open items (queued, or cancelled with their batch) are the
+        indexes missing from the items hash (field names only, never the results)."""
+        record = self.get(job_id) or {}
+        key = job_key(job_id)
+        pending = "cancelled" if record.get("status") == "cancelled" else "queued"
+        if status in ("succeeded", "failed"):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.zcard(f"{key}:{status}")
+            pipe.zrange(f"{key}:{status}", offset, offset + limit - 1)
+            matched, members = pipe.execute()
+            indexes = [int(member) for member in members]
+        elif status == pending:
+            done = {int(index) for index in self._redis.hkeys(f"{key}:items")}
+            open_indexes = [i for i in range(int(record.get("total", 0))) if i not in done]
+            matched, indexes = len(open_indexes), open_indexes[offset : offset + limit]
+        else:
+            return [], 0
+        # An item re-opened or landing between the two reads is left out of this page.
+        items = [item for item in self._items_at(key, indexes, pending) if item["status"] == status]
+        return items, int(matched)
+
+    def _items_at(self, key: str, indexes: list[int], pending: str) -> list[dict[str, Any]]:
+        if not indexes:
+            return []
+        stored = self._redis.hmget(f"{key}:items", [str(i) for i in indexes])
+        missing = [index for index, raw in zip(indexes, stored, strict=True) if raw is None]
+        pipe = self._redis.pipeline(transaction=False)
+        for index in missing:
+            pipe.lindex(f"{key}:intents", index)
+        intents = dict(zip(missing, pipe.execute() if missing else [], strict=True))
+        return [
+            json.loads(raw)
+            if raw is not None
+            else {"index": index, "intent": intents.get(index) or "", "status": pending}
+            for index, raw in zip(indexes, stored, strict=True)
+        ]
+
     def item_is_done(self, job_id: str, index: int) -> bool:
         return bool(self._redis.hexists(f"{job_key(job_id)}:items", str(index)))
 
@@ -187,7 +255,11 @@ class JobStore:
         error = {"code": "cancelled", "message": "Cancelled by the caller", "details": None}
         return self._terminal(job_id, "cancelled", "error", error)
 
-    def record_item(self, job_id: str, index: int, item: Mapping[str, Any]) -> Literal[0, 1, 2]:
+    def record_item(
+        self, job_id: str, index: int, item: Mapping[str, Any], run: int = 0
+    ) -> Literal[0, 1, 2]:
+        """Store an item of run `run` (see `transitions.ITEM_DONE`): 0 dropped, 1 stored, 2 stored
+        and the batch complete."""
         outcome = "succeeded" if item.get("status") == "succeeded" else "failed"
         stored = self._item_done(
             keys=self._ending_keys(job_id),
@@ -200,12 +272,43 @@ class JobStore:
                 done_channel(job_id),
                 job_id,
                 time.time(),
+                run,
             ],
         )
         value = int(stored)
         if value == 2:
             return 2
         return 1 if value == 1 else 0
+
+    def retry_failed(self, job_id: str) -> list[int]:
+        """Re-open every failed item of a finished batch, atomically (two concurrent calls never
+        re-open an item twice); the indexes re-opened, [] when none had failed (then nothing
+        changed). The batch's new run is its `retries`. Raises NotRetryable while the batch runs
+        or once it was cancelled. The re-opened results stay stashed until `retry_queued`."""
+        key = job_key(job_id)
+        answer = self._retry_failed(
+            keys=[key, f"{key}:items", f"{key}:failed", f"{key}:reopened"], args=[self._ttl]
+        )
+        outcome = str(answer[0])
+        if outcome == "none":
+            return []
+        if outcome != "ok":
+            raise NotRetryable(None if outcome == "missing" else outcome)
+        return sorted(int(index) for index in answer[2])
+
+    def retry_queued(self, job_id: str) -> None:
+        """The re-run is on the broker: the stash of re-opened results is no longer needed."""
+        self._redis.delete(f"{job_key(job_id)}:reopened")
+
+    def undo_retry(self, job_id: str, run: int) -> bool:
+        """Put back what `retry_failed` re-opened for `run` (its re-run could not be queued);
+        False when the batch moved on meanwhile (cancelled, or that run is not current)."""
+        key = job_key(job_id)
+        undone = self._undo_retry(
+            keys=[key, f"{key}:items", f"{key}:failed", f"{key}:reopened", WEBHOOK_OUTBOX],
+            args=[run, job_id, time.time()],
+        )
+        return bool(undone)
 
     def mark_webhook_queued(self, job_id: str) -> None:
         """The delivery task is on the queue: the job leaves the outbox."""
@@ -233,7 +336,10 @@ class JobStore:
 
     def _ending_keys(self, job_id: str) -> list[str]:
         key = job_key(job_id)
-        return [key, f"{key}:intents", f"{key}:items", WEBHOOK_OUTBOX]
+        return [
+            key, f"{key}:intents", f"{key}:items", WEBHOOK_OUTBOX,
+            f"{key}:succeeded", f"{key}:failed",
+        ]  # fmt: skip
 
     def _terminal(self, job_id: str, status: Status, field: str, value: Mapping[str, Any]) -> bool:
         changed = self._finish(

@@ -1,9 +1,10 @@
 """The Lua scripts that change a job record. Every state change that must not race (start,
-finish, cancel, a batch item landing) is one script, so a cancel and a finishing worker can
-never both win. `records.JobStore` registers and calls them; the key layout is described there.
+finish, cancel, a batch item landing, re-opening a batch's failed items) is one script, so a
+cancel and a finishing worker — or two retries — can never both win. `records.JobStore`
+registers and calls them; the key layout is described there.
 """
 
-# Shared by the scripts that end a job. KEYS: job, intents, items, outbox.
+# Shared by the scripts that end a job. KEYS: job, intents, items, outbox, succeeded, failed.
 # It keeps a batch's lists as long as its record, and puts a job with a webhook in the outbox
 # (a sorted set by end time) in the same atomic step: if the worker dies before it queues the
 # delivery, the beat sweep finds the job there (see `pending_webhooks`).
@@ -12,6 +13,8 @@ local function ended(status, ttl, channel, job_id, now_epoch)
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
   redis.call('EXPIRE', KEYS[3], ttl)
+  redis.call('EXPIRE', KEYS[5], ttl)
+  redis.call('EXPIRE', KEYS[6], ttl)
   if redis.call('HEXISTS', KEYS[1], 'webhook_url') == 1 then
     redis.call('ZADD', KEYS[4], now_epoch, job_id)
   end
@@ -51,8 +54,9 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
 
-# KEYS: job, intents, items, outbox. ARGV: status, now, field ('result'|'error'), JSON, ttl,
-# channel, job id, now (epoch seconds). Returns 1 when this call made the terminal transition.
+# KEYS: job, intents, items, outbox, succeeded, failed. ARGV: status, now, field
+# ('result'|'error'), JSON, ttl, channel, job id, now (epoch seconds). Returns 1 when this call
+# made the terminal transition.
 FINISH = (
     ENDED
     + """
@@ -69,17 +73,26 @@ return 1
 """
 )
 
-# KEYS: batch, intents, items, outbox. ARGV: index, item JSON, 'succeeded'|'failed', now, ttl,
-# channel, job id, now (epoch seconds). Stores the item once; when it is the last one, the batch
-# finishes in the same step. Returns: 0 item dropped (batch cancelled/gone or item already
-# stored), 1 stored, 2 stored and the batch is now complete.
+# KEYS: batch, intents, items, outbox, succeeded, failed. ARGV: index, item JSON,
+# 'succeeded'|'failed', now, ttl, channel, job id, now (epoch seconds), run. Stores the item once
+# (HSETNX) and indexes it in its outcome's sorted set (score = index); when it is the last one,
+# the batch finishes in the same step. A message of another run than the batch's current one
+# (`retries`: an old message redelivered after a retry re-opened its item, or one of a retry
+# that was undone) is dropped, so an item has at most one result and the counts stay exact.
+# Returns: 0 item dropped (batch cancelled/gone, another run, or item already stored), 1 stored,
+# 2 stored and the batch is now complete.
 ITEM_DONE = (
     ENDED
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'cancelled' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'retries') or '0') ~= tonumber(ARGV[9]) then return 0 end
 if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('EXPIRE', KEYS[3], ARGV[5])
+local outcome_index = KEYS[5]
+if ARGV[3] == 'failed' then outcome_index = KEYS[6] end
+redis.call('ZADD', outcome_index, ARGV[1], ARGV[1])
+redis.call('EXPIRE', outcome_index, ARGV[5])
 redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
 local succeeded = tonumber(redis.call('HGET', KEYS[1], 'succeeded') or '0')
 local done = succeeded + tonumber(redis.call('HGET', KEYS[1], 'failed') or '0')
@@ -94,6 +107,86 @@ end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[4])
 end
+return 1
+"""
+)
+
+# The record fields a retry clears and an undone retry puts back (kept in the stash as `_name`).
+_RETRY_SAVED = "{'finished_at', 'webhook', 'webhook_queued_at'}"
+
+# KEYS: batch, items, failed, stash. ARGV: ttl.
+# Re-opens every failed item of a finished batch: its result moves to the stash (so an undo can
+# put it back), it leaves the failed index, the failed count goes down by as many, the batch
+# reads `running` with no `finished_at`, webhook state cleared (the next end is a new event), and
+# `retries` (the run number) goes up by one. Returns {'ok', run, {indexes}}, {'none'} when
+# nothing failed (nothing changes), or {status} when the batch has not finished ('missing').
+RETRY_FAILED = (
+    """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing'} end
+if status ~= 'succeeded' and status ~= 'failed' then return {status} end
+local failed = redis.call('ZRANGE', KEYS[3], 0, -1)
+if #failed == 0 then return {'none'} end
+redis.call('DEL', KEYS[4])
+for _, name in ipairs("""
+    + _RETRY_SAVED
+    + """) do
+  local value = redis.call('HGET', KEYS[1], name)
+  if value then redis.call('HSET', KEYS[4], '_' .. name, value) end
+  redis.call('HDEL', KEYS[1], name)
+end
+for _, index in ipairs(failed) do
+  local raw = redis.call('HGET', KEYS[2], index)
+  if raw then redis.call('HSET', KEYS[4], index, raw) end
+  redis.call('HDEL', KEYS[2], index)
+end
+redis.call('DEL', KEYS[3])
+redis.call('EXPIRE', KEYS[4], ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'failed', -#failed)
+redis.call('HSET', KEYS[1], 'status', 'running')
+local run = redis.call('HINCRBY', KEYS[1], 'retries', 1)
+return {'ok', run, failed}
+"""
+)
+
+# KEYS: batch, items, failed, stash, outbox. ARGV: run, job id, now (epoch seconds).
+# Undoes RETRY_FAILED when its re-run could not be queued (broker down): only while that run is
+# still the batch's current one and the batch was not cancelled meanwhile. Every re-opened item
+# without a result gets its old one back; `retries` stays, so any message of the undone run that
+# did reach the broker is dropped as another run's. Returns 1 when undone, 0 otherwise.
+UNDO_RETRY = (
+    """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'running' and status ~= 'retrying' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'retries') or '0') ~= tonumber(ARGV[1]) then return 0 end
+local saved = redis.call('HGETALL', KEYS[4])
+if #saved == 0 then return 0 end
+local previous = {}
+local restored = 0
+for k = 1, #saved, 2 do
+  local name, value = saved[k], saved[k + 1]
+  if string.sub(name, 1, 1) == '_' then
+    previous[string.sub(name, 2)] = value
+  elseif redis.call('HSETNX', KEYS[2], name, value) == 1 then
+    redis.call('ZADD', KEYS[3], name, name)
+    restored = restored + 1
+  end
+end
+redis.call('HINCRBY', KEYS[1], 'failed', restored)
+local succeeded = tonumber(redis.call('HGET', KEYS[1], 'succeeded') or '0')
+local final = 'succeeded'
+if succeeded == 0 then final = 'failed' end
+redis.call('HSET', KEYS[1], 'status', final)
+for _, name in ipairs("""
+    + _RETRY_SAVED
+    + """) do
+  if previous[name] then redis.call('HSET', KEYS[1], name, previous[name]) end
+end
+if redis.call('HEXISTS', KEYS[1], 'webhook_url') == 1
+    and redis.call('HEXISTS', KEYS[1], 'webhook_queued_at') == 0 then
+  redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
+end
+redis.call('DEL', KEYS[4])
 return 1
 """
 )

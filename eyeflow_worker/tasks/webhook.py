@@ -42,10 +42,11 @@ def deliver_webhook(
         return
     started = first_attempt_at or time.time()
     view = task_view(job_id, record).to_json()
-    # The id is stable across retries of one event, so receivers can deduplicate on it.
-    delivery = sign_delivery(
-        settings.webhook_signing_secret, f"msg_{job_id}_{view['status']}", view
-    )
+    # The id is stable across retries of one event, so receivers can deduplicate on it; a batch
+    # re-run (`POST .../retry`) ends in a new event, so its run is part of the id.
+    run = record.get("retries", "0")
+    event_id = f"msg_{job_id}_{view['status']}" + (f"_r{run}" if run != "0" else "")
+    delivery = sign_delivery(settings.webhook_signing_secret, event_id, view)
     attempt = self.request.retries + 1
     try:
         post_delivery(_http_client(settings.webhook_timeout_seconds), url, delivery)
