@@ -8,7 +8,7 @@ to providers for structured output, so the prompt, the provider and the validato
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -89,6 +89,18 @@ class WorkflowRules(BaseModel):
     description: str | None = None
     trigger: str = Field(min_length=1, description="A trigger name from the catalogue.")
     rules: list[Rule] = Field(min_length=1)
+
+    def located_actions(self) -> Iterator[tuple[str, Action | FallbackAction]]:
+        """Every action with where it stands (`rules[0].then[1]`, `….on_failure.actions[0]`),
+        as validation errors name them."""
+        for i, rule in enumerate(self.rules):
+            for branch, actions in (("then", rule.then), ("else", rule.else_ or [])):
+                for j, action in enumerate(actions):
+                    where = f"rules[{i}].{branch}[{j}]"
+                    yield where, action
+                    if action.on_failure is not None:
+                        for k, fallback in enumerate(action.on_failure.actions):
+                            yield f"{where}.on_failure.actions[{k}]", fallback
 
     def to_json_dict(self) -> dict[str, Any]:
         """The document as plain JSON data, with `else` spelled as in JSON and nulls left out."""

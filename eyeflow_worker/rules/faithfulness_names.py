@@ -50,7 +50,7 @@ def named_errors(named: Sequence[Named], rules: WorkflowRules, catalogue: Catalo
 
 
 def _named_error(item: Named, rules: WorkflowRules, catalogue: Catalogue) -> str | None:
-    used = list(_actions(rules))
+    used = list(rules.located_actions())
     if any(_carries(item, action, catalogue) for _, action in used):
         return None
     places = [
@@ -96,17 +96,6 @@ def value_to_carry(p: ParamSpec, named: Sequence[Named], current: Any) -> Any:
 
 def _holds(value: Any, item: Named) -> bool:
     return any(_norm(item.value) in _norm(text) for text in _texts(value))
-
-
-def _actions(rules: WorkflowRules) -> Iterator[tuple[str, Action | FallbackAction]]:
-    for i, rule in enumerate(rules.rules):
-        for branch, actions in (("then", rule.then), ("else", rule.else_ or [])):
-            for j, action in enumerate(actions):
-                where = f"rules[{i}].{branch}[{j}]"
-                yield where, action
-                if action.on_failure is not None:
-                    for k, fallback in enumerate(action.on_failure.actions):
-                        yield f"{where}.on_failure.actions[{k}]", fallback
 
 
 def _spec_params(action: str, catalogue: Catalogue) -> tuple[ParamSpec, ...]:

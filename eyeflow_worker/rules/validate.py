@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from eyeflow_worker.core.catalogue_model import Capability, Catalogue, ParamSpec
-from eyeflow_worker.core.workflow_rules import Action, FallbackAction, WorkflowRules
+from eyeflow_worker.core.workflow_rules import WorkflowRules
 from eyeflow_worker.rules.conditions_adapter import check_condition
 from eyeflow_worker.rules.faithfulness import check_faithfulness
 
@@ -87,21 +87,10 @@ def _trigger_errors(rules: WorkflowRules, catalogue: Catalogue) -> Iterator[str]
         yield f"trigger: unknown trigger {rules.trigger!r}; {choices}"
 
 
-def _actions(rules: WorkflowRules) -> Iterator[tuple[str, Action | FallbackAction]]:
-    for i, rule in enumerate(rules.rules):
-        for branch, actions in (("then", rule.then), ("else", rule.else_ or [])):
-            for j, action in enumerate(actions):
-                where = f"rules[{i}].{branch}[{j}]"
-                yield where, action
-                if action.on_failure is not None:
-                    for k, fallback in enumerate(action.on_failure.actions):
-                        yield f"{where}.on_failure.actions[{k}]", fallback
-
-
 def _action_errors(rules: WorkflowRules, catalogue: Catalogue) -> Iterator[str]:
     if not catalogue.action_types:
         return  # nothing declared: nothing to check against
-    for where, action in _actions(rules):
+    for where, action in rules.located_actions():
         spec = catalogue.action(action.action)
         if spec is None:
             choices = _choices("actions", action.action, catalogue.action_names)
