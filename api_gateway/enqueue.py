@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,9 @@ class Submitter:
             claim_key, existing = self._claim(tenant, idempotency_key, claim_fingerprint, job_id)
             if existing is not None:
                 return Submission(existing, kind, created=False)
-        job = NewJob(job_id, tenant, kind, payload, webhook_url, intents)
+        job = NewJob(
+            job_id, tenant, kind, payload, webhook_url, intents, self._deadline_at(kind, payload)
+        )
         task, queue = job_route(kind, self._settings)
         try:
             self._jobs.create(job)
@@ -102,6 +105,13 @@ class Submitter:
                     "job %s enqueued but its Idempotency-Key claim not confirmed", job_id
                 )
         return Submission(job_id, kind, created=True)
+
+    def _deadline_at(self, kind: Kind, payload: dict[str, Any]) -> float | None:
+        """A batch's deadline (epoch seconds): its own `deadline` from now, or the fleet's."""
+        if kind != "batch":
+            return None
+        seconds = payload.get("deadline") or self._settings.batch_deadline_seconds
+        return time.time() + float(seconds)
 
     def _claim(
         self, tenant: str, key: str, fingerprint: str, job_id: str

@@ -36,6 +36,8 @@ AggregatedContext = Annotated[dict[str, Any], AfterValidator(_readable_catalogue
 
 
 _NO_EXTRA = ConfigDict(extra="forbid")
+# The longest `deadline` a batch may ask for.
+MAX_BATCH_DEADLINE_SECONDS = 24 * 3600
 
 
 class _Submission(BaseModel):
@@ -75,6 +77,16 @@ class GenerateRequest(_Submission):
 class BatchRequest(_Submission):
     intents: list[str] = Field(min_length=1, description="One rule set is generated per intent.")
     aggregated_context: AggregatedContext | None = None
+    deadline: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_BATCH_DEADLINE_SECONDS,
+        examples=[3600],
+        description="Seconds from submission during which items that fail for a transient "
+        "reason (provider unavailable or rate limited, NestJS unreachable, an attempt's time "
+        "limit) wait and are tried again; past it they fail with their last error. At most "
+        "24 h. Omitted: BATCH_DEADLINE_SECONDS (8 h).",
+    )
 
     @field_validator("intents")
     @classmethod

@@ -20,6 +20,11 @@ BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "eyeflow_jobs": ("Jobs that reached a terminal status, by kind and status", ("kind", "status")),
     "eyeflow_batch_items": ("Batch items processed, by status", ("status",)),
+    "eyeflow_batch_item_waits": (
+        "Batch item attempts that failed for a transient reason and were re-sent to try again "
+        "later (within the batch's deadline), by error code",
+        ("code",),
+    ),
     "eyeflow_tokens": ("LLM tokens used, by provider and direction", ("provider", "direction")),
     "eyeflow_provider_retries": ("Provider calls retried, by error code", ("code",)),
     "eyeflow_webhook_deliveries": (

@@ -7,7 +7,9 @@ record into the task object callers see.
 Layout (all keys expire `task_record_ttl_seconds` after the last write):
   eyeflow:job:{id}            hash: tenant, kind, status, timestamps, attempts, payload, result,
                               error, webhook_url, and for batches total/succeeded/failed and
-                              retries (the current run: 0, then 1 after the first retry…)
+                              retries (the current run: 0, then 1 after the first retry…),
+                              deadline_at (epoch seconds: items re-try transient failures
+                              until then)
   eyeflow:job:{id}:intents    list: a batch's intents, in order
   eyeflow:job:{id}:items      hash: item index -> item result JSON
   eyeflow:job:{id}:succeeded  sorted set: indexes of the items stored as succeeded (score = index)
@@ -63,7 +65,7 @@ WEBHOOK_OUTBOX = "eyeflow:webhook-outbox"
 RECORD_FIELDS = (
     "tenant", "kind", "status", "created_at", "started_at", "finished_at", "attempts",
     "result", "error", "webhook_url", "webhook", "webhook_queued_at",
-    "total", "succeeded", "failed", "retries",
+    "total", "succeeded", "failed", "retries", "deadline_at",
 )  # fmt: skip
 
 ItemStatus = Literal["queued", "succeeded", "failed", "cancelled"]
@@ -85,6 +87,8 @@ class NewJob:
     payload: Mapping[str, Any]
     webhook_url: str | None = None
     intents: tuple[str, ...] = ()
+    # A batch's deadline (epoch seconds): until then its items re-try transient failures.
+    deadline_at: float | None = None
 
 
 class JobStore:
@@ -116,6 +120,8 @@ class JobStore:
         pipe = self._redis.pipeline(transaction=True)
         if job.kind == "batch":
             fields.update(total=len(job.intents), succeeded=0, failed=0)
+            if job.deadline_at is not None:
+                fields["deadline_at"] = repr(job.deadline_at)
             intents_key = f"{key}:intents"
             for chunk in _chunks(job.intents, 1000):
                 pipe.rpush(intents_key, *chunk)

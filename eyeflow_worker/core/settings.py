@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     gateway_api_token: SecretStr | None = None
     max_body_bytes: int = 5 * 1024 * 1024
     max_batch_intents: int = 5000
+    # How long a batch may keep re-trying items that fail for a transient reason (provider down,
+    # rate limited, NestJS unreachable) before they fail; a submission's `deadline` overrides it.
+    batch_deadline_seconds: float = Field(default=8 * 3600, gt=0)
     # An aggregated context (capability catalogue) larger than this is refused: inline with 422,
     # fetched from NestJS with config_invalid. It is rendered into every prompt, so a catalogue
     # this size already costs ~250k tokens per call.
