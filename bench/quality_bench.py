@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality_checks import CheckerReport, ReaderReport, check_gold_and_probe, check_reader
 from quality_mistakes import SEMANTIC
-from quality_product import Data, Hooks, find_hooks, load_data
+from quality_product import Data, Hooks, load_data
 from quality_runs import (
     MAX_REPAIRS,
     Figures,
@@ -132,7 +132,6 @@ def print_plan(data: Data, seed: int) -> list[Callable[[], object]]:
 
 
 def run_all(data: Data, hooks: Hooks, seed: int) -> None:
-    can_check = hooks.faithfulness is not None and hooks.validate_takes_intent
     factories = scripted_models(data, seed)
     print_plan(data, seed)
     print(
@@ -140,12 +139,11 @@ def run_all(data: Data, hooks: Hooks, seed: int) -> None:
         "after the loop); correct = the bench's own judgement against the correct document"
     )
     results: dict[str, Figures] = {}
-    runs: list[tuple[str, str, bool]] = [
-        ("offline drafter", "offline", False),
-        ("scripted model", "scripted", False),
+    runs = [
+        (title, kind, check)
+        for title, kind in (("offline drafter", "offline"), ("scripted model", "scripted"))
+        for check in (False, True)
     ]
-    if can_check:
-        runs = [(t, k, c) for t, k, _ in runs for c in (False, True)]
     for title, kind, check in runs:
         label = f"{title}, faithfulness check {'ON' if check else 'OFF (baseline)'}"
         outcomes = (
@@ -160,9 +158,6 @@ def run_all(data: Data, hooks: Hooks, seed: int) -> None:
                 f"  repair rounds whose first error named no remaining mistake: {f.unmatched}; "
                 f"faithfulness errors shown to the model: {f.faithfulness_errors_seen}"
             )
-    if not can_check:
-        print("\n(faithfulness-ON runs skipped: see the missing hooks at the top)")
-        return
     print("\n== ON vs OFF (overall) ==")
     for kind in ("offline", "scripted"):
         on, off = results[f"{kind}-True"], results[f"{kind}-False"]
@@ -182,11 +177,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     data = load_data()
-    hooks = find_hooks()
+    hooks = Hooks()
     print(f"quality bench: {len(data.raw)} catalogues, {len(data.cases)} intents, "
           f"max {MAX_REPAIRS} repairs, seed {args.seed}")  # fmt: skip
-    for note in hooks.missing:
-        print(f"NOTE: {note}")
     print_reader(data, check_reader(data, hooks), args.show)
     print_checker(check_gold_and_probe(data, hooks), args.show)
     run_all(data, hooks, args.seed)

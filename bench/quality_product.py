@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,6 @@ class Hooks:
 
     faithfulness: FaithfulnessCheck | None = check_faithfulness
     read_catalogue: Callable[[Mapping[str, Any]], Any] | None = read_catalogue
-    validate_takes_intent: bool = True
-    missing: list[str] = field(default_factory=list)
 
     def catalogue(self, raw: Mapping[str, Any]) -> tuple[Catalogue, list[str] | None]:
         """The catalogue as the product reads it, and its warnings."""
@@ -74,10 +72,6 @@ class Hooks:
             return normalize_catalogue(raw), None
         read = self.read_catalogue(raw)
         return read.catalogue, [str(w) for w in read.warnings]
-
-
-def find_hooks() -> Hooks:
-    return Hooks()
 
 
 def validator_errors(data: Any, catalogue: Catalogue) -> tuple[str, ...]:
