@@ -27,6 +27,10 @@ from typing import Any
 from eyeflow_worker.core.routing import Tasks, celery_task_routes
 from eyeflow_worker.core.settings import Settings
 
+# Beat's admission tick: frequent enough that a lost admission costs seconds, cheap enough
+# (a few Redis round trips) not to matter.
+ADMISSION_TICK_SECONDS = 5.0
+
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery keys for `settings`."""
@@ -68,5 +72,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "schedule": settings.config_refresh_interval_seconds,
             },
             "sweep-webhook-outbox": {"task": Tasks.WEBHOOK_SWEEP, "schedule": 60.0},
+            # Workers admit batch items on every start and release; this tick is the safety
+            # net (items a dead claimer left unsent, slots of batches that ended otherwise).
+            "admit-batch-items": {
+                "task": Tasks.BATCH_ADMIT,
+                "schedule": ADMISSION_TICK_SECONDS,
+                # A tick missed while beat was down is worth nothing later: the next one redoes it.
+                "options": {"expires": ADMISSION_TICK_SECONDS * 2},
+            },
         },
     }

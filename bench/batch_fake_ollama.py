@@ -7,10 +7,8 @@ and no sleep, so the rules expected for every intent can be drafted without wait
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,26 +16,33 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from processes import ROOT
+from batch_workload import drafted_answer
 
 INTENT_LINE = re.compile(r"^Intent: (.*)$", re.MULTILINE)  # the user turn of a generate request
 
 
-def answer_name(intent: str) -> str:
-    """The fake's `workflow_name` for an intent: each item's rules then say which prompt they
-    answered, so a mixed-up item cannot pass the digest check."""
-    return "bench-" + hashlib.sha256(intent.strip().encode()).hexdigest()[:12]
+def request_intent(body: Any) -> str:
+    """The intent a generate request's first user turn carries ("" when there is none)."""
+    messages = (body.get("messages") if isinstance(body, dict) else None) or []
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            found = INTENT_LINE.search(str(message.get("content", "")))
+            return found.group(1) if found else ""
+    return ""
 
 
 def chat_answer(body: Any) -> dict[str, Any]:
-    """The fake's Ollama `/api/chat` answer to a request body: a valid rules document for the
-    sample catalogue (tests/reliability/holding_llm.py), named after the request's intent."""
-    sys.path.insert(0, str(ROOT))
-    from tests.reliability.holding_llm import ollama_answer
-
-    messages = (body.get("messages") if isinstance(body, dict) else None) or [{}]
-    found = INTENT_LINE.search(str(messages[-1].get("content", "")))
-    return ollama_answer(answer_name(found.group(1) if found else ""))
+    """The fake's Ollama `/api/chat` answer to a request body: the offline drafter's valid rules
+    for the request's intent on the sample catalogue (`drafted_answer`)."""
+    return {
+        "model": "llama3.1",
+        "created_at": "2026-11-26T12:00:00Z",
+        "message": {"role": "assistant", "content": drafted_answer(request_intent(body)) or "{}"},
+        "done": True,
+        "done_reason": "stop",
+        "prompt_eval_count": 90,
+        "eval_count": 30,
+    }
 
 
 class FakeOllama(ThreadingHTTPServer):

@@ -4,6 +4,7 @@ everywhere (local, compose)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from eyeflow_worker.celery_app import app, settings
@@ -39,6 +40,9 @@ def worker_argv(role: str, settings: Settings) -> list[str]:
 def main() -> None:
     role = sys.argv[1] if len(sys.argv) > 1 else "interactive"
     argv = worker_argv(role, settings)
+    if role == "batch" and settings.worker_nice_batch:
+        # Before the pool's threads start, so every one of them inherits the lower priority.
+        os.nice(settings.worker_nice_batch)
     try:
         # Refuse to start misconfigured rather than fail every job: e.g. NestJS mode outside
         # dev without CACHE_ENCRYPTION_KEY to encrypt the API keys it caches.

@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from api_gateway.deps import TenantDep
 from api_gateway.state import GatewayState, StateDep
+from eyeflow_worker.core.admission import admission_status
 from eyeflow_worker.core.errors import EyeflowError
 from eyeflow_worker.core.provider_catalogue import describe_providers
 from eyeflow_worker.core.routing import all_queues
@@ -109,6 +110,28 @@ class _FleetCollector(Collector):
         for queue, depth in _queue_depths(self._state.broker_redis, queues).items():
             depths.add_metric([queue], depth)
         yield depths
+        yield from _admission_gauges(self._state)
+
+
+def _admission_gauges(state: GatewayState) -> Iterator[Metric]:
+    """Batch admission per tenant: items registered but not admitted yet, and items in flight
+    (on the batch queue, running, or waiting out a transient error)."""
+    report = admission_status(state.redis, state.settings.queue_batch)
+    pending = GaugeMetricFamily(
+        "eyeflow_batch_items_pending",
+        "Batch items waiting for admission to the batch queue, by tenant",
+        labels=["tenant"],
+    )
+    in_flight = GaugeMetricFamily(
+        "eyeflow_batch_items_in_flight",
+        "Batch items admitted and not finished (queued, running or waiting), by tenant",
+        labels=["tenant"],
+    )
+    for tenant, counts in report["tenants"].items():
+        pending.add_metric([tenant], counts["pending"])
+        in_flight.add_metric([tenant], counts["in_flight"])
+    yield pending
+    yield in_flight
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

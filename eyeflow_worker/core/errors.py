@@ -8,7 +8,10 @@ side said so.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eyeflow_worker.core.llm import RateLimitObservation
 
 
 class EyeflowError(Exception):
@@ -35,9 +38,24 @@ class EyeflowError(Exception):
 
 
 class ProviderError(EyeflowError):
-    """Anything that went wrong talking to an LLM provider."""
+    """Anything that went wrong talking to an LLM provider.
+
+    `rate_limits`: what the error answer's rate-limit headers said (None when it had none, or
+    there was no answer), for the fleet-wide limiter to learn from.
+    """
 
     code = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        retry_after: float | None = None,
+        rate_limits: RateLimitObservation | None = None,
+    ) -> None:
+        super().__init__(message, details=details, retry_after=retry_after)
+        self.rate_limits = rate_limits
 
 
 class ProviderUnavailable(ProviderError):

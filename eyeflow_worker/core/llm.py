@@ -1,5 +1,10 @@
 """The LLM request/response protocol: what `rules` and `evaluation` call and every provider
-implements, so neither side imports the other."""
+implements, so neither side imports the other.
+
+It also holds `RateLimitObservation`, what a provider read from its server's rate-limit headers:
+plain numbers that the fleet-wide limiter learns from (never the headers themselves, which could
+carry anything).
+"""
 
 from __future__ import annotations
 
@@ -67,6 +72,42 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class RateLimitWindow:
+    """One dimension of a server's rate limit, as its headers stated it at answer time.
+
+    `limit` per minute (requests or tokens); `remaining` left in the server's bucket;
+    `reset_seconds` until the bucket is whole again (from the answer's arrival).
+    """
+
+    limit: int
+    remaining: int | None = None
+    reset_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class RateLimitObservation:
+    """What one answer (success or error) said about the account's limits, per dimension.
+
+    `tokens` is a combined limit (OpenAI's TPM); Anthropic states input and output tokens apart.
+    """
+
+    requests: RateLimitWindow | None = None
+    tokens: RateLimitWindow | None = None
+    input_tokens: RateLimitWindow | None = None
+    output_tokens: RateLimitWindow | None = None
+
+    def windows(self) -> dict[str, RateLimitWindow]:
+        """The dimensions present, by name."""
+        named = {
+            "requests": self.requests,
+            "tokens": self.tokens,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+        }
+        return {name: window for name, window in named.items() if window is not None}
+
+
+@dataclass(frozen=True)
 class LLMResponse:
     text: str
     provider: str
@@ -74,6 +115,8 @@ class LLMResponse:
     usage: Usage
     latency_ms: int
     cost_usd: float | None = None
+    # None: the server sent no rate-limit headers (Ollama, llama.cpp, the offline drafter).
+    rate_limits: RateLimitObservation | None = None
 
 
 class Provider(Protocol):

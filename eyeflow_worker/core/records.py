@@ -18,6 +18,7 @@ Layout (all keys expire `task_record_ttl_seconds` after the last write):
   eyeflow:job:{id}:reopened   hash: the results a retry re-opened (and the fields it cleared, as
                               `_name`), kept until its re-run is queued so a broker error undoes it
   eyeflow:job-done:{id}       pub/sub channel: a message when the job reaches a terminal state
+Batch admission keeps its own keys (`eyeflow:admission:…`), described in `admission.py`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ class Tasks:
     EVALUATE: Final = "eyeflow.evaluate"
     BATCH_START: Final = "eyeflow.batch.start"
     BATCH_ITEM: Final = "eyeflow.batch.item"
+    BATCH_ADMIT: Final = "eyeflow.batch.admit"
     WEBHOOK_DELIVER: Final = "eyeflow.webhook.deliver"
     WEBHOOK_SWEEP: Final = "eyeflow.webhook.sweep"
     CONFIG_REFRESH_DUE: Final = "eyeflow.config.refresh_due"
@@ -45,6 +46,8 @@ TASK_QUEUES: Final[dict[str, QueueRole]] = {
     Tasks.EVALUATE: "interactive",
     Tasks.BATCH_START: "batch",
     Tasks.BATCH_ITEM: "batch",
+    # Beat's admission tick: short, and must not wait behind the batch queue it feeds.
+    Tasks.BATCH_ADMIT: "maintenance",
     Tasks.WEBHOOK_DELIVER: "webhooks",
     Tasks.WEBHOOK_SWEEP: "maintenance",
     Tasks.CONFIG_REFRESH_DUE: "maintenance",

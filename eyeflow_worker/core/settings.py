@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     task_record_ttl_seconds: int = 7 * 24 * 3600
     worker_concurrency_interactive: int = 16
     worker_concurrency_batch: int = 32
+    # CPU priority of batch workers (added to their nice value): on a host they share with the
+    # gateway and interactive workers, batch work then takes only the CPU interactive jobs leave.
+    worker_nice_batch: int = Field(default=10, ge=0, le=19)
     redis_socket_timeout_seconds: float = 5.0
     redis_connect_timeout_seconds: float = 2.0
 
@@ -92,6 +95,11 @@ class Settings(BaseSettings):
     # How long a batch may keep re-trying items that fail for a transient reason (provider down,
     # rate limited, NestJS unreachable) before they fail; a submission's `deadline` overrides it.
     batch_deadline_seconds: float = Field(default=8 * 3600, gt=0)
+    # Fair shares: batch items are admitted to the batch queue round-robin across tenants (and
+    # across one tenant's batches); at most this many of one tenant's items are in flight
+    # (queued or running) at once, and at most `batch_max_in_flight` of all tenants'.
+    batch_tenant_max_in_flight: int = Field(default=64, gt=0)
+    batch_max_in_flight: int = Field(default=256, gt=0)
     # An aggregated context (capability catalogue) larger than this is refused: inline with 422,
     # fetched from NestJS with config_invalid. It is rendered into every prompt, so a catalogue
     # this size already costs ~250k tokens per call.
@@ -136,6 +144,9 @@ class Settings(BaseSettings):
     # per-provider overrides as JSON, e.g. {"anthropic": 50, "openai": 500}.
     llm_rate_limit_rpm: int = 0
     llm_rate_limits: Annotated[dict[str, RequestsPerMinute], NoDecode] = Field(default_factory=dict)
+    # Limits learned from the providers' rate-limit headers and 429s are always on; these caps
+    # above stay upper bounds. An account that sends no headers is paced adaptively.
+    llm_rate_learning: bool = True
     rules_max_repair_attempts: int = 3
     condition_llm_fallback: bool = True
 

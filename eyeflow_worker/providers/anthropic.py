@@ -4,7 +4,8 @@ The long, stable `system` prefix is sent as one text block marked `cache_control
 so repeated jobs for a tenant read it from the prompt cache. The SDK's own retries are off (the
 fleet's retry loop in `retry.py` decides). `temperature` is deliberately not sent: SDK 2.x speaks
 API version 2026-10-21, which answers 400 to any sampling parameter (the SDK no longer even
-accepts one).
+accepts one). The call goes through `with_raw_response` so the answer's rate-limit headers reach
+the fleet's limiter (as a `RateLimitObservation`, see `ratelimit_headers.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import httpx2
 from anthropic.types import MessageParam
 
 from eyeflow_worker.core.errors import ProviderAuthError, ProviderError
-from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Message, Usage
+from eyeflow_worker.core.llm import (
+    LLMRequest,
+    LLMResponse,
+    Message,
+    RateLimitObservation,
+    Usage,
+)
 from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
@@ -32,6 +39,7 @@ from eyeflow_worker.providers.http_errors import (
     token_count,
 )
 from eyeflow_worker.providers.pricing import cost_usd
+from eyeflow_worker.providers.ratelimit_headers import parse_rate_limits
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -48,8 +56,9 @@ class AnthropicProvider:
         client = self._client()
         started = time.monotonic()
         error: ProviderError | None = None
+        rate_limits: RateLimitObservation | None = None
         try:
-            message = client.messages.create(
+            raw = client.messages.with_raw_response.create(
                 model=self.config.model,
                 max_tokens=self.config.max_tokens,
                 system=[
@@ -61,6 +70,8 @@ class AnthropicProvider:
                 ],
                 messages=[_message(m) for m in request.messages],
             )
+            rate_limits = parse_rate_limits(raw.headers)
+            message = raw.parse()
         except anthropic.AnthropicError as exc:
             interrupt = _foreign_cause(exc)
             if interrupt is not None:
@@ -69,13 +80,22 @@ class AnthropicProvider:
         except ValueError as exc:  # the SDK could not decode a 200 answer (invalid JSON)
             error = malformed_response(self.name, malformed_reason(exc, _secret(self.config)))
         if error is not None:
+            if error.rate_limits is None:
+                error.rate_limits = rate_limits  # a 200 we could not decode still said them
             raise error  # outside the `except`: no SDK object (request, headers) rides along
         latency_ms = int((time.monotonic() - started) * 1000)
         return parse_response(
-            self.name, lambda: self._response(message, latency_ms), _secret(self.config)
+            self.name,
+            lambda: self._response(message, latency_ms, rate_limits),
+            _secret(self.config),
         )
 
-    def _response(self, message: anthropic.types.Message, latency_ms: int) -> LLMResponse:
+    def _response(
+        self,
+        message: anthropic.types.Message,
+        latency_ms: int,
+        rate_limits: RateLimitObservation | None,
+    ) -> LLMResponse:
         """The answer read from `message`; what a malformed one raises is translated by
         `parse_response` (the SDK does not validate: any field may hold anything)."""
         if not isinstance(message.content, list):
@@ -101,6 +121,7 @@ class AnthropicProvider:
             usage=usage,
             latency_ms=latency_ms,
             cost_usd=cost_usd(self.name, model, usage, self.settings),
+            rate_limits=rate_limits,
         )
 
     def _client(self) -> anthropic.Anthropic:

@@ -36,6 +36,7 @@ from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider
 
 log = logging.getLogger(__name__)
 
+
 class FallbackChain:
     """A `Provider` that asks each of `links` in turn until one answers."""
 

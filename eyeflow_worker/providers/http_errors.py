@@ -2,7 +2,8 @@
 
 Each provider module owns a tiny function that unpacks its SDK's exception (status, headers,
 the provider's own message) and hands the pieces to `error_from_status`; this module decides
-what the fleet makes of them. Nothing here knows an SDK.
+what the fleet makes of them (and reads the rate-limit headers for the limiter, through
+`ratelimit_headers`). Nothing here knows an SDK.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import TypeVar
 
 from eyeflow_worker.core.errors import (
@@ -22,6 +22,11 @@ from eyeflow_worker.core.errors import (
     ProviderRequestError,
     ProviderTimeout,
     ProviderUnavailable,
+)
+from eyeflow_worker.providers.ratelimit_headers import (
+    duration_seconds,
+    parse_rate_limits,
+    seconds_until,
 )
 
 T = TypeVar("T")
@@ -43,8 +48,6 @@ MALFORMED_ERRORS: tuple[type[Exception], ...] = (
 _RESET_HEADER = re.compile(
     r"^(anthropic-ratelimit-(?P<a>[a-z-]+)-reset|x-ratelimit-reset-(?P<o>[a-z-]+))$"
 )
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -78,7 +81,18 @@ def error_from_status(
     *,
     overloaded: bool = False,
 ) -> ProviderError:
-    """The fleet's error for an HTTP error answer. `message` must already be redacted."""
+    """The fleet's error for an HTTP error answer. `message` must already be redacted.
+
+    It carries what the answer's rate-limit headers said (`rate_limits`), for the limiter.
+    """
+    error = _error_for(provider, status, message, headers, overloaded=overloaded)
+    error.rate_limits = parse_rate_limits(headers)
+    return error
+
+
+def _error_for(
+    provider: str, status: int, message: str, headers: Mapping[str, str], *, overloaded: bool
+) -> ProviderError:
     details = {"provider": provider, "status": status}
     if status in (401, 403):
         return ProviderAuthError(auth_refused_message(provider, status), details=details)
@@ -190,10 +204,10 @@ def retry_after_seconds(
         if match is None:
             continue
         if match["a"] is not None:
-            wait = _until_instant(header_value, now)
+            wait = seconds_until(header_value, now)
             remaining = lowered.get(f"anthropic-ratelimit-{match['a']}-remaining")
         else:
-            wait = _duration(header_value)
+            wait = duration_seconds(header_value)
             remaining = lowered.get(f"x-ratelimit-remaining-{match['o']}")
         if wait is None:
             continue
@@ -223,23 +237,3 @@ def _http_date(raw: str) -> float | None:
     except (ValueError, OverflowError, TypeError, IndexError):
         return None
     return instant if math.isfinite(instant) else None
-
-
-def _until_instant(raw: str, now: float) -> float | None:
-    try:
-        instant = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if instant.tzinfo is None:
-        return None
-    return max(0.0, instant.timestamp() - now)
-
-
-def _duration(raw: str) -> float | None:
-    text = raw.strip()
-    if (plain := _seconds(text)) is not None:
-        return plain
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(number + unit for number, unit in parts) != text:
-        return None
-    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)

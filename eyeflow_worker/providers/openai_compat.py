@@ -10,6 +10,9 @@ reasoning models: "Unsupported value ... Only the default (1) value is supported
 without one, once per process. A 400 that refuses the *value* (out of range for that server) is
 not remembered — that is one tenant's configuration, not the model's — and fails the call with a
 `ProviderRequestError` naming the field.
+
+The call goes through `with_raw_response` so the answer's rate-limit headers reach the fleet's
+limiter (as a `RateLimitObservation`, see `ratelimit_headers.py`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from eyeflow_worker.core.errors import ProviderAuthError, ProviderError, ProviderRequestError
-from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
+from eyeflow_worker.core.llm import LLMRequest, LLMResponse, RateLimitObservation, Usage
 from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.provider_catalogue import PROVIDER_SPECS
 from eyeflow_worker.core.settings import Settings
@@ -42,6 +45,7 @@ from eyeflow_worker.providers.http_errors import (
     token_count,
 )
 from eyeflow_worker.providers.pricing import cost_usd
+from eyeflow_worker.providers.ratelimit_headers import parse_rate_limits
 from eyeflow_worker.providers.strict_schema import to_strict_schema
 
 log = logging.getLogger(__name__)
@@ -106,8 +110,11 @@ class OpenAICompatibleProvider:
                 params["temperature"] = self.config.temperature
             error: ProviderError | None = None
             refused: str | None = None
+            rate_limits: RateLimitObservation | None = None
             try:
-                completion = client.chat.completions.create(**params)
+                raw = client.chat.completions.with_raw_response.create(**params)
+                rate_limits = parse_rate_limits(raw.headers)
+                completion = raw.parse()
             except openai.OpenAIError as exc:
                 refused = _refused_feature(exc, params, formats)
                 if refused is None:
@@ -121,6 +128,8 @@ class OpenAICompatibleProvider:
             except ValueError as exc:  # the SDK could not decode a 200 answer (invalid JSON)
                 error = malformed_response(self.name, malformed_reason(exc, self._secret()))
             if error is not None:
+                if error.rate_limits is None:
+                    error.rate_limits = rate_limits  # a 200 we could not decode still said them
                 raise error  # outside the `except`: no SDK object (request, headers) rides along
             if refused is None:
                 break
@@ -132,10 +141,17 @@ class OpenAICompatibleProvider:
                 formats.pop(0)
         latency_ms = int((time.monotonic() - started) * 1000)
         return parse_response(
-            self.name, lambda: self._response(completion, latency_ms), self._secret()
+            self.name,
+            lambda: self._response(completion, latency_ms, rate_limits),
+            self._secret(),
         )
 
-    def _response(self, completion: ChatCompletion, latency_ms: int) -> LLMResponse:
+    def _response(
+        self,
+        completion: ChatCompletion,
+        latency_ms: int,
+        rate_limits: RateLimitObservation | None,
+    ) -> LLMResponse:
         """The answer read from `completion`; what a malformed one raises is translated by
         `parse_response` (the SDK does not validate: any field may hold anything)."""
         if not isinstance(completion.choices, list) or not completion.choices:
@@ -165,6 +181,7 @@ class OpenAICompatibleProvider:
             usage=usage,
             latency_ms=latency_ms,
             cost_usd=cost_usd(self.name, model, usage, self.settings),
+            rate_limits=rate_limits,
         )
 
     # --- refusals of optional request features ------------------------------------------------

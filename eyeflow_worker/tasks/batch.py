@@ -1,41 +1,58 @@
-"""Batch generation: one `start` task fans out one task per intent on the batch queue.
+"""Batch generation: one `start` task registers a batch's items for admission; each admitted item
+is one task on the batch queue.
 
 Fan-out (rather than one long task looping over intents) means a crashed worker loses at most
 the items it had in flight — late acks redeliver exactly those — and hundreds of intents run in
 parallel across the batch workers. Items are idempotent: each has a deterministic task id
 (`{batch_id}:{index}`), and one whose result is already stored is skipped.
 
+Items are not all put on the (FIFO) batch queue at once: the start task registers them with the
+admission scheduler (`core/admission.py`), which admits them round-robin across tenants and
+their batches, at most BATCH_TENANT_MAX_IN_FLIGHT of a tenant's and BATCH_MAX_IN_FLIGHT of all
+in flight. Admission runs when a batch starts, each time an item frees its slot (the worker that
+finished it admits the next ones), and on beat's tick (`maintenance.admit_batch_items`), which
+also re-sends items a dead claimer left unsent and prunes batches that ended. An item frees its
+slot when it is stored, or when its message finds it stale, done or its batch over; waiting out a
+transient error (below) keeps it.
+
 A retry (`POST /api/tasks/{id}/retry`) re-opens a finished batch's failed items as run n (the
-batch's `retries`) and sends one start message for that run (`{batch_id}:r{n}`); it fans out
-`{batch_id}:{index}:r{n}`. Every message carries its run, and one of another run than the
-batch's current one does nothing: an old message redelivered after its item was re-opened would
-otherwise run it a second time. `ITEM_DONE` checks the run again when it stores the item (the
-retry may land between this task's checks and its write), and stores an item at most once.
+batch's `retries`) and sends one start message for that run (`{batch_id}:r{n}`); it registers
+the open items of that run, admitted as `{batch_id}:{index}:r{n}`. Every message carries its
+run, and one of another run than the batch's current one does nothing: an old message
+redelivered after its item was re-opened would otherwise run it a second time. `ITEM_DONE`
+checks the run again when it stores the item (the retry may land between this task's checks
+and its write), and stores an item at most once.
 
 An item never fails for a transient reason while its batch has time: when its attempt ends in
 a retryable error (provider unavailable or rate limited, NestJS unreachable) or its own time
 limit (`JobTimeout`), nothing is stored and the same item is sent again with a countdown
-(`{item task id}:t{n}`, same run), until the batch's `deadline_at` (BATCH_DEADLINE_SECONDS or the
-submission's `deadline`). Past it, the item fails with its last error and
-`details.deadline_passed`. Permanent errors fail at once; a cancelled batch drops the re-sent
-message (the terminal check below).
+(`{item task id}:t{n}`, same run, same slot), until the batch's `deadline_at`
+(BATCH_DEADLINE_SECONDS or the submission's `deadline`). Past it, the item fails with its last
+error and `details.deadline_passed`. Permanent errors fail at once; a cancelled batch drops the
+re-sent message (the terminal check below).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from eyeflow_worker.celery_app import app
+from celery.signals import worker_ready
+from redis import Redis
+
+from eyeflow_worker.celery_app import app, settings
+from eyeflow_worker.core.admission import Admission, Claim, admission_prefix
 from eyeflow_worker.core.errors import EyeflowError, JobTimeout
+from eyeflow_worker.core.lost_items import broker_client, find_lost
 from eyeflow_worker.core.records import JobStore, batch_task_id
 from eyeflow_worker.core.routing import Tasks
 from eyeflow_worker.core.task_view import TERMINAL
 from eyeflow_worker.rules.service import generate_rules
-from eyeflow_worker.runtime import Runtime
+from eyeflow_worker.runtime import Runtime, runtime_of
 from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
 from eyeflow_worker.tasks.execution import (
     JobContext,
@@ -54,6 +71,12 @@ logger = logging.getLogger(__name__)
 _WAIT_BASE_SECONDS = 5.0
 _WAIT_MAX_SECONDS = 60.0
 
+# Items claimed per admission round trip; an admitter loops until the caps or the items run out.
+_CLAIM_CHUNK = 64
+# A claim left unconfirmed this long when a worker starts was made by a worker that is gone.
+_STARTUP_STALE_SECONDS = 2.0
+_TICK_SECONDS = 5.0
+
 
 def _current_run(record: dict[str, str]) -> int:
     return int(record.get("retries", 0))
@@ -61,15 +84,13 @@ def _current_run(record: dict[str, str]) -> int:
 
 @app.task(name=Tasks.BATCH_START, **TASK_OPTIONS)
 def start_batch(self: RuntimeTask, job_id: str, tenant: str, run: int = 0) -> None:
-    jobs = self.rt.jobs
-    if _current_run(jobs.get(job_id) or {}) != run or not jobs.start(job_id):
+    rt = self.rt
+    if _current_run(rt.jobs.get(job_id) or {}) != run or not rt.jobs.start(job_id):
         return  # another run's start message (or the batch ended / was cancelled)
-    record = jobs.get(job_id) or {}
-    for index in range(int(record.get("total", 0))):
-        if not jobs.item_is_done(job_id, index):
-            generate_item.apply_async(
-                args=[job_id, tenant, index, run], task_id=batch_task_id(job_id, run, index)
-            )
+    # Idempotent: a redelivered start registers nothing twice (stored and in-flight items are
+    # left out), and a broker error while admitting retries this task, which admits again.
+    admission(rt).register(job_id, tenant, run)
+    admit(rt)
 
 
 @lru_cache(maxsize=64)
@@ -88,12 +109,22 @@ def generate_item(
     transient_retries: int = 0,
 ) -> None:
     rt = self.rt
+    if _run_item(rt, (job_id, tenant, index, run), transient_retries):
+        # Stored, or nothing left to do: the slot goes to the next admitted item. Released only
+        # after the store, so a redelivery of this message (a crash in between) releases it.
+        admission(rt).release(job_id, tenant, run, index)
+        admit(rt)
+
+
+def _run_item(rt: Runtime, item_of: tuple[str, str, int, int], transient_retries: int) -> bool:
+    """Run one item; False while it waits out a transient error (it keeps its slot)."""
+    job_id, tenant, index, run = item_of
     record = rt.jobs.get(job_id)
     if record is None or record.get("status") in TERMINAL:
         rt.webhooks.requeue_if_lost(job_id, record)
-        return
+        return True
     if _current_run(record) != run or rt.jobs.item_is_done(job_id, index):
-        return
+        return True
     intent = rt.jobs.batch_intent(job_id, index) or ""
     item: dict[str, Any] = {"index": index, "intent": intent, "attempt": run + 1}
     job = JobContext(rt, tenant, job_id)
@@ -107,8 +138,8 @@ def generate_item(
     except Exception as exc:
         transient = _is_transient(exc)
         if transient and time.time() < _deadline_at(rt, record):
-            _try_later(rt, exc, (job_id, tenant, index, run), transient_retries)
-            return  # nothing stored: the item stays open until the re-sent message runs
+            _try_later(rt, exc, item_of, transient_retries)
+            return False  # nothing stored: the item stays open until the re-sent message runs
         error = error_for(exc, batch_task_id(job_id, run, index))
         if transient:
             error["details"] = {**_as_details(error.get("details")), "deadline_passed": True}
@@ -122,6 +153,120 @@ def generate_item(
     rt.metrics.count("eyeflow_batch_items", status=item["status"])
     if item["status"] == "succeeded":
         record_usage(rt, item)
+    return True
+
+
+# --- admission ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _scheduler(client: Redis, batch_queue: str, ttl_seconds: int) -> Admission:
+    return Admission(client, batch_queue, ttl_seconds)
+
+
+def admission(rt: Runtime) -> Admission:
+    """The scheduler of this fleet's batch queue (built once per process)."""
+    return _scheduler(rt.redis, rt.settings.queue_batch, rt.settings.task_record_ttl_seconds)
+
+
+def admit(rt: Runtime) -> int:
+    """Send as many registered items to the batch queue as the caps allow; how many."""
+    scheduler = admission(rt)
+    admitted = 0
+    while True:
+        claims = scheduler.claim(
+            rt.settings.batch_tenant_max_in_flight, rt.settings.batch_max_in_flight, _CLAIM_CHUNK
+        )
+        _send(scheduler, claims)
+        admitted += len(claims)
+        if len(claims) < _CLAIM_CHUNK:
+            return admitted
+
+
+def admission_tick(rt: Runtime) -> dict[str, int]:
+    """The safety net, run by beat and by every worker's ticker (one tick at a time fleet-wide):
+    drop ended batches (freeing their slots), re-send items whose claimer died before
+    confirming them and items whose message the broker lost, then admit what the caps allow."""
+    if not rt.redis.set(f"{admission_prefix(rt.settings.queue_batch)}tick", "1", nx=True, px=4000):
+        return {"dropped": 0, "freed": 0, "resent": 0, "lost": 0, "admitted": 0}
+    scheduler = admission(rt)
+    dropped, freed = scheduler.prune()
+    stale = scheduler.reclaim_stale()
+    if stale:
+        logger.warning("re-sending %d batch items claimed but never confirmed sent", len(stale))
+    _send(scheduler, stale)
+    lost = _lost_items(rt, scheduler)
+    if lost:
+        logger.warning("re-sending %d batch items whose message the broker lost", len(lost))
+    _send(scheduler, lost, claimed=False)
+    return {
+        "dropped": dropped,
+        "freed": freed,
+        "resent": len(stale),
+        "lost": len(lost),
+        "admitted": admit(rt),
+    }
+
+
+_brokers: dict[int, Redis | None] = {}
+
+
+def _lost_items(rt: Runtime, scheduler: Admission) -> list[Claim]:
+    key = id(rt)
+    if key not in _brokers:
+        _brokers[key] = broker_client(
+            rt.settings.effective_broker_url, rt.redis, rt.settings.redis_url
+        )
+    broker = _brokers[key]
+    return [] if broker is None else find_lost(scheduler, broker, rt.settings.queue_batch)
+
+
+@worker_ready.connect
+def _admit_on_start(sender: Any = None, **_: Any) -> None:
+    """A starting worker re-sends items a dead claimer left unsent (a sender that is alive
+    confirms within milliseconds; beat's tick waits `STALE_SENDING_SECONDS` instead), so a
+    replacement worker recovers them without waiting for beat — or when no beat runs — and
+    starts its ticker: the admission tick every few seconds, in a daemon thread."""
+    del sender
+    rt = runtime_of(app, settings)
+    try:
+        stale = admission(rt).reclaim_stale(older_than_seconds=_STARTUP_STALE_SECONDS)
+        if stale:
+            logger.warning("re-sending %d batch items a stopped worker left unsent", len(stale))
+        _send(admission(rt), stale)
+        admit(rt)
+    except Exception as error:  # never stop a worker from starting: the ticker retries
+        logger.warning("admission at start-up failed: %s", error)
+    threading.Thread(target=_tick_forever, args=(rt,), name="admission-tick", daemon=True).start()
+
+
+def _tick_forever(rt: Runtime) -> None:
+    while True:
+        time.sleep(_TICK_SECONDS)
+        try:
+            admission_tick(rt)
+        except Exception as error:  # Redis or the broker away: the next tick tries again
+            logger.warning("admission tick failed: %s", error)
+
+
+def _send(scheduler: Admission, claims: list[Claim], *, claimed: bool = True) -> None:
+    """Put claimed items on the batch queue under their deterministic task ids, then confirm
+    them. A refused send puts it and the rest back (pending again) and raises: the task's
+    retry, a release or beat's tick admits them later. Dying in here leaves them claimed, and
+    beat's tick re-sends them."""
+    for position, claim in enumerate(claims):
+        try:
+            generate_item.apply_async(
+                args=[claim.job_id, claim.tenant, claim.index, claim.run],
+                task_id=batch_task_id(claim.job_id, claim.run, claim.index),
+            )
+        except Exception:
+            if claimed:
+                scheduler.sent(claims[:position])
+                scheduler.unclaim(claims[position:])
+            raise
+    if claimed:
+        scheduler.sent(claims)
 
 
 def _is_transient(exc: Exception) -> bool:

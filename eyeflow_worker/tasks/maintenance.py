@@ -1,5 +1,5 @@
-"""Beat's tasks: keep every known tenant's configuration and context fresh, and queue the
-webhooks a dead worker left in the outbox."""
+"""Beat's tasks: keep every known tenant's configuration and context fresh, queue the webhooks a
+dead worker left in the outbox, and tick the batch admission scheduler."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from eyeflow_worker.celery_app import app
 from eyeflow_worker.core.routing import Tasks
 from eyeflow_worker.core.webhook_outbox import OUTBOX_GRACE_SECONDS
 from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
+from eyeflow_worker.tasks.batch import admission_tick
 
 
 @app.task(name=Tasks.CONFIG_REFRESH_DUE, **TASK_OPTIONS)
@@ -23,3 +24,10 @@ def sweep_webhook_outbox(
 ) -> int:
     """Queue the deliveries of jobs that ended but whose worker died before queueing them."""
     return self.rt.webhooks.sweep(older_than_seconds)
+
+
+@app.task(name=Tasks.BATCH_ADMIT, **TASK_OPTIONS)
+def admit_batch_items(self: RuntimeTask) -> dict[str, int]:
+    """Admission's safety net (workers admit on every start and release): prune ended batches,
+    re-send items a dead claimer left unsent, admit what the caps allow."""
+    return admission_tick(self.rt)

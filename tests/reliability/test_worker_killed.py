@@ -18,6 +18,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from api_gateway.main import create_app
+from eyeflow_worker.core.admission import admission_status
 from eyeflow_worker.core.records import job_key
 from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import (
@@ -159,10 +160,17 @@ def test_batch_worker_killed_mid_batch_loses_and_duplicates_no_item(
             done_at_kill = int(at_kill["succeeded"]) + int(at_kill["failed"])
             unacked_at_kill = len(unacked_delivery_times(db14))
             queued_at_kill = db14.llen(settings.queue_batch)
+            admission_at_kill = admission_status(db14, settings.queue_batch)
             assert at_kill["status"] == "running"
             assert done_at_kill < total
-            # Every unfinished item is somewhere: unacked (in flight) or still queued.
-            assert unacked_at_kill + queued_at_kill >= total - done_at_kill
+            # Every unfinished item is somewhere: unacked (in flight), still queued, or still
+            # with the admission scheduler (not admitted yet, or claimed and not yet sent) —
+            # but one: the message kombu had taken off the queue and not yet recorded unacked
+            # when the kill came is lost by the broker (core/lost_items.py re-sends it).
+            waiting = admission_at_kill["pending"] + admission_at_kill["sending"]
+            assert unacked_at_kill + queued_at_kill + waiting >= total - done_at_kill - 1, (
+                admission_at_kill
+            )
             held_intents = {c.intent for c in fake.held_calls()}
             assert len(held_intents) == held
             calls_at_kill = len(fake.snapshot())
