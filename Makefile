@@ -19,3 +19,6 @@ bench:
 	.venv/bin/python bench/roundtrip_bench.py
 	.venv/bin/python bench/conditions_bench.py
 	.venv/bin/python bench/quality_bench.py
+	.venv/bin/python bench/ratelimit_bench.py
+	.venv/bin/python bench/fairness_bench.py
+	.venv/bin/python bench/interactive_bench.py

@@ -60,7 +60,9 @@ def env_for(url: str) -> dict[str, str]:
 def small_alone(rpm: int, intents: list[str]) -> float:
     with fleet_on(rpm) as fake, running_fleet(env_for(fake.url), name="fairness") as fleet:
         started = time.perf_counter()
-        ended = wait_terminal(fleet.client, submit_batch(fleet.client, intents, "tenant-b"))
+        ended = wait_terminal(
+            fleet.client, submit_batch(fleet.client, intents, "tenant-b"), "tenant-b"
+        )
         seconds = time.perf_counter() - started
     if ended["status"] != "succeeded":
         raise SystemExit(f"B alone ended {ended['status']}: {ended.get('progress')}")
@@ -75,14 +77,14 @@ def large_then_small(rpm: int, large: list[str], small: list[str]) -> dict[str, 
         started = time.perf_counter()
         b_id = submit_batch(client, small, "tenant-b")
         first_item_s = None
-        while (b_end := task(client, b_id))["status"] not in TERMINAL:
+        while (b_end := task(client, b_id, tenant="tenant-b"))["status"] not in TERMINAL:
             progress = b_end["progress"]
             if first_item_s is None and progress["succeeded"] + progress["failed"]:
                 first_item_s = time.perf_counter() - started
             time.sleep(0.1)
         seconds = time.perf_counter() - started
-        a_progress = task(client, a_id)["progress"]
-        client.post(f"/api/tasks/{a_id}/cancel")
+        a_progress = task(client, a_id, tenant="tenant-a")["progress"]
+        client.post(f"/api/tasks/{a_id}/cancel", headers={"X-User-ID": "tenant-a"})
         counters = fake.stats()
     return {
         "seconds": seconds,

@@ -101,17 +101,19 @@ def submit_batch(
     return task_id
 
 
-def task(client: httpx.Client, task_id: str, wait: float = 0) -> dict[str, Any]:
+def task(
+    client: httpx.Client, task_id: str, wait: float = 0, tenant: str = "system"
+) -> dict[str, Any]:
     params = {"wait": wait} if wait else {}
-    response = client.get(f"/api/tasks/{task_id}", params=params)
+    response = client.get(f"/api/tasks/{task_id}", params=params, headers={"X-User-ID": tenant})
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
 
 
-def wait_terminal(client: httpx.Client, task_id: str) -> dict[str, Any]:
+def wait_terminal(client: httpx.Client, task_id: str, tenant: str = "system") -> dict[str, Any]:
     while True:
-        body = task(client, task_id, wait=30)
+        body = task(client, task_id, wait=30, tenant=tenant)
         if body["status"] in TERMINAL:
             return body
 
