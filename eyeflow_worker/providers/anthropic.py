@@ -14,7 +14,8 @@ import time
 
 import anthropic
 import httpx2
-from anthropic.types import MessageParam
+from anthropic.types import CacheControlEphemeralParam, MessageParam
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 
 from eyeflow_worker.core.errors import ProviderAuthError, ProviderError
 from eyeflow_worker.core.llm import (
@@ -38,7 +39,7 @@ from eyeflow_worker.providers.http_errors import (
     timeout_error,
     token_count,
 )
-from eyeflow_worker.providers.pricing import cost_usd
+from eyeflow_worker.providers.pricing import CacheTTL, cost_usd
 from eyeflow_worker.providers.ratelimit_headers import parse_rate_limits
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -58,27 +59,16 @@ class AnthropicProvider:
         error: ProviderError | None = None
         rate_limits: RateLimitObservation | None = None
         try:
-            raw = client.messages.with_raw_response.create(
-                model=self.config.model,
-                max_tokens=self.config.max_tokens,
-                system=[
-                    {
-                        "type": "text",
-                        "text": request.system,
-                        "cache_control": {"type": "ephemeral"},
-                    }
-                ],
-                messages=[_message(m) for m in request.messages],
-            )
+            raw = client.messages.with_raw_response.create(**message_params(self.config, request))
             rate_limits = parse_rate_limits(raw.headers)
             message = raw.parse()
         except anthropic.AnthropicError as exc:
-            interrupt = _foreign_cause(exc)
+            interrupt = foreign_cause(exc)
             if interrupt is not None:
                 raise interrupt from None
             error = self._translate(exc)
         except ValueError as exc:  # the SDK could not decode a 200 answer (invalid JSON)
-            error = malformed_response(self.name, malformed_reason(exc, _secret(self.config)))
+            error = malformed_response(self.name, malformed_reason(exc, secret_of(self.config)))
         if error is not None:
             if error.rate_limits is None:
                 error.rate_limits = rate_limits  # a 200 we could not decode still said them
@@ -87,7 +77,7 @@ class AnthropicProvider:
         return parse_response(
             self.name,
             lambda: self._response(message, latency_ms, rate_limits),
-            _secret(self.config),
+            secret_of(self.config),
         )
 
     def _response(
@@ -96,54 +86,102 @@ class AnthropicProvider:
         latency_ms: int,
         rate_limits: RateLimitObservation | None,
     ) -> LLMResponse:
-        """The answer read from `message`; what a malformed one raises is translated by
-        `parse_response` (the SDK does not validate: any field may hold anything)."""
-        if not isinstance(message.content, list):
-            raise TypeError(f"content of type {type(message.content).__name__}")
-        texts = [block.text for block in message.content if block.type == "text"]
-        if not all(isinstance(text, str) for text in texts):
-            raise TypeError("a text block without text")
-        text = "".join(texts)
-        raw = message.usage
-        usage = Usage()
-        if raw is not None:
-            usage = Usage(
-                input_tokens=token_count(raw.input_tokens),
-                output_tokens=token_count(raw.output_tokens),
-                cache_read_input_tokens=token_count(raw.cache_read_input_tokens),
-                cache_creation_input_tokens=token_count(raw.cache_creation_input_tokens),
-            )
-        model = str(message.model or self.config.model)
-        return LLMResponse(
-            text=text,
-            provider=self.name,
-            model=model,
-            usage=usage,
+        return read_message(
+            message,
+            default_model=self.config.model,
+            settings=self.settings,
             latency_ms=latency_ms,
-            cost_usd=cost_usd(self.name, model, usage, self.settings),
             rate_limits=rate_limits,
         )
 
     def _client(self) -> anthropic.Anthropic:
-        api_key = self.config.api_key
-        if api_key is None or not api_key.get_secret_value():
-            raise ProviderAuthError(missing_key_message(self.name), details={"provider": self.name})
-        timeout = self.config.request_timeout_seconds
-        key = client_key(self.name, self.base_url, api_key, timeout)
-        return cached_client(
-            key,
-            lambda: anthropic.Anthropic(
-                api_key=api_key.get_secret_value(),
-                base_url=self.base_url,
-                timeout=timeout,
-                max_retries=0,
-            ),
-        )
+        return make_client(self.config, self.base_url)
 
     def _translate(self, exc: anthropic.AnthropicError) -> ProviderError:
         return translate_anthropic_error(
-            exc, secret=_secret(self.config), timeout_seconds=self.config.request_timeout_seconds
+            exc, secret=secret_of(self.config), timeout_seconds=self.config.request_timeout_seconds
         )
+
+
+def message_params(
+    config: ProviderConfig, request: LLMRequest, *, cache_ttl: CacheTTL | None = None
+) -> MessageCreateParamsNonStreaming:
+    """The Messages API parameters for `request`: what a realtime call sends, and each request
+    of a Message Batch (with `cache_ttl="1h"` there: a batch can take longer than 5 minutes to
+    reach its later items, and the shared prefix should still be cached then)."""
+    cache_control: CacheControlEphemeralParam = {"type": "ephemeral"}
+    if cache_ttl is not None:
+        cache_control["ttl"] = cache_ttl
+    return {
+        "model": config.model,
+        "max_tokens": config.max_tokens,
+        "system": [{"type": "text", "text": request.system, "cache_control": cache_control}],
+        "messages": [_message(m) for m in request.messages],
+    }
+
+
+def read_message(
+    message: anthropic.types.Message,
+    *,
+    default_model: str,
+    settings: Settings,
+    latency_ms: int,
+    rate_limits: RateLimitObservation | None = None,
+    batch: bool = False,
+) -> LLMResponse:
+    """The answer read from `message` (a realtime answer, or a batch result priced at the batch
+    rate with 1-hour cache writes); what a malformed one raises is translated by the caller
+    through `parse_response` (the SDK does not validate: any field may hold anything)."""
+    if not isinstance(message.content, list):
+        raise TypeError(f"content of type {type(message.content).__name__}")
+    texts = [block.text for block in message.content if block.type == "text"]
+    if not all(isinstance(text, str) for text in texts):
+        raise TypeError("a text block without text")
+    text = "".join(texts)
+    raw = message.usage
+    usage = Usage()
+    if raw is not None:
+        usage = Usage(
+            input_tokens=token_count(raw.input_tokens),
+            output_tokens=token_count(raw.output_tokens),
+            cache_read_input_tokens=token_count(raw.cache_read_input_tokens),
+            cache_creation_input_tokens=token_count(raw.cache_creation_input_tokens),
+        )
+    model = str(message.model or default_model)
+    name = AnthropicProvider.name
+    cost = (
+        cost_usd(name, model, usage, settings, batch=True, cache_write_ttl="1h")
+        if batch
+        else cost_usd(name, model, usage, settings)
+    )
+    return LLMResponse(
+        text=text,
+        provider=name,
+        model=model,
+        usage=usage,
+        latency_ms=latency_ms,
+        cost_usd=cost,
+        rate_limits=rate_limits,
+    )
+
+
+def make_client(config: ProviderConfig, base_url: str) -> anthropic.Anthropic:
+    """The (process-cached) SDK client for `config`; the SDK's own retries are off."""
+    api_key = config.api_key
+    if api_key is None or not api_key.get_secret_value():
+        name = AnthropicProvider.name
+        raise ProviderAuthError(missing_key_message(name), details={"provider": name})
+    timeout = config.request_timeout_seconds
+    key = client_key(AnthropicProvider.name, base_url, api_key, timeout)
+    return cached_client(
+        key,
+        lambda: anthropic.Anthropic(
+            api_key=api_key.get_secret_value(),
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+        ),
+    )
 
 
 def translate_anthropic_error(
@@ -170,7 +208,7 @@ def translate_anthropic_error(
     )
 
 
-def _foreign_cause(exc: anthropic.AnthropicError) -> BaseException | None:
+def foreign_cause(exc: anthropic.AnthropicError) -> BaseException | None:
     """What the SDK wrapped as a "connection error" when it was no network failure at all.
 
     The SDK turns *any* exception raised while sending into `APIConnectionError` — including
@@ -197,5 +235,5 @@ def _body_message(body: object) -> str | None:
     return None
 
 
-def _secret(config: ProviderConfig) -> str | None:
+def secret_of(config: ProviderConfig) -> str | None:
     return config.api_key.get_secret_value() if config.api_key is not None else None

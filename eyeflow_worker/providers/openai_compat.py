@@ -86,28 +86,45 @@ class OpenAICompatibleProvider:
         """(label, `response_format`) pairs to try, best first."""
         raise NotImplementedError
 
-    # --- the call -----------------------------------------------------------------------------
+    # --- the request ---------------------------------------------------------------------------
 
-    def complete(self, request: LLMRequest) -> LLMResponse:
-        client = self._client()
-        formats = [
+    def usable_formats(self, request: LLMRequest) -> list[Format]:
+        """The response formats to try for `request`, best first, minus those this server and
+        model refused earlier in this process."""
+        return [
             (label, fmt)
             for label, fmt in self.response_formats(request.json_schema)
             if not self._is_refused(f"format:{label}")
         ] or [JSON_OBJECT]
+
+    def chat_params(
+        self, request: LLMRequest, response_format: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The Chat Completions parameters for `request`: what a realtime call sends, and the
+        `body` of each line of a Batch API input file. `response_format`: the best usable
+        one when omitted."""
+        if response_format is None:
+            response_format = self.usable_formats(request)[0][1]
         messages: list[dict[str, str]] = [{"role": "system", "content": request.system}]
         messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        params: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": messages,
+            self.max_tokens_param: self.config.max_tokens,
+            "response_format": response_format,
+        }
+        if not self._is_refused("temperature"):
+            params["temperature"] = self.config.temperature
+        return params
 
+    # --- the call -----------------------------------------------------------------------------
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        client = self._client()
+        formats = self.usable_formats(request)
         started = time.monotonic()
         while True:
-            params: dict[str, Any] = {
-                "model": self.config.model,
-                "messages": messages,
-                self.max_tokens_param: self.config.max_tokens,
-                "response_format": formats[0][1],
-            }
-            if not self._is_refused("temperature"):
-                params["temperature"] = self.config.temperature
+            params = self.chat_params(request, formats[0][1])
             error: ProviderError | None = None
             refused: str | None = None
             rate_limits: RateLimitObservation | None = None
@@ -151,9 +168,12 @@ class OpenAICompatibleProvider:
         completion: ChatCompletion,
         latency_ms: int,
         rate_limits: RateLimitObservation | None,
+        *,
+        batch: bool = False,
     ) -> LLMResponse:
-        """The answer read from `completion`; what a malformed one raises is translated by
-        `parse_response` (the SDK does not validate: any field may hold anything)."""
+        """The answer read from `completion` (`batch`: a Batch API result, priced at the batch
+        rate); what a malformed one raises is translated by `parse_response` (the SDK does not
+        validate: any field may hold anything)."""
         if not isinstance(completion.choices, list) or not completion.choices:
             raise ValueError("no choices")
         message = completion.choices[0].message
@@ -180,9 +200,14 @@ class OpenAICompatibleProvider:
             model=model,
             usage=usage,
             latency_ms=latency_ms,
-            cost_usd=cost_usd(self.name, model, usage, self.settings),
+            cost_usd=cost_usd(self.name, model, usage, self.settings, batch=batch),
             rate_limits=rate_limits,
         )
+
+    def batch_response(self, completion: ChatCompletion) -> LLMResponse:
+        """A Batch API result line's `body`, read like a realtime answer but at the batch rate;
+        raises what `_response` raises (the caller translates)."""
+        return self._response(completion, 0, None, batch=True)
 
     # --- refusals of optional request features ------------------------------------------------
 
