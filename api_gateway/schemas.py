@@ -3,7 +3,7 @@ object and its parts — is `eyeflow_worker.core.task_view`, shared with webhook
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -36,6 +36,7 @@ AggregatedContext = Annotated[dict[str, Any], AfterValidator(_readable_catalogue
 
 
 _NO_EXTRA = ConfigDict(extra="forbid")
+BatchMode = Literal["realtime", "economy", "auto"]
 # The longest `deadline` a batch may ask for.
 MAX_BATCH_DEADLINE_SECONDS = 24 * 3600
 
@@ -86,6 +87,15 @@ class BatchRequest(_Submission):
         "reason (provider unavailable or rate limited, NestJS unreachable, an attempt's time "
         "limit) wait and are tried again; past it they fail with their last error. At most "
         "24 h. Omitted: BATCH_DEADLINE_SECONDS (8 h).",
+    )
+    mode: BatchMode | None = Field(
+        default=None,
+        description="realtime: one call per intent, at full price, results within minutes. "
+        "economy: the provider's own batch API (Anthropic, OpenAI) at half the price; most "
+        "provider batches end within an hour, the window is 24 h. auto: economy when the "
+        "tenant's provider has a batch API and the batch has at least BATCH_API_MIN_ITEMS "
+        "intents, realtime otherwise. A provider without a batch API runs realtime and the "
+        "task says so (`mode`, `mode_reason`). Omitted: BATCH_DEFAULT_MODE.",
     )
 
     @field_validator("intents")

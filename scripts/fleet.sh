@@ -64,9 +64,16 @@ up() {
     -d '{"user_intent": "Alert team when database memory exceeds 85%"}' | .venv/bin/python -m json.tool; then
     echo "The example request failed; the fleet is still up — see $RUN/*.log" >&2
   fi
+  if [ "${LLM_PROVIDER:-offline}" = "offline" ] && [ -z "${NESTJS_SERVER_URL:-}" ]; then
+    serving="embedded offline provider: deterministic drafting, no LLM, no key"
+  elif [ -n "${NESTJS_SERVER_URL:-}" ]; then
+    serving="configuration per tenant from NestJS at $NESTJS_SERVER_URL"
+  else
+    serving="provider ${LLM_PROVIDER}, model ${LLM_MODEL:-its default}"
+  fi
   cat <<MSG
 
-The fleet is up (embedded offline provider: deterministic drafting, no LLM, no key):
+The fleet is up ($serving):
   gateway   $GATEWAY
   API docs  $GATEWAY/docs
   Flower    http://127.0.0.1:$FLOWER_PORT

@@ -145,18 +145,22 @@ def submit_batch(
     """Generate one rule set per intent. Items run in parallel on the batch queue.
 
     Progress is in the task's `progress`; per-item results page through
-    `GET /api/tasks/{id}/results`.
+    `GET /api/tasks/{id}/results`. `mode` picks realtime calls or the provider's batch API
+    (`economy`, half the price, up to 24 h); the task shows the mode it runs in.
     """
     limit = state.settings.max_batch_intents
     if len(body.intents) > limit:
         raise _unprocessable(
             "intents", f"at most {limit} intents per batch (got {len(body.intents)})"
         )
+    payload = body.model_dump(exclude={"webhook_url", "intents"})
+    # The requested mode; `auto` is resolved by the worker, which knows the tenant's provider.
+    payload["mode"] = body.mode or state.settings.batch_default_mode
     return _accept(
         state,
         tenant=tenant,
         kind="batch",
-        payload=body.model_dump(exclude={"webhook_url", "intents"}),
+        payload=payload,
         webhook_url=body.webhook_url,
         wait=wait,
         idempotency_key=idempotency_key,

@@ -89,7 +89,9 @@ def read_task(
 )
 def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONResponse:
     """Cancel a queued or running job. For a batch, every item not yet finished is cancelled and
-    finished items are kept. A job that already ended answers 409 with its current state."""
+    finished items are kept. An economy batch's provider batches are cancelled too, by its next
+    poll (within a minute: the gateway never calls a provider). A job that already ended
+    answers 409 with its current state."""
     record = _record_or_404(state, task_id, tenant)
     if not state.jobs.cancel(task_id):
         current = state.jobs.get(task_id) or record

@@ -25,8 +25,10 @@ A member is `{job}|{run}|{index}|{tenant}`. In flight is a *set* of members, nev
 releasing removes a member, so a message run twice (a redelivery, a duplicate) frees one slot.
 
 Crash windows: a claimed item is in `sending` until its message is confirmed sent; a claimer
-that dies in between leaves it there, and beat's tick sends it again once it is older than
-`STALE_SENDING_SECONDS` (a duplicate message is harmless: the item is stored once). A broker
+that dies in between leaves it there, and the tick sends it again once it is older than
+`STALE_SENDING_SECONDS` and not on the broker. A duplicate message stores the item once, but
+if both copies run at the same moment the provider is called twice: per-job leases (not yet
+built) are what would close that. A broker
 that refuses the send gets the items put back (`unclaim`). A worker that dies after storing an
 item but before releasing it has its message redelivered (late acks), which finds the item done
 and releases it. A batch that ends some other way (cancel, record expired) is pruned by the tick.
@@ -133,6 +135,14 @@ class Admission:
         now = time.time()
         members = self._reclaim(args=[self._prefix, now - older_than_seconds, now, limit])
         return [parse_member(str(member)) for member in members]
+
+    def waiting(self, job_id: str, tenant: str, run: int, index: int) -> None:
+        """The item waits out a transient error (a countdown message): it keeps its tenant's
+        slot — its own tenant's outage holds only that tenant back — but no longer counts
+        against the fleet cap, so other tenants' items are admitted meanwhile. It is no longer
+        looked for by the lost-message check either (its countdown message sits unacked in a
+        worker, which the broker's visibility timeout covers)."""
+        self._redis.zrem(self._key("inflight"), item_member(job_id, run, index, tenant))
 
     def in_flight_since(self, cutoff: float, limit: int = 1000) -> list[Claim]:
         """Items in flight since `cutoff` (epoch seconds) or earlier, oldest first."""

@@ -193,8 +193,8 @@ return redis.call('ZREM', P .. 'inflight', name)
 # ARGV: prefix, cutoff (epoch seconds), now, limit. Claimed items still unconfirmed since before
 # `cutoff` (their claimer died between the claim and the send, or while sending): their claim
 # time becomes `now`, so a second sweeper does not send them too, and they are returned
-# (members) to be sent again. A duplicate message is harmless: the item is stored once and its
-# slot freed once.
+# (members) to be sent again (the caller first drops those whose message is on the broker). A
+# duplicate message stores the item once and frees its slot once.
 RECLAIM = """
 local P = ARGV[1]
 local stale = redis.call('ZRANGEBYSCORE', P .. 'sending', '-inf', ARGV[2], 'LIMIT', 0, ARGV[4])
@@ -224,8 +224,12 @@ for _, tenant in ipairs(redis.call('ZRANGE', P .. 'tenants', 0, -1)) do
   end
 end
 for _, name in ipairs(redis.call('ZRANGE', P .. 'inflight', 0, -1)) do
-  local job, run, _, tenant = string.match(name, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-  if job and not live(J .. job, run) then
+  local job, run, index, tenant = string.match(name, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  -- Over, or stored but never released (a worker that died between the two, an old worker
+  -- during a rolling deploy): either way the slot is free. A retry's re-opened items are not
+  -- in the items hash, so a live run's item counts as stored only once it is.
+  local stored = job and redis.call('HEXISTS', J .. job .. ':items', index) == 1
+  if job and (stored or not live(J .. job, run)) then
     redis.call('ZREM', P .. 'sending', name)
     redis.call('ZREM', P .. 'inflight:' .. tenant, name)
     freed = freed + redis.call('ZREM', P .. 'inflight', name)

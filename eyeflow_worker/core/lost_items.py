@@ -6,11 +6,11 @@ it is neither queued nor unacked, so no visibility-timeout restore brings it bac
 would never end. Admission knows every item in flight (`core/admission.py`); an item that has
 been in flight a while and whose message is on neither the batch queue nor the unacked hash —
 twice, `CONFIRM_SECONDS` apart, since a message moves from one to the other in between — was
-lost, and is sent again under its deterministic task id (a duplicate is harmless: an item is
-stored once).
+lost, and is sent again under its deterministic task id (a duplicate stores the item once).
 
-The queue and unacked lists are short by construction: admission caps the items in flight at
-`BATCH_MAX_IN_FLIGHT`, so a scan reads at most that many messages. Only the Redis broker loses
+The batch queue is short by construction (admission caps the items in flight at
+`BATCH_MAX_IN_FLIGHT`); the unacked hash holds every queue's delivered messages, which the
+workers' concurrency bounds. One pipelined round trip reads both. Only the Redis broker loses
 messages this way; on RabbitMQ a dead consumer's messages return by themselves, and nothing is
 scanned (`broker_client` is None).
 """
@@ -18,8 +18,8 @@ scanned (`broker_client` is None).
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Iterable
 
 import redis
 
@@ -30,7 +30,8 @@ from eyeflow_worker.core.records import batch_task_id
 # missing before it counts as lost.
 MIN_AGE_SECONDS = 10.0
 CONFIRM_SECONDS = 5.0
-_UNACKED_HASH = "unacked"  # kombu's Redis transport default (`unacked_key`)
+_UNACKED_HASH = "unacked"
+_RESEND_SUFFIX = re.compile(r":t\d+$")  # kombu's Redis transport default (`unacked_key`)
 
 
 def broker_client(broker_url: str, records: redis.Redis, records_url: str) -> redis.Redis | None:
@@ -39,12 +40,16 @@ def broker_client(broker_url: str, records: redis.Redis, records_url: str) -> re
     if broker_url == records_url:
         return records
     if broker_url.startswith(("redis://", "rediss://", "unix://")):
-        return redis.Redis.from_url(broker_url, decode_responses=True)
+        # Bounded: a half-open connection must not hang the ticker thread that scans.
+        return redis.Redis.from_url(
+            broker_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2
+        )
     return None
 
 
 def present_task_ids(broker: redis.Redis, queue: str) -> set[str]:
-    """The task ids of every message queued on `queue` or delivered and not yet acked."""
+    """The task ids of every message queued on `queue` or delivered and not yet acked, each
+    without the `:t{n}` suffix of an item's re-send."""
     pipe = broker.pipeline(transaction=False)
     pipe.lrange(queue, 0, -1)
     pipe.hvals(_UNACKED_HASH)
@@ -52,7 +57,7 @@ def present_task_ids(broker: redis.Redis, queue: str) -> set[str]:
     ids = {_task_id(raw) for raw in queued}
     ids.update(_task_id(raw, wrapped=True) for raw in unacked)
     ids.discard("")
-    return ids
+    return {_RESEND_SUFFIX.sub("", task_id) for task_id in ids}
 
 
 def find_lost(
@@ -65,14 +70,14 @@ def find_lost(
     if not candidates:
         return []
     present = present_task_ids(broker, queue)
-    missing = [claim for claim in candidates if not _has_message(claim, present)]
+    missing = [claim for claim in candidates if not has_message(claim, present)]
     return admission.confirm_missing(missing, now, CONFIRM_SECONDS)
 
 
-def _has_message(claim: Claim, present: Iterable[str]) -> bool:
-    # Its own message, or one it re-sent to wait out a transient error (`{id}:t{n}`).
-    base = batch_task_id(claim.job_id, claim.run, claim.index)
-    return any(task_id == base or task_id.startswith(base + ":t") for task_id in present)
+def has_message(claim: Claim, present: set[str]) -> bool:
+    """Is the item's message among `present` (task ids with the `:t{n}` of a re-send — one it
+    sent to wait out a transient error — stripped)?"""
+    return batch_task_id(claim.job_id, claim.run, claim.index) in present
 
 
 def _task_id(raw: str | bytes, wrapped: bool = False) -> str:

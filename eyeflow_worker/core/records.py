@@ -9,7 +9,11 @@ Layout (all keys expire `task_record_ttl_seconds` after the last write):
                               error, webhook_url, and for batches total/succeeded/failed and
                               retries (the current run: 0, then 1 after the first retry…),
                               deadline_at (epoch seconds: items re-try transient failures
-                              until then)
+                              until then), mode (realtime|economy|auto as requested, then as
+                              resolved) and, for economy batches, mode_reason,
+                              provider_batches, economy_cost_usd, economy_realtime_cost_usd
+  eyeflow:job:{id}:economy    hash: economy rounds' plans, intents and provider batch ids
+                              (`economy_records.py`)
   eyeflow:job:{id}:intents    list: a batch's intents, in order
   eyeflow:job:{id}:items      hash: item index -> item result JSON
   eyeflow:job:{id}:succeeded  sorted set: indexes of the items stored as succeeded (score = index)
@@ -67,6 +71,8 @@ RECORD_FIELDS = (
     "tenant", "kind", "status", "created_at", "started_at", "finished_at", "attempts",
     "result", "error", "webhook_url", "webhook", "webhook_queued_at",
     "total", "succeeded", "failed", "retries", "deadline_at",
+    # Batches: the mode (`economy_records.py` writes the rest once a worker resolved it).
+    "mode", "mode_reason", "provider_batches", "economy_cost_usd", "economy_realtime_cost_usd",
 )  # fmt: skip
 
 ItemStatus = Literal["queued", "succeeded", "failed", "cancelled"]
@@ -123,6 +129,9 @@ class JobStore:
             fields.update(total=len(job.intents), succeeded=0, failed=0)
             if job.deadline_at is not None:
                 fields["deadline_at"] = repr(job.deadline_at)
+            # The requested mode (`auto` until a worker resolves it; absent: realtime).
+            if isinstance(job.payload.get("mode"), str):
+                fields["mode"] = job.payload["mode"]
             intents_key = f"{key}:intents"
             for chunk in _chunks(job.intents, 1000):
                 pipe.rpush(intents_key, *chunk)

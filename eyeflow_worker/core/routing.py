@@ -26,6 +26,8 @@ class Tasks:
     BATCH_START: Final = "eyeflow.batch.start"
     BATCH_ITEM: Final = "eyeflow.batch.item"
     BATCH_ADMIT: Final = "eyeflow.batch.admit"
+    ECONOMY_SUBMIT: Final = "eyeflow.economy.submit"
+    ECONOMY_POLL: Final = "eyeflow.economy.poll"
     WEBHOOK_DELIVER: Final = "eyeflow.webhook.deliver"
     WEBHOOK_SWEEP: Final = "eyeflow.webhook.sweep"
     CONFIG_REFRESH_DUE: Final = "eyeflow.config.refresh_due"
@@ -46,6 +48,10 @@ TASK_QUEUES: Final[dict[str, QueueRole]] = {
     Tasks.EVALUATE: "interactive",
     Tasks.BATCH_START: "batch",
     Tasks.BATCH_ITEM: "batch",
+    # Economy batches: submitting a round to the provider's batch API, and its polls (a few
+    # cheap calls each; collection runs validate-and-repair on the batch workers).
+    Tasks.ECONOMY_SUBMIT: "batch",
+    Tasks.ECONOMY_POLL: "batch",
     # Beat's admission tick: short, and must not wait behind the batch queue it feeds.
     Tasks.BATCH_ADMIT: "maintenance",
     Tasks.WEBHOOK_DELIVER: "webhooks",

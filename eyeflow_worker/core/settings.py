@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     # (queued or running) at once, and at most `batch_max_in_flight` of all tenants'.
     batch_tenant_max_in_flight: int = Field(default=64, gt=0)
     batch_max_in_flight: int = Field(default=256, gt=0)
+    # `mode` of a batch submission that gives none: realtime (one call per item), economy (the
+    # provider's own batch API, half the price, done within 24 h) or auto (economy when the
+    # tenant's provider has a batch API and the batch has at least `batch_api_min_items` items).
+    batch_default_mode: Literal["realtime", "economy", "auto"] = "realtime"
+    batch_api_min_items: int = Field(default=50, ge=1)
     # An aggregated context (capability catalogue) larger than this is refused: inline with 422,
     # fetched from NestJS with config_invalid. It is rendered into every prompt, so a catalogue
     # this size already costs ~250k tokens per call.

@@ -56,6 +56,22 @@ class WebhookState(BaseModel):
     delivered_at: str | None = None
 
 
+BatchMode = Literal["realtime", "economy", "auto"]
+
+
+class ProviderBatchView(BaseModel):
+    """One provider batch of an economy batch (a round may have several: provider limits)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    provider: str
+    batch_id: str
+    round: int
+    status: str = Field(description="in_progress, ended, cancelling, cancelled, expired, failed")
+    provider_status: str | None = None
+    request_counts: dict[str, int] = Field(default_factory=dict)
+
+
 class TaskView(BaseModel):
     task_id: str
     kind: Kind
@@ -70,6 +86,23 @@ class TaskView(BaseModel):
     results_url: str | None = None
     webhook: WebhookState | None = Field(
         default=None, description="Delivery state, for jobs submitted with a webhook_url."
+    )
+    mode: BatchMode | None = Field(
+        default=None,
+        description="Batches: realtime or economy (the provider's batch API); `auto` until a "
+        "worker resolved it.",
+    )
+    mode_reason: str | None = Field(
+        default=None, description="Batches: why the batch runs in its mode (auto, fallbacks)."
+    )
+    provider_batches: list[ProviderBatchView] | None = Field(
+        default=None, description="Economy batches: each provider batch, its status and counts."
+    )
+    cost_usd: float | None = Field(
+        default=None, description="Economy batches: what the stored items cost (batch rate)."
+    )
+    realtime_cost_usd: float | None = Field(
+        default=None, description="Economy batches: what the same work would cost realtime."
     )
 
     def to_json(self) -> dict[str, Any]:
@@ -116,12 +149,27 @@ def task_view(job_id: str, record: Mapping[str, str]) -> TaskView:
     }
     if kind == "batch":
         fields["results_url"] = results_path(job_id)
+        fields.update(_mode_fields(record))
     if record.get("webhook_url"):
         fields["webhook"] = _json_or_none(record.get("webhook")) or {
             "status": "pending",
             "attempts": 0,
         }
     return TaskView.model_validate(fields)
+
+
+def _mode_fields(record: Mapping[str, str]) -> dict[str, Any]:
+    """A batch's mode and, once it runs in economy mode, its provider batches and costs (only
+    the fields the record has: a batch submitted before modes existed shows none)."""
+    fields: dict[str, Any] = {}
+    for name in ("mode", "mode_reason"):
+        if record.get(name):
+            fields[name] = record[name]
+    if record.get("mode") == "economy":
+        fields["provider_batches"] = _json_or_none(record.get("provider_batches")) or []
+        fields["cost_usd"] = float(record.get("economy_cost_usd") or 0)
+        fields["realtime_cost_usd"] = float(record.get("economy_realtime_cost_usd") or 0)
+    return fields
 
 
 def _progress(kind: str, status: str, record: Mapping[str, str]) -> dict[str, int]:

@@ -187,6 +187,9 @@ for d = 1, 3 do
   end
 end
 if learning then count_send() end
+if reason == 'adaptive' and wait > 0 then
+  redis.call('HSET', KEYS[3], 'held', string.format('%.0f', now))  -- demand beyond the rate
+end
 return {1, wait, reason, send_at, costs[1], costs[2], costs[3], interval, period}
 """
 )
@@ -264,7 +267,10 @@ if learning and field('lim:requests') == 0 then
       if empty > get(KEYS[1]) then put(KEYS[1], empty) end
     end
   elseif outcome == 'ok' and arpm > 0 and now - field('aup') >= ADAPTIVE_UP_GAP
-      and send_rate() >= arpm / 2 then  -- only a rate in use is worth raising
+      and (send_rate() >= arpm / 2
+           or now - field('held') <= math.max(2 * SEND_WINDOW, 2 * MINUTE / arpm)) then
+    -- Only a rate in use is worth raising: sends in the window, or — at rates too low for the
+    -- window to see — a caller held back by the adaptive budget lately.
     arpm = math.min(arpm * ADAPTIVE_UP, math.max(arpm, cap_rpm()))
     local at = string.format('%.0f', now)
     redis.call('HSET', KEYS[3], 'arpm', string.format('%.3f', arpm), 'aup', at)

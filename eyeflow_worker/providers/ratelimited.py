@@ -73,6 +73,11 @@ class RateLimitedProvider:
             if error.retryable and error.retry_after is not None and error.retry_after > 0:
                 self.limiter.cool_down(self._cooldown(error.retry_after))
             raise
+        except BaseException:
+            # No answer at all (the job's time limit fired mid-call, a worker stopping): refund
+            # the reserved tokens and release a probe, so nobody waits on a call that is gone.
+            self.limiter.feedback(ticket, "none")
+            raise
         self.limiter.feedback(
             ticket, "ok", usage=actual_cost(response.usage), observed=response.rate_limits
         )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import redis
 
+from eyeflow_worker.core.batch_api import BatchAPI
 from eyeflow_worker.core.deadline import Deadline
 from eyeflow_worker.core.errors import ConfigInvalid
 from eyeflow_worker.core.llm import Provider
@@ -20,10 +21,12 @@ from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.provider_catalogue import fallback_configs
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.anthropic import AnthropicProvider
+from eyeflow_worker.providers.anthropic_batches import AnthropicBatches
 from eyeflow_worker.providers.chain import FallbackChain
 from eyeflow_worker.providers.llamacpp import LlamaCppProvider
 from eyeflow_worker.providers.offline import OfflineProvider
 from eyeflow_worker.providers.ollama import OllamaProvider
+from eyeflow_worker.providers.openai_batches import OpenAIBatches
 from eyeflow_worker.providers.openai_compat import OpenAIProvider
 from eyeflow_worker.providers.ratelimited import rate_limited
 from eyeflow_worker.providers.retry import (
@@ -42,10 +45,20 @@ PROVIDERS: dict[str, ProviderFactory] = {
     "offline": OfflineProvider,
 }
 
+BatchAPIFactory = Callable[[ProviderConfig, Settings], BatchAPI]
+
+# The providers that sell a batch API (economy mode); the others run batches realtime.
+BATCH_APIS: dict[str, BatchAPIFactory] = {
+    "anthropic": AnthropicBatches,
+    "openai": OpenAIBatches,
+}
+
 __all__ = [
+    "BATCH_APIS",
     "PROVIDERS",
     "ProviderFactory",
     "RetryListener",
+    "batch_api_for",
     "build_llm",
     "build_provider",
 ]
@@ -57,6 +70,13 @@ def build_provider(config: ProviderConfig, settings: Settings) -> Provider:
         supported = ", ".join(sorted(PROVIDERS))
         raise ConfigInvalid(f"Unknown LLM provider {config.provider!r}; supported: {supported}")
     return factory(config, settings)
+
+
+def batch_api_for(config: ProviderConfig, settings: Settings) -> BatchAPI | None:
+    """The batch API of `config`'s provider, or None when it has none (Ollama, llama.cpp,
+    offline). Only the primary: a batch is not spread over fallbacks."""
+    factory = BATCH_APIS.get(config.provider.lower())
+    return None if factory is None else factory(config, settings)
 
 
 def build_llm(

@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -45,14 +46,15 @@ from celery.signals import worker_ready
 from redis import Redis
 
 from eyeflow_worker.celery_app import app, settings
-from eyeflow_worker.core.admission import Admission, Claim, admission_prefix
+from eyeflow_worker.core.admission import STALE_SENDING_SECONDS, Admission, Claim, admission_prefix
 from eyeflow_worker.core.errors import EyeflowError, JobTimeout
-from eyeflow_worker.core.lost_items import broker_client, find_lost
+from eyeflow_worker.core.lost_items import broker_client, find_lost, has_message, present_task_ids
 from eyeflow_worker.core.records import JobStore, batch_task_id
 from eyeflow_worker.core.routing import Tasks
 from eyeflow_worker.core.task_view import TERMINAL
 from eyeflow_worker.rules.service import generate_rules
 from eyeflow_worker.runtime import Runtime, runtime_of
+from eyeflow_worker.tasks import economy
 from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
 from eyeflow_worker.tasks.execution import (
     JobContext,
@@ -76,6 +78,8 @@ _CLAIM_CHUNK = 64
 # A claim left unconfirmed this long when a worker starts was made by a worker that is gone.
 _STARTUP_STALE_SECONDS = 2.0
 _TICK_SECONDS = 5.0
+# A tick takes milliseconds; the lock outlives a slow one (it is deleted when the tick ends).
+_TICK_LOCK_MS = 30_000
 
 
 def _current_run(record: dict[str, str]) -> int:
@@ -87,6 +91,8 @@ def start_batch(self: RuntimeTask, job_id: str, tenant: str, run: int = 0) -> No
     rt = self.rt
     if _current_run(rt.jobs.get(job_id) or {}) != run or not rt.jobs.start(job_id):
         return  # another run's start message (or the batch ended / was cancelled)
+    if economy.begin(rt, job_id, tenant, run):
+        return  # economy mode: the provider's batch API runs the items (`economy.py`)
     # Idempotent: a redelivered start registers nothing twice (stored and in-flight items are
     # left out), and a broker error while admitting retries this task, which admits again.
     admission(rt).register(job_id, tenant, run)
@@ -139,6 +145,7 @@ def _run_item(rt: Runtime, item_of: tuple[str, str, int, int], transient_retries
         transient = _is_transient(exc)
         if transient and time.time() < _deadline_at(rt, record):
             _try_later(rt, exc, item_of, transient_retries)
+            admission(rt).waiting(job_id, tenant, run, index)
             return False  # nothing stored: the item stays open until the re-sent message runs
         error = error_for(exc, batch_task_id(job_id, run, index))
         if transient:
@@ -185,39 +192,65 @@ def admit(rt: Runtime) -> int:
 
 def admission_tick(rt: Runtime) -> dict[str, int]:
     """The safety net, run by beat and by every worker's ticker (one tick at a time fleet-wide):
-    drop ended batches (freeing their slots), re-send items whose claimer died before
-    confirming them and items whose message the broker lost, then admit what the caps allow."""
-    if not rt.redis.set(f"{admission_prefix(rt.settings.queue_batch)}tick", "1", nx=True, px=4000):
+    drop ended batches (freeing their slots), re-send items whose claimer died before sending
+    them and items whose message the broker lost, then admit what the caps allow."""
+    lock, token = f"{admission_prefix(rt.settings.queue_batch)}tick", uuid.uuid4().hex
+    if not rt.redis.set(lock, token, nx=True, px=_TICK_LOCK_MS):
         return {"dropped": 0, "freed": 0, "resent": 0, "lost": 0, "admitted": 0}
-    scheduler = admission(rt)
-    dropped, freed = scheduler.prune()
-    stale = scheduler.reclaim_stale()
-    if stale:
-        logger.warning("re-sending %d batch items claimed but never confirmed sent", len(stale))
-    _send(scheduler, stale)
-    lost = _lost_items(rt, scheduler)
-    if lost:
-        logger.warning("re-sending %d batch items whose message the broker lost", len(lost))
-    _send(scheduler, lost, claimed=False)
+    try:
+        scheduler = admission(rt)
+        dropped, freed = scheduler.prune()
+        stale = _resend_unsent(rt, scheduler, STALE_SENDING_SECONDS)
+        lost = _lost_items(rt, scheduler)
+        if lost:
+            logger.warning("re-sending %d batch items whose message the broker lost", len(lost))
+        _send(scheduler, lost, claimed=False)
+        admitted = admit(rt)
+    finally:
+        if rt.redis.get(lock) == token:  # a tick that outlived its lock leaves the next one's
+            rt.redis.delete(lock)
     return {
         "dropped": dropped,
         "freed": freed,
-        "resent": len(stale),
+        "resent": stale,
         "lost": len(lost),
-        "admitted": admit(rt),
+        "admitted": admitted,
     }
+
+
+def _resend_unsent(rt: Runtime, scheduler: Admission, older_than: float) -> int:
+    """Send again the items claimed more than `older_than` seconds ago and never confirmed — all
+    but those whose message is on the broker after all (the claimer died after sending them, or
+    only its confirmation failed): those are confirmed instead. How many were re-sent."""
+    stale = scheduler.reclaim_stale(older_than_seconds=older_than)
+    if not stale:
+        return 0
+    broker = _broker(rt)
+    present = present_task_ids(broker, rt.settings.queue_batch) if broker is not None else set()
+    on_broker = [claim for claim in stale if has_message(claim, present)]
+    unsent = [claim for claim in stale if not has_message(claim, present)]
+    scheduler.sent(on_broker)
+    if unsent:
+        logger.warning("re-sending %d batch items claimed but never sent", len(unsent))
+    _send(scheduler, unsent)
+    return len(unsent)
 
 
 _brokers: dict[int, Redis | None] = {}
 
 
-def _lost_items(rt: Runtime, scheduler: Admission) -> list[Claim]:
+def _broker(rt: Runtime) -> Redis | None:
+    """The broker's Redis (None for another broker), one client per process."""
     key = id(rt)
     if key not in _brokers:
         _brokers[key] = broker_client(
             rt.settings.effective_broker_url, rt.redis, rt.settings.redis_url
         )
-    broker = _brokers[key]
+    return _brokers[key]
+
+
+def _lost_items(rt: Runtime, scheduler: Admission) -> list[Claim]:
+    broker = _broker(rt)
     return [] if broker is None else find_lost(scheduler, broker, rt.settings.queue_batch)
 
 
@@ -230,10 +263,7 @@ def _admit_on_start(sender: Any = None, **_: Any) -> None:
     del sender
     rt = runtime_of(app, settings)
     try:
-        stale = admission(rt).reclaim_stale(older_than_seconds=_STARTUP_STALE_SECONDS)
-        if stale:
-            logger.warning("re-sending %d batch items a stopped worker left unsent", len(stale))
-        _send(admission(rt), stale)
+        _resend_unsent(rt, admission(rt), _STARTUP_STALE_SECONDS)
         admit(rt)
     except Exception as error:  # never stop a worker from starting: the ticker retries
         logger.warning("admission at start-up failed: %s", error)

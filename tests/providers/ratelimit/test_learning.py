@@ -199,6 +199,23 @@ def test_an_adaptive_rate_never_falls_below_one_a_minute(
     assert float(learned(rdb)["arpm"]) == 1.0
 
 
+def test_a_low_adaptive_rate_still_rises_while_callers_are_held_back_by_it(
+    rdb: redis.Redis, clock: FakeClock
+) -> None:
+    """At 1/min the send-rate window (10 s) sees no sends when an answer takes 25 s; callers
+    waiting for slots are the demand that lets the rate rise again."""
+    limit = learner(rdb, clock)
+    for _ in range(12):
+        limit.feedback(NO_TICKET, "limited")
+        clock.now += 2.0
+    assert float(learned(rdb)["arpm"]) == 1.0
+    for _ in range(6):
+        ticket = limit.reserve()  # waits for its slot: held back by the adaptive budget
+        clock.now += 25.0  # a slow answer
+        limit.feedback(ticket, "ok")
+    assert float(learned(rdb)["arpm"]) > 1.2
+
+
 def test_what_was_learned_expires_a_few_minutes_after_the_last_answer(
     rdb: redis.Redis, clock: FakeClock
 ) -> None:
