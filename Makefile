@@ -22,3 +22,4 @@ bench:
 	.venv/bin/python bench/ratelimit_bench.py
 	.venv/bin/python bench/fairness_bench.py
 	.venv/bin/python bench/interactive_bench.py
+	.venv/bin/python bench/economy_bench.py
