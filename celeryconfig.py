@@ -30,6 +30,8 @@ from eyeflow_worker.core.settings import Settings
 # Beat's admission tick: frequent enough that a lost admission costs seconds, cheap enough
 # (a few Redis round trips) not to matter.
 ADMISSION_TICK_SECONDS = 5.0
+# Economy poll sweep: a lost poll is found within its overdue grace plus one sweep.
+ECONOMY_SWEEP_SECONDS = 60.0
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -79,6 +81,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "schedule": ADMISSION_TICK_SECONDS,
                 # A tick missed while beat was down is worth nothing later: the next one redoes it.
                 "options": {"expires": ADMISSION_TICK_SECONDS * 2},
+            },
+            # Economy polling's safety net: polls whose countdown message was lost. A sweep
+            # missed is redone by the next, so a late one is worth nothing.
+            "sweep-economy-polls": {
+                "task": Tasks.ECONOMY_SWEEP,
+                "schedule": ECONOMY_SWEEP_SECONDS,
+                "options": {"expires": ECONOMY_SWEEP_SECONDS},
             },
         },
     }

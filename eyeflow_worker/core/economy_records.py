@@ -11,18 +11,25 @@ Layout (expiring with the job record, `task_record_ttl_seconds` after the last w
       batch:{r}:{n}:{p}     JSON `ProviderBatch` (id, created time, count, aliases), right after
       collected:{r}:{n}:{p} "1" once its outcomes were all handled
       cost:{r}:{index}      an item's cost, once counted in the job's totals
+      poll                  JSON `PollState` of the poll chain: run, round, polls, last_poll_at,
+                            next_poll_due (epoch s)
+  eyeflow:job:{id}:economy:poll-lock  a running poll's token (SET NX, expiring): one poll at a time
   eyeflow:job:{id}          (the job record) mode, mode_reason, provider_batches (JSON list),
                             economy_cost_usd, economy_realtime_cost_usd
   eyeflow:economy:adopted   set of `provider:batch id` some job recorded: reconciliation never
                             adopts another job's batch (Anthropic matches by time and count only)
+  eyeflow:economy:polling   sorted set: job id -> its next poll's due time; the sweep's index of
+                            the batches whose poll chain may have broken (a lost countdown message)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import asdict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Any
+from uuid import uuid4
 
 import redis
 
@@ -30,6 +37,14 @@ from eyeflow_worker.core.batch_api import ProviderBatch, ProviderBatchState
 from eyeflow_worker.core.records import job_key
 
 _ADOPTED = "eyeflow:economy:adopted"
+_POLLING = "eyeflow:economy:polling"
+
+# KEYS[1] lock. ARGV: token. Releases the lock only if this poll still holds it (one that
+# outlived its lease must not release the next holder's).
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 # KEYS[1] job, KEYS[2] economy hash. ARGV: cost, realtime cost, item field. Adds an item's
 # costs to a record that still exists, once per item (a re-collection never counts it twice).
@@ -70,6 +85,23 @@ def _part(run: int, round_no: int, part: int) -> str:
     return f"{run}:{round_no}:{part}"
 
 
+@dataclass(frozen=True)
+class PollState:
+    """Where a batch's poll chain stands: the poll due next (run, round, polls) and when."""
+
+    tenant: str
+    run: int
+    round_no: int
+    polls: int
+    next_poll_due: float
+    last_poll_at: float | None = None
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        """Orders the polls of a batch: a poll behind the recorded position is a stale copy."""
+        return (self.run, self.round_no, self.polls)
+
+
 class EconomyStore:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self._redis = client
@@ -77,6 +109,7 @@ class EconomyStore:
         self._add_costs = client.register_script(_ADD_COSTS)
         self._merge_view = client.register_script(_MERGE_VIEW)
         self._set_mode = client.register_script(_SET_MODE)
+        self._unlock = client.register_script(_UNLOCK)
 
     def _key(self, job_id: str) -> str:
         return f"{job_key(job_id)}:economy"
@@ -202,3 +235,45 @@ class EconomyStore:
     def intents(self, job_id: str) -> list[str]:
         """Every intent of the batch, in order (one round trip)."""
         return [str(intent) for intent in self._redis.lrange(f"{job_key(job_id)}:intents", 0, -1)]
+
+    # --- the poll chain -------------------------------------------------------------------------
+
+    def record_poll(self, job_id: str, state: PollState, *, polling: bool = True) -> None:
+        """Record the poll due next (when one is scheduled, and when one starts running) and
+        index the batch by its due time for the sweep; `polling=False` records where a chain
+        ended on purpose and takes the batch out of the sweep's index."""
+        key = self._key(job_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(key, "poll", json.dumps(asdict(state)))
+        pipe.expire(key, self._ttl)
+        if polling:
+            pipe.zadd(_POLLING, {job_id: state.next_poll_due})
+            pipe.expire(_POLLING, self._ttl)
+        else:
+            pipe.zrem(_POLLING, job_id)
+        pipe.execute()
+
+    def poll_state(self, job_id: str) -> PollState | None:
+        found = self._get_json(job_id, "poll")
+        return PollState(**found) if isinstance(found, dict) else None
+
+    def stop_polling(self, job_id: str) -> None:
+        """The chain ended on purpose (the round is over, the batch ended): nothing to sweep."""
+        self._redis.zrem(_POLLING, job_id)
+
+    def overdue_polls(self, due_before: float, limit: int = 500) -> list[str]:
+        """The jobs whose next poll was due before `due_before`, oldest first."""
+        found = self._redis.zrangebyscore(_POLLING, "-inf", due_before, start=0, num=limit)
+        return [str(job_id) for job_id in found]
+
+    @contextmanager
+    def poll_lock(self, job_id: str, lease_seconds: int) -> Iterator[bool]:
+        """Yields True when this poll holds the batch's poll lock (False: another poll runs).
+        The lease bounds how long a poll whose worker died keeps it."""
+        key, token = f"{self._key(job_id)}:poll-lock", uuid4().hex
+        held = bool(self._redis.set(key, token, nx=True, ex=lease_seconds))
+        try:
+            yield held
+        finally:
+            if held:
+                self._unlock(keys=[key], args=[token])

@@ -28,6 +28,7 @@ class Tasks:
     BATCH_ADMIT: Final = "eyeflow.batch.admit"
     ECONOMY_SUBMIT: Final = "eyeflow.economy.submit"
     ECONOMY_POLL: Final = "eyeflow.economy.poll"
+    ECONOMY_SWEEP: Final = "eyeflow.economy.sweep"
     WEBHOOK_DELIVER: Final = "eyeflow.webhook.deliver"
     WEBHOOK_SWEEP: Final = "eyeflow.webhook.sweep"
     CONFIG_REFRESH_DUE: Final = "eyeflow.config.refresh_due"
@@ -54,6 +55,8 @@ TASK_QUEUES: Final[dict[str, QueueRole]] = {
     Tasks.ECONOMY_POLL: "batch",
     # Beat's admission tick: short, and must not wait behind the batch queue it feeds.
     Tasks.BATCH_ADMIT: "maintenance",
+    # Beat's economy safety net: re-sends the polls a lost countdown message left undone.
+    Tasks.ECONOMY_SWEEP: "maintenance",
     Tasks.WEBHOOK_DELIVER: "webhooks",
     Tasks.WEBHOOK_SWEEP: "maintenance",
     Tasks.CONFIG_REFRESH_DUE: "maintenance",

@@ -15,6 +15,9 @@ never a sleeping thread: each poll reads every uncollected part's state; retryab
 (`economy_collect.py`). When a round's parts are all collected, the items left open (expired,
 errored retryably) go into a follow-up round, at most `MAX_FOLLOW_UP_ROUNDS` times. A poll that
 finds the batch cancelled cancels its provider batches (the gateway never calls a provider).
+Each poll scheduled or started records when the next is due, so beat's sweep
+(`economy_sweep.py`) re-sends a poll whose message was lost; one poll of a batch runs at a time
+(a lock) and a stale copy drops out, so a poll received twice collects and follows up once.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from eyeflow_worker.core.economy_plan import (
     resolve_mode,
     split,
 )
-from eyeflow_worker.core.economy_records import EconomyStore
+from eyeflow_worker.core.economy_records import EconomyStore, PollState
 from eyeflow_worker.core.errors import ConfigInvalid, EyeflowError, ProviderError
 from eyeflow_worker.core.llm import LLMRequest
 from eyeflow_worker.core.records import batch_task_id
@@ -50,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 METADATA_KEY: Final = "eyeflow_batch"
 _POLL_FIRST_SECONDS = 2.0
-_POLL_MAX_SECONDS = 60.0
+POLL_MAX_SECONDS = 60.0
 # A provider batch ends within 24 h; polls past ~26 h mean something is stuck: give up.
 _MAX_POLLS = 26 * 60 + 10
 # Provider clocks differ from ours: the reconciliation window starts this much earlier.
@@ -109,7 +112,7 @@ def submit_round(
         submit_parts(job, run, round_no)
     except Exception as exc:
         if isinstance(exc, EyeflowError) and exc.retryable and attempt < 30:
-            delay = min(_POLL_MAX_SECONDS, exc.retry_after or 5.0 * 2 ** min(attempt, 4))
+            delay = min(POLL_MAX_SECONDS, exc.retry_after or 5.0 * 2 ** min(attempt, 4))
             logger.info("economy %s round %d: %s, submitting again in %.0fs", job_id, round_no,
                         exc.code, delay)  # fmt: skip
             submit_round.apply_async(
@@ -121,7 +124,7 @@ def submit_round(
             return
         _fail_round(job, run, round_no, error_for(exc, job_id))
         return
-    poll_later(job_id, tenant, run, round_no, 0)
+    poll_later(rt, job_id, tenant, run, round_no, 0)
 
 
 def submit_parts(job: JobContext, run: int, round_no: int) -> None:
@@ -238,14 +241,21 @@ def _fail_round(job: JobContext, run: int, round_no: int, error: dict[str, Any])
             fail_items(job.rt, store, (job.job_id, run, intents), indexes, error)
             store.mark_collected(job.job_id, run, round_no, part)
     if any(store.batch(job.job_id, run, round_no, p) for p in range(len(plan))):
-        poll_later(job.job_id, job.tenant, run, round_no, 0)
+        poll_later(job.rt, job.job_id, job.tenant, run, round_no, 0)
 
 
 # --- polling ------------------------------------------------------------------------------------
 
 
-def poll_later(job_id: str, tenant: str, run: int, round_no: int, polls: int) -> None:
-    delay = min(_POLL_MAX_SECONDS, _POLL_FIRST_SECONDS * 2 ** min(polls, 5))
+def poll_later(rt: Runtime, job_id: str, tenant: str, run: int, round_no: int, polls: int) -> None:
+    delay = min(POLL_MAX_SECONDS, _POLL_FIRST_SECONDS * 2 ** min(polls, 5))
+    # Recorded before the message is sent: if the message is lost, the sweep finds it overdue.
+    state = PollState(tenant, run, round_no, polls, next_poll_due=time.time() + delay)
+    store = economy_store(rt)
+    current = store.poll_state(job_id)
+    if current is not None and current.position > state.position:
+        return  # a redelivered submit: the chain is further along already, do not fork it
+    store.record_poll(job_id, state)
     poll_round.apply_async(
         args=[job_id, tenant, run, round_no, polls],
         countdown=delay,
@@ -257,29 +267,56 @@ def poll_later(job_id: str, tenant: str, run: int, round_no: int, polls: int) ->
 def poll_round(
     self: RuntimeTask, job_id: str, tenant: str, run: int, round_no: int, polls: int = 0
 ) -> None:
+    """One poll of a round. Idempotent: one poll of a batch runs at a time (a lock), and a
+    stale copy (a message redelivered after the sweep re-sent it) drops out, so the chain never
+    doubles and nothing is collected or followed up twice."""
     rt = self.rt
+    lease = rt.settings.task_time_limit_seconds
+    with economy_store(rt).poll_lock(job_id, lease) as held:
+        if held:  # else another poll of this batch runs now, and keeps the chain going
+            poll_once(rt, job_id, tenant, (run, round_no, polls))
+
+
+def poll_once(rt: Runtime, job_id: str, tenant: str, where: tuple[int, int, int]) -> None:
+    """The poll `where` = (run, round, polls), under the batch's poll lock."""
+    run, round_no, polls = where
+    store = economy_store(rt)
     record = rt.jobs.get(job_id)
-    if record is None or _current_run(record) != run:
+    state = store.poll_state(job_id)
+    if record is None or _current_run(record) != run or (state and state.position > where):
         return
     job = JobContext(rt, tenant, job_id)
-    if record.get("status") == "cancelled":
-        cancel_round(job, run, round_no)
+    if record.get("status") in TERMINAL or polls >= _MAX_POLLS:
+        store.stop_polling(job_id)
+        _end_chain(job, record.get("status", ""), run, round_no)
         return
-    if record.get("status") in TERMINAL:
-        return
-    if polls >= _MAX_POLLS:
-        error = {"code": "batch_api_expired", "message": "no result within 26 h", "details": None}
-        _fail_open(job, run, round_no, error)
-        return
+    # While it runs, the next poll is due when its lock's lease ends at the latest.
+    now = time.time()
+    lease = rt.settings.task_time_limit_seconds
+    store.record_poll(job_id, PollState(tenant, run, round_no, polls, now + lease, now))
     try:
         pending = poll_parts(job, run, round_no)
     except Exception as exc:  # a time limit mid-collection, a provider blip: keep the chain
         logger.warning("economy %s: poll failed (%s); polling again", job_id, exc)
         pending = True
     if pending:
-        poll_later(job_id, tenant, run, round_no, polls + 1)
+        poll_later(rt, job_id, tenant, run, round_no, polls + 1)
         return
+    # Past this poll (a late copy of it drops out: no second follow-up round); the next
+    # round, if any, records its own polls.
+    ended = PollState(tenant, run, round_no, polls + 1, time.time())
+    store.record_poll(job_id, ended, polling=False)
     _next_round(job, run, round_no)
+
+
+def _end_chain(job: JobContext, status: str, run: int, round_no: int) -> None:
+    """The last poll of a chain that will not continue: cancel the provider batches of a
+    cancelled batch; give up on a round still open after `_MAX_POLLS`."""
+    if status == "cancelled":
+        cancel_round(job, run, round_no)
+    elif status not in TERMINAL:
+        error = {"code": "batch_api_expired", "message": "no result within 26 h", "details": None}
+        _fail_open(job, run, round_no, error)
 
 
 def poll_parts(job: JobContext, run: int, round_no: int) -> bool:

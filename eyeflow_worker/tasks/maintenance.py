@@ -1,5 +1,6 @@
 """Beat's tasks: keep every known tenant's configuration and context fresh, queue the webhooks a
-dead worker left in the outbox, and tick the batch admission scheduler."""
+dead worker left in the outbox, tick the batch admission scheduler, and re-send the economy
+polls whose countdown message was lost."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from eyeflow_worker.core.routing import Tasks
 from eyeflow_worker.core.webhook_outbox import OUTBOX_GRACE_SECONDS
 from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
 from eyeflow_worker.tasks.batch import admission_tick
+from eyeflow_worker.tasks.economy_sweep import sweep_overdue_polls
 
 
 @app.task(name=Tasks.CONFIG_REFRESH_DUE, **TASK_OPTIONS)
@@ -31,3 +33,10 @@ def admit_batch_items(self: RuntimeTask) -> dict[str, int]:
     """Admission's safety net (workers admit on every start and release): prune ended batches,
     re-send items a dead claimer left unsent, admit what the caps allow."""
     return admission_tick(self.rt)
+
+
+@app.task(name=Tasks.ECONOMY_SWEEP, **TASK_OPTIONS)
+def sweep_economy_polls(self: RuntimeTask) -> int:
+    """Send the polls of economy batches still running whose poll chain broke (a lost message:
+    the poll is overdue); how many were sent."""
+    return sweep_overdue_polls(self.rt, self.app)

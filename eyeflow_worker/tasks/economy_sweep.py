@@ -1,0 +1,63 @@
+"""The safety net of economy polling: re-send the poll of a batch whose poll chain broke.
+
+Polling is a chain of countdown messages (`economy.poll_later`); one lost (a worker killed
+after taking it, before the broker recorded it unacked; a broker restart without persistence)
+would leave the batch running forever. Every poll scheduled, and every poll that starts, records
+when the next is due (`EconomyStore.record_poll`); beat runs this sweep every minute, and a batch
+whose next poll is more than `OVERDUE_AFTER_SECONDS` past due gets that poll sent again. A poll
+is safe to receive twice (`economy.poll_round`: one runs at a time, a stale copy drops out).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Final
+
+from celery import Celery
+
+from eyeflow_worker.core.routing import Tasks, queue_for
+from eyeflow_worker.runtime import Runtime
+from eyeflow_worker.tasks.economy import POLL_MAX_SECONDS, economy_store
+
+logger = logging.getLogger(__name__)
+
+# Three of the longest poll intervals: a poll merely late (a busy batch queue, a slow worker
+# start) is not re-sent; one this late was lost.
+OVERDUE_AFTER_SECONDS: Final = 3 * POLL_MAX_SECONDS
+
+# Ended batches need no poll; a cancelled one still needs its poll, which cancels its provider
+# batches.
+_ENDED = ("succeeded", "failed")
+
+
+def sweep_overdue_polls(rt: Runtime, celery: Celery, now: float | None = None) -> int:
+    """Send the poll of every economy batch still running whose next poll is overdue; how
+    many were sent. Batches that ended (or moved on to a retry's run) leave the index."""
+    store = economy_store(rt)
+    now = time.time() if now is None else now
+    sent = 0
+    for job_id in store.overdue_polls(now - OVERDUE_AFTER_SECONDS):
+        record = rt.jobs.get(job_id)
+        state = store.poll_state(job_id)
+        if (
+            record is None
+            or state is None
+            or record.get("status") in _ENDED
+            or int(record.get("retries", 0)) != state.run
+        ):
+            store.stop_polling(job_id)  # a retry's run records its own polls
+            continue
+        logger.warning("economy %s: poll %d of round %d overdue since %.0fs; sending it again",
+                       job_id, state.polls, state.round_no, now - state.next_poll_due)  # fmt: skip
+        celery.send_task(
+            Tasks.ECONOMY_POLL,
+            args=[job_id, state.tenant, state.run, state.round_no, state.polls],
+            task_id=f"{job_id}:economy:{state.run}:{state.round_no}:p{state.polls}:s{int(now)}",
+            queue=queue_for(Tasks.ECONOMY_POLL, rt.settings),
+        )
+        # Due again one interval from now: the next sweeps leave the re-sent poll time to run.
+        store.record_poll(job_id, replace(state, next_poll_due=now + POLL_MAX_SECONDS))
+        sent += 1
+    return sent
