@@ -84,7 +84,9 @@ def large_then_small(rpm: int, large: list[str], small: list[str]) -> dict[str, 
             time.sleep(0.1)
         seconds = time.perf_counter() - started
         a_progress = task(client, a_id, tenant="tenant-a")["progress"]
-        client.post(f"/api/tasks/{a_id}/cancel", headers={"X-User-ID": "tenant-a"})
+        cancelled = client.delete(f"/api/tasks/{a_id}", headers={"X-User-ID": "tenant-a"})
+        if cancelled.status_code not in (200, 202):
+            raise SystemExit(f"cancelling A: {cancelled.status_code} {cancelled.text[:200]}")
         counters = fake.stats()
     return {
         "seconds": seconds,
