@@ -13,20 +13,25 @@ Layout (expiring with the job record, `task_record_ttl_seconds` after the last w
       cost:{r}:{index}      an item's cost, once counted in the job's totals
       poll                  JSON `PollState` of the poll chain: run, round, polls, last_poll_at,
                             next_poll_due (epoch s)
-  eyeflow:job:{id}:economy:poll-lock  a running poll's token (SET NX, expiring): one poll at a time
+      submit                JSON `SubmitState` of the round being submitted: run, round, attempt,
+                            due (epoch s); removed once its provider batches are recorded
+  eyeflow:job:{id}:economy:poll-lock    a running poll's token (SET NX, expiring): one at a time
+  eyeflow:job:{id}:economy:submit-lock  a running submit's token, likewise
   eyeflow:job:{id}          (the job record) mode, mode_reason, provider_batches (JSON list),
                             economy_cost_usd, economy_realtime_cost_usd
   eyeflow:economy:adopted   set of `provider:batch id` some job recorded: reconciliation never
                             adopts another job's batch (Anthropic matches by time and count only)
   eyeflow:economy:polling   sorted set: job id -> its next poll's due time; the sweep's index of
                             the batches whose poll chain may have broken (a lost countdown message)
+  eyeflow:economy:submitting  sorted set: job id -> when its submit is due; the sweep's index of
+                            the batches whose submit message may have been lost
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import uuid4
@@ -38,8 +43,9 @@ from eyeflow_worker.core.records import job_key
 
 _ADOPTED = "eyeflow:economy:adopted"
 _POLLING = "eyeflow:economy:polling"
+_SUBMITTING = "eyeflow:economy:submitting"
 
-# KEYS[1] lock. ARGV: token. Releases the lock only if this poll still holds it (one that
+# KEYS[1] lock. ARGV: token. Releases the lock only if its taker still holds it (one that
 # outlived its lease must not release the next holder's).
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -100,6 +106,23 @@ class PollState:
     def position(self) -> tuple[int, int, int]:
         """Orders the polls of a batch: a poll behind the recorded position is a stale copy."""
         return (self.run, self.round_no, self.polls)
+
+
+@dataclass(frozen=True)
+class SubmitState:
+    """The submit of a round a batch waits for (run, round, its retry attempt) and when it is
+    due: when scheduled, its countdown's end; while running, its lock's lease's end."""
+
+    tenant: str
+    run: int
+    round_no: int
+    attempt: int
+    due: float
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Orders the submits of a batch: one behind the recorded position is a stale copy."""
+        return (self.run, self.round_no)
 
 
 class EconomyStore:
@@ -266,11 +289,50 @@ class EconomyStore:
         found = self._redis.zrangebyscore(_POLLING, "-inf", due_before, start=0, num=limit)
         return [str(job_id) for job_id in found]
 
-    @contextmanager
-    def poll_lock(self, job_id: str, lease_seconds: int) -> Iterator[bool]:
+    # --- submitting ----------------------------------------------------------------------------
+
+    def record_submit(self, job_id: str, state: SubmitState) -> None:
+        """Record the submit due (when one is scheduled, and when one starts running) and index
+        the batch by its due time for the sweep."""
+        key = self._key(job_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(key, "submit", json.dumps(asdict(state)))
+        pipe.expire(key, self._ttl)
+        pipe.zadd(_SUBMITTING, {job_id: state.due})
+        pipe.expire(_SUBMITTING, self._ttl)
+        pipe.execute()
+
+    def submit_state(self, job_id: str) -> SubmitState | None:
+        found = self._get_json(job_id, "submit")
+        return SubmitState(**found) if isinstance(found, dict) else None
+
+    def stop_submitting(self, job_id: str) -> None:
+        """No submit is awaited any more (its batches are recorded, or the batch ended)."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hdel(self._key(job_id), "submit")
+        pipe.zrem(_SUBMITTING, job_id)
+        pipe.execute()
+
+    def overdue_submits(self, due_before: float, limit: int = 500) -> list[str]:
+        """The jobs whose submit was due before `due_before`, oldest first."""
+        found = self._redis.zrangebyscore(_SUBMITTING, "-inf", due_before, start=0, num=limit)
+        return [str(job_id) for job_id in found]
+
+    # --- locks ----------------------------------------------------------------------------------
+
+    def poll_lock(self, job_id: str, lease_seconds: int) -> AbstractContextManager[bool]:
         """Yields True when this poll holds the batch's poll lock (False: another poll runs).
         The lease bounds how long a poll whose worker died keeps it."""
-        key, token = f"{self._key(job_id)}:poll-lock", uuid4().hex
+        return self._lock(f"{self._key(job_id)}:poll-lock", lease_seconds)
+
+    def submit_lock(self, job_id: str, lease_seconds: int) -> AbstractContextManager[bool]:
+        """Yields True when this submit holds the batch's submit lock (False: another submit
+        runs, and sees its round through)."""
+        return self._lock(f"{self._key(job_id)}:submit-lock", lease_seconds)
+
+    @contextmanager
+    def _lock(self, key: str, lease_seconds: int) -> Iterator[bool]:
+        token = uuid4().hex
         held = bool(self._redis.set(key, token, nx=True, ex=lease_seconds))
         try:
             yield held

@@ -1,6 +1,6 @@
 """Beat's tasks: keep every known tenant's configuration and context fresh, queue the webhooks a
 dead worker left in the outbox, tick the batch admission scheduler, and re-send the economy
-polls whose countdown message was lost."""
+polls and submits whose message was lost."""
 
 from __future__ import annotations
 
@@ -37,6 +37,6 @@ def admit_batch_items(self: RuntimeTask) -> dict[str, int]:
 
 @app.task(name=Tasks.ECONOMY_SWEEP, **TASK_OPTIONS)
 def sweep_economy_polls(self: RuntimeTask) -> int:
-    """Send the polls of economy batches still running whose poll chain broke (a lost message:
-    the poll is overdue); how many were sent."""
+    """Send the polls and submits of economy batches still running whose chain broke (a lost
+    message: the poll or submit is overdue); how many were sent."""
     return sweep_overdue_polls(self.rt, self.app)

@@ -1,7 +1,9 @@
 """Economy batches recovering, against real Redis and the loopback batch fakes: a batch whose
 poll chain broke (its countdown message lost) is polled again by beat's sweep and ends through
-the real batch worker; a poll received twice collects and follows up once; a collection that
-crashed halfway, run again, stores every item once and counts its costs once.
+the real batch worker, and so does one whose submit message was lost; a poll received twice
+collects and follows up once; a submit received while another holds the lock creates no second
+provider batch; a collection that crashed halfway, run again, stores every item once and counts
+its costs once.
 
 The batches are created in-process (never enqueued), so only these tests drive them; the
 crash is injected in-process because a worker subprocess cannot be monkeypatched."""
@@ -15,11 +17,12 @@ from typing import Any
 import pytest
 
 from eyeflow_worker.core.celery_factory import create_celery_app
-from eyeflow_worker.core.economy_records import PollState
+from eyeflow_worker.core.economy_records import PollState, SubmitState
 from eyeflow_worker.core.records import JobStore, NewJob
 from eyeflow_worker.runtime import Runtime
 from eyeflow_worker.tasks import economy
 from eyeflow_worker.tasks.economy import economy_store, poll_once, submit_parts
+from eyeflow_worker.tasks.economy_submit import submit_locked
 from eyeflow_worker.tasks.economy_sweep import OVERDUE_AFTER_SECONDS, sweep_overdue_polls
 from eyeflow_worker.tasks.execution import JobContext
 from tests.fakes.batches_base import BatchesServer
@@ -86,13 +89,21 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[Any]]]:
 def _economy_job(stack: Stack, rt: Runtime, tenant: str, tag: str, marks: dict[int, str]) -> str:
     """A started economy batch of 4 items whose first provider batch was created (in-process);
     no poll was ever sent for it."""
+    job_id = _unsubmitted_job(stack, rt, tenant, tag, marks)
+    submit_parts(JobContext(rt, tenant, job_id), 0, 0)
+    return job_id
+
+
+def _unsubmitted_job(
+    stack: Stack, rt: Runtime, tenant: str, tag: str, marks: dict[int, str]
+) -> str:
+    """A started economy batch of 4 items; nothing submitted for it yet."""
     job_id = f"{tag}-{tenant}-{time.time_ns()}"
     base = "Escalate to the DBA on-call when database memory exceeds 85%"
     intents = tuple(f"{base} ({tag}-{i}) {marks.get(i, '')}".strip() for i in range(4))
     jobs = JobStore(stack.redis, stack.settings.task_record_ttl_seconds)
     jobs.create(NewJob(job_id, tenant, "batch", {"mode": "economy"}, intents=intents))
     economy_store(rt).set_mode(job_id, "economy", "requested")
-    submit_parts(JobContext(rt, tenant, job_id), 0, 0)
     return job_id
 
 
@@ -211,3 +222,64 @@ def test_a_crash_mid_collection_then_a_second_collection_stores_each_item_once(
     assert float(record["economy_realtime_cost_usd"]) == pytest.approx(2 * sum(costs))
     assert sent["submit"] == []  # no follow-up round: nothing was left open
     assert len(fake_of[tenant].batches) == 1
+
+
+@pytest.mark.parametrize("tenant", TENANTS)
+def test_the_sweep_submits_a_batch_whose_submit_message_was_lost_and_it_ends(
+    stack: Stack, fake_of: dict[str, BatchesServer], rt: Runtime, tenant: str
+) -> None:
+    fake = fake_of[tenant]
+    fake.ends_after_polls = 2
+    job_id = _unsubmitted_job(stack, rt, tenant, "lost-submit", {})
+    store = economy_store(rt)
+    # Its first submit was scheduled and its message lost: due just now, not overdue yet...
+    store.record_submit(job_id, SubmitState(tenant, 0, 0, 0, due=time.time() - 1))
+    assert job_id not in store.overdue_submits(time.time() - OVERDUE_AFTER_SECONDS)
+    # ...then long overdue.
+    store.record_submit(job_id, SubmitState(tenant, 0, 0, 0, due=time.time() - 600))
+
+    celery = create_celery_app(stack.settings, include_tasks=False)
+    assert sweep_overdue_polls(rt, celery) >= 1
+    assert job_id not in store.overdue_submits(time.time() - OVERDUE_AFTER_SECONDS)
+    record = _until_ended(rt, job_id, timeout=60)
+
+    assert record["status"] == "succeeded", record
+    assert (record["succeeded"], record["failed"], record["total"]) == ("4", "0", "4")
+    assert len(fake.batches) == 1
+    _stored_once(rt, job_id, 4)
+    # Its provider batch was recorded and its poll chain ended: nothing left for the sweep.
+    assert store.submit_state(job_id) is None
+    assert job_id not in store.overdue_submits(time.time() + 3600)
+    assert job_id not in store.overdue_polls(time.time() + 3600)
+
+
+def test_a_submit_received_while_another_holds_the_lock_creates_no_second_provider_batch(
+    stack: Stack,
+    fake_of: dict[str, BatchesServer],
+    rt: Runtime,
+    sent: dict[str, list[list[Any]]],
+) -> None:
+    tenant = TENANTS[0]
+    fake = fake_of[tenant]
+    job_id = _unsubmitted_job(stack, rt, tenant, "submit-twice", {})
+    store = economy_store(rt)
+    store.record_submit(job_id, SubmitState(tenant, 0, 0, 0, due=time.time()))
+
+    with store.submit_lock(job_id, 60) as first:
+        assert first
+        submit_locked(rt, job_id, tenant, (0, 0, 0))  # finds the lock held: leaves it
+        assert fake.batches == {}
+        assert sent["poll"] == []
+        # The holder submits the round.
+        submit_parts(JobContext(rt, tenant, job_id), 0, 0)
+    assert len(fake.batches) == 1
+
+    # The same submit run again afterwards (a redelivery) adopts the recorded batch.
+    submit_locked(rt, job_id, tenant, (0, 0, 0))
+    assert len(fake.batches) == 1
+    assert sent["poll"] == [[job_id, tenant, 0, 0, 0]]  # its poll chain starts
+    assert store.submit_state(job_id) is None
+    assert job_id not in store.overdue_submits(time.time() + 3600)
+    recorded = store.batch(job_id, 0, 0, 0)
+    assert recorded is not None
+    assert recorded.batch_id in fake.batches
