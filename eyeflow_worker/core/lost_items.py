@@ -25,6 +25,8 @@ import redis
 
 from eyeflow_worker.core.admission import Admission, Claim
 from eyeflow_worker.core.records import batch_task_id
+from eyeflow_worker.core.redis_client import get_redis
+from eyeflow_worker.core.settings import Settings
 
 # How long an item must have been admitted before it is looked for, and how long it must stay
 # missing before it counts as lost.
@@ -34,16 +36,13 @@ _UNACKED_HASH = "unacked"
 _RESEND_SUFFIX = re.compile(r":t\d+$")  # kombu's Redis transport default (`unacked_key`)
 
 
-def broker_client(broker_url: str, records: redis.Redis, records_url: str) -> redis.Redis | None:
-    """A client for the broker's Redis (the records' client when they share it); None when the
-    broker is not Redis."""
-    if broker_url == records_url:
-        return records
-    if broker_url.startswith(("redis://", "rediss://", "unix://")):
-        # Bounded: a half-open connection must not hang the ticker thread that scans.
-        return redis.Redis.from_url(
-            broker_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2
-        )
+def broker_client(settings: Settings) -> redis.Redis | None:
+    """The process's client for the broker's Redis (`get_redis`: the records' own client when
+    they share a URL, short timeouts so a half-open connection cannot hang the ticker); None
+    when the broker is not Redis."""
+    url = settings.effective_broker_url
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return get_redis(settings, url)
     return None
 
 

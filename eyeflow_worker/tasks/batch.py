@@ -225,7 +225,7 @@ def _resend_unsent(rt: Runtime, scheduler: Admission, older_than: float) -> int:
     stale = scheduler.reclaim_stale(older_than_seconds=older_than)
     if not stale:
         return 0
-    broker = _broker(rt)
+    broker = broker_client(rt.settings)
     present = present_task_ids(broker, rt.settings.queue_batch) if broker is not None else set()
     on_broker = [claim for claim in stale if has_message(claim, present)]
     unsent = [claim for claim in stale if not has_message(claim, present)]
@@ -236,21 +236,8 @@ def _resend_unsent(rt: Runtime, scheduler: Admission, older_than: float) -> int:
     return len(unsent)
 
 
-_brokers: dict[int, Redis | None] = {}
-
-
-def _broker(rt: Runtime) -> Redis | None:
-    """The broker's Redis (None for another broker), one client per process."""
-    key = id(rt)
-    if key not in _brokers:
-        _brokers[key] = broker_client(
-            rt.settings.effective_broker_url, rt.redis, rt.settings.redis_url
-        )
-    return _brokers[key]
-
-
 def _lost_items(rt: Runtime, scheduler: Admission) -> list[Claim]:
-    broker = _broker(rt)
+    broker = broker_client(rt.settings)
     return [] if broker is None else find_lost(scheduler, broker, rt.settings.queue_batch)
 
 

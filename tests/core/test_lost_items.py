@@ -22,6 +22,8 @@ from eyeflow_worker.core.lost_items import (
     present_task_ids,
 )
 from eyeflow_worker.core.records import JobStore, NewJob, batch_task_id
+from eyeflow_worker.core.redis_client import get_redis
+from eyeflow_worker.core.settings import Settings
 
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/7"
 QUEUE = "eyeflow.test.lost"
@@ -108,10 +110,16 @@ def test_malformed_broker_entries_are_ignored(db7: redis.Redis) -> None:
     assert present_task_ids(db7, QUEUE) == {"x"}
 
 
-def test_only_a_redis_broker_is_scanned(db7: redis.Redis) -> None:
-    assert broker_client("amqp://guest:guest@127.0.0.1:5672//", db7, REDIS_URL) is None
-    assert broker_client(REDIS_URL, db7, REDIS_URL) is db7
-    other = broker_client("redis://127.0.0.1:6379/7", db7, "redis://127.0.0.1:6379/8")
+def test_only_a_redis_broker_is_scanned() -> None:
+    records_url, other_url = REDIS_URL, REDIS_URL.rsplit("/", 1)[0] + "/8"
+
+    def settings(broker_url: str | None) -> Settings:
+        return Settings(_env_file=None, redis_url=records_url, broker_url=broker_url)  # type: ignore[call-arg]
+
+    assert broker_client(settings("amqp://guest:guest@127.0.0.1:5672//")) is None
+    records = get_redis(settings(None))
+    assert broker_client(settings(None)) is records
+    assert broker_client(settings(records_url)) is records
+    other = broker_client(settings(other_url))
     assert other is not None
-    assert other is not db7
-    other.close()
+    assert other is not records
