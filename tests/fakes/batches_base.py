@@ -21,10 +21,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.loopback import LoopbackHTTP
 
 ANSWER = '{"workflow_name": "db-memory", "trigger": "ON_WORKFLOW_START", "rules": []}'
 
@@ -77,11 +79,7 @@ class BatchesServer:
         self.lock = threading.Lock()
         self.reset()
         self._ids = itertools.count(1)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self._http = LoopbackHTTP(self._handler_class())
 
     def reset(self) -> None:
         """Back to the defaults, with no batches (to reuse one server across tests)."""
@@ -163,11 +161,10 @@ class BatchesServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(
@@ -176,9 +173,7 @@ class BatchesServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._http.stop()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self

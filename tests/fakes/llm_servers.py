@@ -17,9 +17,11 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
+
+from tests.fakes.loopback import LoopbackHTTP
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,7 @@ class FakeLLMServer:
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self._http = LoopbackHTTP(self._handler_class())
 
     # --- scripting ----------------------------------------------------------------------------
 
@@ -68,8 +65,7 @@ class FakeLLMServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     @property
     def calls(self) -> int:
@@ -78,14 +74,12 @@ class FakeLLMServer:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> FakeLLMServer:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._http.stop()
 
     def __enter__(self) -> FakeLLMServer:
         return self.start()

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
@@ -34,6 +34,7 @@ from tests.fakes.llm_servers import (
     openai_completion,
     openai_error,
 )
+from tests.fakes.loopback import LoopbackHTTP
 
 Answer = Callable[[dict[str, Any]], str]
 ANTHROPIC_PATH = "/v1/messages"
@@ -90,17 +91,11 @@ class RateLimitedServer:
             else None
         )
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self._http = LoopbackHTTP(self._handler_class())
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     @property
     def served(self) -> int:
@@ -110,7 +105,7 @@ class RateLimitedServer:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def __enter__(self) -> RateLimitedServer:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(
@@ -119,9 +114,7 @@ class RateLimitedServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._http.stop()
 
     # --- the limit ----------------------------------------------------------------------------
 

@@ -20,10 +20,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
+from tests.fakes.loopback import LoopbackHTTP
 from tests.rules.scripted import rules_doc
 
 _INTENT = re.compile(r"^Intent: (.*)$", re.MULTILINE)
@@ -63,17 +64,11 @@ class HoldingOllama:
         self.calls: list[ChatCall] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self._http = LoopbackHTTP(self._handler_class())
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def snapshot(self) -> list[ChatCall]:
         with self._lock:
@@ -83,7 +78,7 @@ class HoldingOllama:
         return [call for call in self.snapshot() if call.held]
 
     def __enter__(self) -> HoldingOllama:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(
@@ -94,9 +89,7 @@ class HoldingOllama:
     ) -> None:
         self._stopping.set()
         self.release.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._http.stop()
 
     def _arrive(self, intent: str) -> ChatCall:
         with self._lock:
