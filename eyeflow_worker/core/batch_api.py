@@ -126,6 +126,11 @@ class BatchAPI(Protocol):
 
     def cancel(self, batch: ProviderBatch) -> ProviderBatchState: ...
 
+    def release(self, batch: ProviderBatch) -> None:
+        """Free what the provider stores for a batch whose outcomes were all collected (best
+        effort: never raises; what stays behind expires at the provider's side)."""
+        ...
+
     def find(
         self,
         metadata_key: str,

@@ -15,8 +15,9 @@ Layout (expiring with the job record, `task_record_ttl_seconds` after the last w
                             next_poll_due (epoch s)
       submit                JSON `SubmitState` of the round being submitted: run, round, attempt,
                             due (epoch s); removed once its provider batches are recorded
-  eyeflow:job:{id}:economy:poll-lock    a running poll's token (SET NX, expiring): one at a time
-  eyeflow:job:{id}:economy:submit-lock  a running submit's token, likewise
+  eyeflow:job:{id}:economy:poll-lock    a running poll's lease (`core.lease`, renewed while it
+                                        runs): one poll of a batch at a time
+  eyeflow:job:{id}:economy:submit-lock  a running submit's lease, likewise
   eyeflow:job:{id}          (the job record) mode, mode_reason, provider_batches (JSON list),
                             economy_cost_usd, economy_realtime_cost_usd
   eyeflow:economy:adopted   set of `provider:batch id` some job recorded: reconciliation never
@@ -30,27 +31,21 @@ Layout (expiring with the job record, `task_record_ttl_seconds` after the last w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
-from uuid import uuid4
 
 import redis
 
 from eyeflow_worker.core.batch_api import ProviderBatch, ProviderBatchState
+from eyeflow_worker.core.lease import leased
 from eyeflow_worker.core.records import job_key
 
 _ADOPTED = "eyeflow:economy:adopted"
 _POLLING = "eyeflow:economy:polling"
 _SUBMITTING = "eyeflow:economy:submitting"
-
-# KEYS[1] lock. ARGV: token. Releases the lock only if its taker still holds it (one that
-# outlived its lease must not release the next holder's).
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 # KEYS[1] job, KEYS[2] economy hash. ARGV: cost, realtime cost, item field. Adds an item's
 # costs to a record that still exists, once per item (a re-collection never counts it twice).
@@ -132,7 +127,6 @@ class EconomyStore:
         self._add_costs = client.register_script(_ADD_COSTS)
         self._merge_view = client.register_script(_MERGE_VIEW)
         self._set_mode = client.register_script(_SET_MODE)
-        self._unlock = client.register_script(_UNLOCK)
 
     def _key(self, job_id: str) -> str:
         return f"{job_key(job_id)}:economy"
@@ -320,22 +314,21 @@ class EconomyStore:
 
     # --- locks ----------------------------------------------------------------------------------
 
-    def poll_lock(self, job_id: str, lease_seconds: int) -> AbstractContextManager[bool]:
-        """Yields True when this poll holds the batch's poll lock (False: another poll runs).
-        The lease bounds how long a poll whose worker died keeps it."""
-        return self._lock(f"{self._key(job_id)}:poll-lock", lease_seconds)
+    def poll_lock(self, job_id: str, lease_seconds: float) -> AbstractContextManager[bool]:
+        """Yields True when this poll holds the batch's poll lease (False: another poll runs).
+        The lease is renewed while the poll runs, and so is its due time in the sweep's index:
+        a poll whose worker died frees the batch, and is overdue, within one lease."""
+        return leased(self._redis, f"{self._key(job_id)}:poll-lock", lease_seconds,
+                      on_renew=lambda ttl: self._push_due(_POLLING, job_id, ttl))  # fmt: skip
 
-    def submit_lock(self, job_id: str, lease_seconds: int) -> AbstractContextManager[bool]:
-        """Yields True when this submit holds the batch's submit lock (False: another submit
-        runs, and sees its round through)."""
-        return self._lock(f"{self._key(job_id)}:submit-lock", lease_seconds)
+    def submit_lock(self, job_id: str, lease_seconds: float) -> AbstractContextManager[bool]:
+        """Yields True when this submit holds the batch's submit lease (False: another submit
+        runs, and sees its round through); renewed like the poll's."""
+        return leased(self._redis, f"{self._key(job_id)}:submit-lock", lease_seconds,
+                      on_renew=lambda ttl: self._push_due(_SUBMITTING, job_id, ttl))  # fmt: skip
 
-    @contextmanager
-    def _lock(self, key: str, lease_seconds: int) -> Iterator[bool]:
-        token = uuid4().hex
-        held = bool(self._redis.set(key, token, nx=True, ex=lease_seconds))
-        try:
-            yield held
-        finally:
-            if held:
-                self._unlock(keys=[key], args=[token])
+    def _push_due(self, index: str, job_id: str, ttl_seconds: float) -> None:
+        """A running poll or submit is due again one lease from now at the earliest: only a
+        member still indexed (XX) and only later (GT), so a chain that moved on or ended is
+        never pulled back into the sweep."""
+        self._redis.zadd(index, {job_id: time.time() + ttl_seconds}, xx=True, gt=True)

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # Hard ceiling for one job; a soft limit fires a little earlier so we can record `timeout`.
     task_time_limit_seconds: int = 1800
     task_soft_time_limit_seconds: int = 1740
+    # A running job's (and an economy poll's or submit's) lease: renewed every third of it while
+    # the work runs; a worker that dies gives its work back this long after, not at the time
+    # limit or the visibility timeout.
+    lease_seconds: float = Field(default=30.0, ge=3.0, le=300.0)
     # How long task records, results and batch items are kept.
     task_record_ttl_seconds: int = 7 * 24 * 3600
     worker_concurrency_interactive: int = 16

@@ -169,6 +169,10 @@ class AnthropicBatches:
         found = self._call(lambda: client.messages.batches.cancel(batch.batch_id), batch)
         return _state(batch, found)
 
+    def release(self, batch: ProviderBatch) -> None:
+        """Nothing to free: Anthropic keeps results 29 days and removes them by itself (deleting
+        the batch would only lose them earlier, and a late re-collection needs them)."""
+
     def find(
         self,
         metadata_key: str,

@@ -12,15 +12,18 @@ Differences from realtime, on purpose: a server that refuses `json_schema` or `t
 cannot be asked again within a batch — those items come back `invalid_request` with the
 server's message, and the realtime path learns the refusal as usual.
 
-Not done here: splitting beyond OpenAI's limits (50,000 requests / 200 MB, one model per file),
-deleting input files after use, streaming very large result files (they are read whole), and
-anything in `tasks/` (nothing calls this yet).
+`release` deletes a collected batch's input, output and error files (they count against the
+organisation's file storage and would otherwise stay until deleted). Splitting beyond OpenAI's
+limits (50,000 requests / 200 MB, one model per file) is `core.economy_plan`'s. Not done here:
+streaming very large result files (they are read whole).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, Final, TypeVar
 
 import openai
@@ -52,6 +55,8 @@ from eyeflow_worker.providers.openai_compat import OpenAIProvider
 from eyeflow_worker.providers.pricing import cost_usd
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 ENDPOINT: Final = "/v1/chat/completions"
 _LIST_PAGE_SIZE = 100
@@ -133,6 +138,22 @@ class OpenAIBatches:
         client = self._client()
         found = self._call(lambda: client.batches.cancel(batch.batch_id), batch)
         return _state(batch, found)
+
+    def release(self, batch: ProviderBatch) -> None:
+        client = self._client()
+        try:
+            found = self._call(lambda: client.batches.retrieve(batch.batch_id), batch)
+        except ProviderError as exc:
+            logger.warning("%s batch %s: not released (%s)", self.provider, batch.batch_id, exc)
+            return
+        for file_id in (found.input_file_id, found.output_file_id, found.error_file_id):
+            if not file_id:
+                continue
+            try:
+                self._call(partial(client.files.delete, file_id))
+            except ProviderError as exc:  # it stays in the organisation's storage: say so
+                logger.warning("%s batch %s: file %s not deleted (%s)", self.provider,
+                               batch.batch_id, file_id, exc)  # fmt: skip
 
     def find(
         self,

@@ -13,7 +13,8 @@ errored retryably) go into a follow-up round, at most `MAX_FOLLOW_UP_ROUNDS` tim
 finds the batch cancelled cancels its provider batches (the gateway never calls a provider).
 Each poll scheduled or started records when the next is due, so beat's sweep
 (`economy_sweep.py`) re-sends a poll whose message was lost; one poll of a batch runs at a time
-(a lock) and a stale copy drops out, so a poll received twice collects and follows up once.
+(a lease renewed while it runs, `core.lease`: a poll whose worker died frees the batch within
+`LEASE_SECONDS`) and a stale copy drops out, so a poll received twice collects and follows up once.
 
 The submitting names are re-exported here (`submit_round`, `submit_parts`, `economy_store`).
 """
@@ -112,8 +113,7 @@ def poll_round(
     stale copy (a message redelivered after the sweep re-sent it) drops out, so the chain never
     doubles and nothing is collected or followed up twice."""
     rt = self.rt
-    lease = rt.settings.task_time_limit_seconds
-    with economy_store(rt).poll_lock(job_id, lease) as held:
+    with economy_store(rt).poll_lock(job_id, rt.settings.lease_seconds) as held:
         if held:  # else another poll of this batch runs now, and keeps the chain going
             poll_once(rt, job_id, tenant, (run, round_no, polls))
 
@@ -131,9 +131,9 @@ def poll_once(rt: Runtime, job_id: str, tenant: str, where: tuple[int, int, int]
         store.stop_polling(job_id)
         _end_chain(job, record.get("status", ""), run, round_no)
         return
-    # While it runs, the next poll is due when its lock's lease ends at the latest.
+    # While it runs, the next poll is due when its lease ends (pushed on at every renewal).
     now = time.time()
-    lease = rt.settings.task_time_limit_seconds
+    lease = rt.settings.lease_seconds
     store.record_poll(job_id, PollState(tenant, run, round_no, polls, now + lease, now))
     try:
         pending = poll_parts(job, run, round_no)
@@ -199,6 +199,7 @@ def _poll_part(
         error = {**exc.to_dict(), "code": "batch_api_failed"}
         fail_items(rt, store, (job_id, where.run, where.intents), indexes, error)
     store.mark_collected(job_id, where.run, where.round_no, part)
+    api.release(batch)  # after: a crash before it leaves files behind, never a lost result
     return True
 
 

@@ -135,15 +135,29 @@ def _answered(
         transient = isinstance(exc, EyeflowError) and (exc.retryable or isinstance(exc, JobTimeout))
         if transient and not where.final:
             return None  # a realtime repair call failed for a while: the next round asks again
-        return {**base, "status": "failed", "error": error_for(exc, job.job_id)}
-    cost = result.get("cost_usd")
+        error = error_for(exc, job.job_id)
+        # Paid for although it failed (the batch answer and any repairs): counted in the
+        # batch's totals like a success's, so `cost_usd` is what the batch really cost.
+        details = error.get("details")
+        spent = details.get("cost_usd") if isinstance(details, dict) else None
+        spend = _spend(outcome, response, spent if isinstance(spent, int | float) else None)
+        return {**base, "status": "failed", "error": error, **spend}
+    spend = _spend(outcome, response, result.get("cost_usd"))
+    return {**base, "status": "succeeded", **result, "realtime_cost_usd": None, **spend}
+
+
+def _spend(
+    outcome: BatchItemOutcome, response: LLMResponse, cost: float | None
+) -> dict[str, float | None]:
+    """An answered item's `cost_usd` (the batch answer plus realtime repairs) and what the same
+    calls would have cost realtime; nothing when its cost is unknown."""
+    if cost is None:
+        return {}
     # Repairs ran realtime: what the batch answer cost realtime plus what the repairs cost.
-    repairs = cost - response.cost_usd if cost is not None and response.cost_usd else 0.0
+    repairs = cost - response.cost_usd if response.cost_usd else 0.0
     realtime = outcome.realtime_cost_usd
     return {
-        **base,
-        "status": "succeeded",
-        **result,
+        "cost_usd": cost,
         "realtime_cost_usd": None if realtime is None else round(realtime + repairs, 8),
     }
 

@@ -88,7 +88,7 @@ def submit_round(
 def submit_locked(rt: Runtime, job_id: str, tenant: str, where: tuple[int, int, int]) -> None:
     """The submit `where` = (run, round, attempt), under the batch's submit lock: a copy that
     finds the lock held leaves the round to the holder."""
-    with economy_store(rt).submit_lock(job_id, rt.settings.task_time_limit_seconds) as held:
+    with economy_store(rt).submit_lock(job_id, rt.settings.lease_seconds) as held:
         if held:
             _submit_once(rt, job_id, tenant, where)
 
@@ -101,8 +101,8 @@ def _submit_once(rt: Runtime, job_id: str, tenant: str, where: tuple[int, int, i
         return  # the sweep takes such a batch out of its index
     recorded = store.submit_state(job_id)
     if recorded is None or recorded.position <= (run, round_no):
-        # While it runs, it is due again when its lock's lease ends at the latest.
-        due = time.time() + rt.settings.task_time_limit_seconds
+        # While it runs, it is due again when its lease ends (pushed on at every renewal).
+        due = time.time() + rt.settings.lease_seconds
         store.record_submit(job_id, SubmitState(tenant, run, round_no, attempt, due))
     job = JobContext(rt, tenant, job_id)
     try:
@@ -174,10 +174,12 @@ def _submit_part(
     run, round_no, part = where
     store = economy_store(rt)
     value = f"{job_id}:{run}:{round_no}:{part}"
+    now = time.time()
     intent = {
         "job_id": job_id,
         "provider": api.provider,
-        "created_after": time.time() - _CLOCK_SLACK_SECONDS,
+        "written_at": now,
+        "created_after": now - _CLOCK_SLACK_SECONDS,
         "count": len(indexes),
         "metadata_key": METADATA_KEY,
         "metadata_value": value,
@@ -215,10 +217,18 @@ def _reconcile(
         request_count=int(intent["count"]),
         created_before=created_after + time_limit + 2 * _CLOCK_SLACK_SECONDS,
     )
-    candidates = sorted((m for m in matches if not store.adopted(m)), key=lambda m: m.created_at)
+    # `create` was called right after the intent was written: of several candidates (Anthropic
+    # matches by time and count only: another crashed job's batch of the same size, or a batch
+    # made outside the fleet with the same key), the one created nearest that moment is ours.
+    written_at = float(intent.get("written_at", created_after + _CLOCK_SLACK_SECONDS))
+    candidates = sorted(
+        (m for m in matches if not store.adopted(m)),
+        key=lambda m: (abs(m.created_at - written_at), m.created_at),
+    )
     if len(candidates) > 1:
-        logger.warning("economy %s: %d batches match its intent; adopting the oldest",
-                       intent["job_id"], len(candidates))  # fmt: skip
+        logger.warning("economy %s: %d batches match its intent; adopting %s, created %.0fs "
+                       "after the intent", intent["job_id"], len(candidates),
+                       candidates[0].batch_id, candidates[0].created_at - written_at)  # fmt: skip
     return candidates[0] if candidates else None
 
 

@@ -30,9 +30,11 @@ from eyeflow_worker.tasks.economy_submit import POLL_MAX_SECONDS, economy_store
 
 logger = logging.getLogger(__name__)
 
-# Three of the longest poll intervals: a poll merely late (a busy batch queue, a slow worker
-# start) is not re-sent; one this late was lost.
-OVERDUE_AFTER_SECONDS: Final = 3 * POLL_MAX_SECONDS
+# Two of the longest poll intervals: a poll merely late (a busy batch queue, a slow worker
+# start) is rarely re-sent, and one re-sent needlessly costs one `retrieve` (the late copy drops
+# out); one this late was lost. A running poll's due time moves on with its lease, so a poll
+# whose worker died is overdue one lease after the death, and re-sent within this plus one sweep.
+OVERDUE_AFTER_SECONDS: Final = 2 * POLL_MAX_SECONDS
 
 # Ended batches need no poll; a cancelled one still needs its poll, which cancels its provider
 # batches.

@@ -48,12 +48,18 @@ class OpenAIBatchesServer(BatchesServer):
         self.files: dict[str, dict[str, Any]] = {}  # id → {"purpose", "content"}
         self.uploads: list[dict[str, str]] = []  # the multipart fields other than the file
         self.written: dict[str, tuple[str | None, str | None]] = {}  # batch → (output, error)
+        self.inputs: dict[str, str] = {}  # batch → its input file
 
     def route(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> Response:
         if path == "/v1/files" and method == "POST":
             return self._upload(headers.get("content-type", ""), body)
+        if path.startswith("/v1/files/") and method == "DELETE":
+            file_id = path.split("/")[3]
+            if self.files.pop(file_id, None) is None:
+                return _error(404, "No such file")
+            return Response(200, {"id": file_id, "object": "file", "deleted": True})
         if path.startswith("/v1/files/") and path.endswith("/content"):
             found = self.files.get(path.split("/")[3])
             if found is None:
@@ -92,6 +98,7 @@ class OpenAIBatchesServer(BatchesServer):
         lines = [json.loads(line) for line in source["content"].decode().splitlines() if line]
         items = [Item(line["custom_id"], line) for line in lines]
         batch = self.add_batch(items, body.get("metadata") or {})
+        self.inputs[batch.id] = body["input_file_id"]
         batch_wire = self.wire_batch(batch)
         batch_wire["endpoint"] = body["endpoint"]
         return Response(200, batch_wire)
@@ -204,7 +211,7 @@ class OpenAIBatchesServer(BatchesServer):
             "object": "batch",
             "endpoint": "/v1/chat/completions",
             "errors": None,
-            "input_file_id": "file_input",
+            "input_file_id": self.inputs.get(batch.id, "file_input"),
             "completion_window": "24h",
             "status": status,
             "output_file_id": output_id,

@@ -29,6 +29,7 @@ from tests.integration.conftest import (
 # Markers in an intent that script its outcome (the custom ids are only known once submitted).
 ERRORED_ONCE = "(errored-once)"
 INVALID = "(invalid)"
+GARBAGE = "(garbage)"  # the batch answers with text that is no rules at all
 
 
 class _Scripted:
@@ -60,7 +61,8 @@ class ValidAnthropic(AnthropicBatchesServer, _Scripted):
 
     def _message(self, item: Item) -> dict[str, Any]:
         message = super()._message(item)
-        message["content"] = [{"type": "text", "text": VALID_JSON}]
+        text = "no rules here" if GARBAGE in json.dumps(item.params) else VALID_JSON
+        message["content"] = [{"type": "text", "text": text}]
         return message
 
 
@@ -175,6 +177,26 @@ def test_a_retryable_error_goes_to_a_follow_up_batch_and_an_invalid_request_fail
     assert provider_message in items[4]["error"]["message"]
 
 
+def test_an_item_that_fails_after_its_paid_answer_still_counts_in_the_batch_cost(
+    stack: Stack, fake_of: dict[str, BatchesServer]
+) -> None:
+    """The batch answered item 2 with no rules; its realtime repair is refused (this fake has
+    no realtime Messages route): the item fails, and what its answer cost is in the totals."""
+    tenant = "econ-anthropic"
+    task_id = _submit(stack, tenant, _intents("paid-fail", 4, {2: GARBAGE}), "economy")
+    task = stack.wait(tenant, task_id, timeout=60)
+
+    assert task["progress"]["failed"] == 1, task
+    items = {item["index"]: item for item in _items(stack, tenant, task_id)}
+    failed = items[2]
+    assert failed["status"] == "failed"
+    assert failed["error"]["details"]["completed_attempts"] == 1
+    assert failed["cost_usd"] > 0
+    assert failed["cost_usd"] == pytest.approx(failed["error"]["details"]["cost_usd"])
+    assert task["cost_usd"] == pytest.approx(sum(item["cost_usd"] for item in items.values()))
+    assert task["realtime_cost_usd"] == pytest.approx(2 * task["cost_usd"])
+
+
 def test_auto_with_a_small_batch_runs_realtime(stack: Stack) -> None:
     task_id = _submit(stack, "acme", _intents("auto-small", 2), "auto")
     task = stack.wait("acme", task_id, timeout=60)
@@ -231,6 +253,43 @@ def test_a_crash_between_create_and_recording_the_id_creates_one_provider_batch(
         recorded = economy_store(rt).batch(job_id, 0, 0, 0)
         assert recorded is not None
         assert recorded.batch_id in fake.batches
+
+
+def test_two_crashed_jobs_of_one_size_each_adopt_their_own_anthropic_batch(
+    stack: Stack, fake_of: dict[str, BatchesServer]
+) -> None:
+    """Anthropic batches carry no metadata: reconciliation matches by time and count. Two jobs of
+    the same size that both died before recording their ids, reconciled newest first, each adopt
+    the batch created nearest their own intent — not the oldest match."""
+    from eyeflow_worker.core.celery_factory import create_celery_app
+    from eyeflow_worker.runtime import Runtime
+    from eyeflow_worker.tasks.economy import economy_store, submit_parts
+    from eyeflow_worker.tasks.execution import JobContext
+
+    rt = Runtime.build(stack.settings, create_celery_app(stack.settings, include_tasks=False))
+    tenant = "econ-anthropic"
+    fake = fake_of[tenant]
+    store = economy_store(rt)
+    jobs = JobStore(stack.redis, stack.settings.task_record_ttl_seconds)
+    job_ids = [f"twin-{n}-{time.time_ns()}" for n in range(2)]
+    for n, job_id in enumerate(job_ids):
+        intents = tuple(_intents(f"twin-{n}", 4))
+        jobs.create(NewJob(job_id, tenant, "batch", {"mode": "economy"}, intents=intents))
+        submit_parts(JobContext(rt, tenant, job_id), 0, 0)
+        time.sleep(1.5)  # the second job's batch is created well after the first's
+    own = {job_id: store.batch(job_id, 0, 0, 0) for job_id in job_ids}
+    for job_id in job_ids:
+        store.forget_batch(job_id, 0, 0, 0)  # both died before recording the id
+
+    for job_id in reversed(job_ids):
+        submit_parts(JobContext(rt, tenant, job_id), 0, 0)
+
+    assert len(fake.batches) == 2
+    for job_id in job_ids:
+        adopted, created = store.batch(job_id, 0, 0, 0), own[job_id]
+        assert adopted is not None
+        assert created is not None
+        assert adopted.batch_id == created.batch_id, job_id
 
 
 def _until(check: Any, timeout: float) -> None:

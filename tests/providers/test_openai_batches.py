@@ -236,3 +236,33 @@ def test_sdk_errors_are_translated_at_the_boundary(server: FakeLLMServer) -> Non
     keyless = WIRES["openai"].config(server, api_key=None)
     with pytest.raises(ProviderAuthError):
         OpenAIBatches(keyless, SETTINGS).submit(items("a"), {})
+
+
+def test_release_deletes_the_input_output_and_error_files(
+    api: OpenAIBatches, fake: OpenAIBatchesServer
+) -> None:
+    fake.outcomes.update({"b": "errored"})
+    batch = api.submit(items("a", "b"), {})
+    api.state(batch)
+    list(api.outcomes(batch))
+    assert {f["purpose"] for f in fake.files.values()} == {"batch", "batch_output"}
+    assert len(fake.files) == 3  # input, output, error
+
+    api.release(batch)
+
+    assert fake.files == {}
+    deletes = [p for p in fake.paths if p[0] == "DELETE"]
+    assert len(deletes) == 3
+
+
+def test_release_tolerates_files_already_gone(
+    api: OpenAIBatches, fake: OpenAIBatchesServer
+) -> None:
+    batch = api.submit(items("a"), {})
+    api.state(batch)
+    list(api.outcomes(batch))
+    fake.files.clear()  # deleted by someone else (or by an earlier release that crashed)
+
+    api.release(batch)  # logs, never raises
+
+    assert len([p for p in fake.paths if p[0] == "DELETE"]) == 2  # input and output
