@@ -1,10 +1,19 @@
-"""Refuse request bodies over MAX_BODY_BYTES with 413, before the app parses them."""
+"""What a request body may cost the gateway: its bytes (over MAX_BODY_BYTES: 413, before the app
+reads it) and its shape (too many values, too deep, values nothing downstream can store: 422 naming
+the field, before and right after it is parsed — `core/json_bounds.py`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from fastapi import HTTPException, Request, Response, status
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api_gateway.state import state_from_app
+from eyeflow_worker.core.json_bounds import JsonBounds, JsonRefused, parse_bounded
 
 
 class BodyLimitMiddleware:
@@ -57,3 +66,37 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class BoundedJsonRequest(Request):
+    """A request whose JSON body is parsed within the app's bounds (MAX_JSON_ELEMENTS,
+    MAX_JSON_DEPTH); what cannot be accepted is a 422 whose `loc` names the field."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            settings = state_from_app(self).settings
+            bounds = JsonBounds(settings.max_json_elements, settings.max_json_depth)
+            try:
+                self._json = parse_bounded(await self.body(), bounds)
+            except JsonRefused as refused:
+                # An HTTPException: FastAPI passes it on from the body parse (anything else there
+                # becomes a 400), and its answer has the shape of a validation error's.
+                detail = [
+                    {"loc": ["body", *problem.loc], "msg": problem.message, "type": problem.kind}
+                    for problem in refused.problems
+                ]
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from None
+        return self._json
+
+
+class BoundedJsonRoute(APIRoute):
+    """Routes whose JSON bodies are parsed by `BoundedJsonRequest` (FastAPI's custom route class
+    hook: the request is swapped before FastAPI reads the body)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            return await handler(BoundedJsonRequest(request.scope, request.receive))
+
+        return bounded

@@ -1,18 +1,24 @@
-"""FastAPI dependencies as `Annotated` aliases: settings, the caller's tenant, auth. Shared
-objects (Redis, the job store, the config cache…) come from `state.StateDep`."""
+"""FastAPI dependencies as `Annotated` aliases: settings, the verified caller and the tenant it
+acts for, the operator check, the submission rate. Shared objects (Redis, the job store, the
+config cache…) come from `state.StateDep`.
+
+Who may act for whom (README "Authentication"): a tenant token acts for its `tenant` claim only
+(an X-User-ID naming another is 403); the service token for the tenant X-User-ID names (default
+`system`), unless GATEWAY_REQUIRE_JWT; the operator token likewise, and it alone may act across
+tenants (`OperatorDep`). An open gateway (no credential configured, dev) lets everyone do all.
+"""
 
 from __future__ import annotations
 
-import hmac
-import re
+import math
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, status
+from fastapi import Depends, Header, HTTPException, Request, status
 
+from api_gateway.auth import TENANT_PATTERN, Authenticator, AuthRefused, Principal
 from api_gateway.state import StateDep
 from eyeflow_worker.core.settings import Settings
-
-_TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+from eyeflow_worker.core.submit_rate import submit_rate
 
 
 def settings_from_state(state: StateDep) -> Settings:
@@ -21,16 +27,54 @@ def settings_from_state(state: StateDep) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(settings_from_state)]
 
+UserIdHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-User-ID",
+        description="The tenant (NestJS user id); defaults to `system`, as in the seed. With a "
+        "tenant token: its `tenant` claim, and any other value is refused (403).",
+    ),
+]
 
-def tenant_from_header(
-    x_user_id: Annotated[
-        str | None,
-        Header(description="The tenant (NestJS user id). Defaults to `system`, as in the seed."),
-    ] = None,
-) -> str:
+
+def authenticator(request: Request) -> Authenticator:
+    """The app's verifier (`main.create_app` builds it with the app); an app assembled from the
+    routers alone builds its own from its settings, once."""
+    found: Authenticator | None = getattr(request.app.state, "authenticator", None)
+    if found is None:
+        found = Authenticator(request.app.state.gateway.settings)
+        request.app.state.authenticator = found
+    return found
+
+
+def caller(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """The verified caller; 401 with a `WWW-Authenticate: Bearer` challenge otherwise. Computed
+    once per request, however many dependencies ask (FastAPI caches it)."""
+    try:
+        return authenticator(request).authenticate(authorization)
+    except AuthRefused as refused:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, detail=refused.reason, headers=refused.headers
+        ) from None
+
+
+CallerDep = Annotated[Principal, Depends(caller)]
+# What `main.py` puts on every router but /health's: no route answers an unverified caller.
+AuthDep = Depends(caller)
+
+
+def _forbidden(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail=message)
+
+
+def named_tenant(x_user_id: str | None) -> str | None:
+    """The X-User-ID header read (None: absent or empty); 422 when it is no tenant id."""
     if x_user_id is None or x_user_id == "":
-        return "system"
-    if not _TENANT_PATTERN.match(x_user_id):
+        return None
+    if not TENANT_PATTERN.match(x_user_id):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[
@@ -44,24 +88,67 @@ def tenant_from_header(
     return x_user_id
 
 
-TenantDep = Annotated[str, Depends(tenant_from_header)]
+def resolve_tenant(request: Request, principal: Principal, x_user_id: str | None) -> str:
+    """The tenant this call acts for (see the module's docstring for the rules)."""
+    named = named_tenant(x_user_id)
+    if principal.role == "tenant":
+        if named is not None and named != principal.tenant:
+            # Not echoed: the caller holds the token and knows its claim.
+            raise _forbidden("X-User-ID does not match the tenant of the bearer token")
+        assert principal.tenant is not None
+        return principal.tenant
+    if principal.role != "open" and authenticator(request).require_jwt:
+        raise _forbidden(
+            "This gateway requires a tenant token (GATEWAY_REQUIRE_JWT): send "
+            "`Authorization: Bearer <jwt>` with a `tenant` claim"
+        )
+    return named or "system"
 
 
-def require_token(
-    settings: SettingsDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    """Bearer-token check; a no-op when GATEWAY_API_TOKEN is unset (the gateway then runs open)."""
-    if settings.gateway_api_token is None:
-        return
-    expected = settings.gateway_api_token.get_secret_value()
-    scheme, _, presented = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="Missing or invalid bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
+def tenant_of_caller(request: Request, principal: CallerDep, x_user_id: UserIdHeader = None) -> str:
+    return resolve_tenant(request, principal, x_user_id)
+
+
+TenantDep = Annotated[str, Depends(tenant_of_caller)]
+
+
+def require_operator(principal: Principal) -> None:
+    """403 unless the caller is the operator (or the gateway runs open): acting across tenants
+    — every tenant's cache, per-tenant metrics — is the operator's alone, never the service's
+    nor a tenant's."""
+    if principal.role not in ("operator", "open"):
+        raise _forbidden(
+            "This acts across tenants: it needs the operator token (OPERATOR_API_TOKEN)"
         )
 
 
-AuthDep = Depends(require_token)
+def operator_only(principal: CallerDep) -> None:
+    require_operator(principal)
+
+
+OperatorDep = Depends(operator_only)
+
+
+# --- per-tenant submission rate (429) -------------------------------------------------------
+
+
+def limit_submissions(state: StateDep, tenant: TenantDep) -> None:
+    """One submission from the tenant's budget (TENANT_SUBMIT_RATE_PER_MINUTE, shared by every
+    gateway); over it, 429 with Retry-After. A batch is one submission."""
+    settings = state.settings
+    limiter = submit_rate(
+        state.redis, settings.tenant_submit_rate_per_minute, settings.tenant_submit_burst
+    )
+    wait = limiter.take(tenant)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"Too many submissions for this tenant (TENANT_SUBMIT_RATE_PER_MINUTE "
+            f"{settings.tenant_submit_rate_per_minute:g}, burst {settings.tenant_submit_burst}); "
+            f"retry in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+SubmitRateDep = Depends(limit_submissions)

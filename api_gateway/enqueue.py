@@ -94,6 +94,12 @@ class Submitter:
         except (OperationalError, redis.exceptions.RedisError) as exc:
             self._forget(job_id, claim_key)
             raise BrokerUnavailable(str(exc)) from None
+        except Exception:
+            # Anything else (a value Redis cannot encode, which the body parse should have
+            # refused) is a bug answered with 500 — but it must not hold the Idempotency-Key,
+            # or the caller's corrected request would be told "still being processed".
+            self._forget(job_id, claim_key)
+            raise
         if claim_key is not None:
             # Only now may a repeat of this request be answered with the job: it really exists.
             ready = self._claim_value(claim_fingerprint, job_id, True)

@@ -6,17 +6,25 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.util import find_spec
+from pathlib import Path
 
 import redis
 from anyio import to_thread
-from fastapi import FastAPI, Request, Response, status
+from fastapi import FastAPI, Request, Response, Security, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.params import Depends
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from kombu.exceptions import OperationalError
 
+from api_gateway.auth import Authenticator
 from api_gateway.body_limit import BodyLimitMiddleware
 from api_gateway.deps import AuthDep
 from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, IdempotencyInProgress
+from api_gateway.openapi_models import ErrorBody, Responses
 from api_gateway.routes import cache, ops, schemas, submissions, tasks
 from api_gateway.state import build_state
 from eyeflow_worker.core.logging_setup import configure_logging
@@ -28,6 +36,19 @@ logger = logging.getLogger("api_gateway")
 # let a handful of waiting callers starve everybody else.
 _THREADPOOL_SIZE = 200
 
+# Swagger UI and ReDoc, served from the gateway itself: /docs must work offline and must not
+# make a browser fetch scripts from a CDN. `fastapi-offline` ships exactly FastAPI's assets.
+DOCS_ASSETS_PATH = "/static/docs"
+_DOCS_ASSETS_PACKAGE = "fastapi_offline"
+
+TAGS: list[dict[str, str]] = [
+    {"name": "jobs", "description": "Submit a job: 202 with a task id at once."},
+    {"name": "tasks", "description": "Read, wait on, cancel, page and retry a task."},
+    {"name": "configuration", "description": "The tenant's cached LLM config and context."},
+    {"name": "schemas", "description": "The schemas callers build against."},
+    {"name": "operations", "description": "Health, providers, Prometheus metrics."},
+]
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The gateway for `settings` (default: from the environment, with logging configured)."""
@@ -38,10 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = _THREADPOOL_SIZE
-        if settings.gateway_api_token is None:
-            logger.warning(
-                "GATEWAY_API_TOKEN is not set: the gateway accepts unauthenticated calls"
-            )
+        _log_auth(authenticator)
         yield
 
     app = FastAPI(
@@ -53,19 +71,122 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "`GET /api/tasks/{id}` or receive a signed webhook."
         ),
         lifespan=lifespan,
+        openapi_tags=TAGS,
+        docs_url=None,
+        redoc_url=None,
     )
     # Refuses to start misconfigured (e.g. NestJS mode outside dev without CACHE_ENCRYPTION_KEY).
     app.state.gateway = build_state(settings)
+    # The keys are loaded once, here (Settings has already refused any that would not load).
+    authenticator = Authenticator(settings)
+    app.state.authenticator = authenticator
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
-    app.include_router(ops.health_router)
-    app.include_router(ops.router, dependencies=[AuthDep])
-    app.include_router(submissions.router, dependencies=[AuthDep])
-    app.include_router(tasks.router, dependencies=[AuthDep])
-    app.include_router(cache.router, dependencies=[AuthDep], tags=["configuration"])
-    app.include_router(schemas.router, dependencies=[AuthDep], tags=["schemas"])
+    secured = [AuthDep, *_security_schemes(authenticator)]
+    signed_in, for_a_tenant = _auth_responses(authenticator)
+    app.include_router(ops.health_router)  # /health stays open, as /docs and /openapi.json
+    app.include_router(ops.router, dependencies=secured, responses=for_a_tenant)
+    app.include_router(submissions.router, dependencies=secured, responses=for_a_tenant)
+    app.include_router(tasks.router, dependencies=secured, responses=for_a_tenant)
+    app.include_router(
+        cache.router, dependencies=secured, tags=["configuration"], responses=for_a_tenant
+    )
+    app.include_router(schemas.router, dependencies=secured, tags=["schemas"], responses=signed_in)
+    _install_docs(app)
     _install_error_handlers(app)
     return app
+
+
+def _auth_responses(authenticator: Authenticator) -> tuple[Responses, Responses]:
+    """The refusals `deps.caller` (401) and `deps.resolve_tenant` (403) can answer — none on an
+    open gateway, which refuses nobody. (A route's own entry, e.g. /metrics' 403, wins.)"""
+    if authenticator.is_open:
+        return {}, {}
+    unauthorized: Responses = {
+        401: {
+            "model": ErrorBody,
+            "description": "No bearer credential, or one that does not verify",
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+        }
+    }
+    forbidden: Responses = {
+        403: {
+            "model": ErrorBody,
+            "description": "X-User-ID names another tenant than the bearer token's, or "
+            "GATEWAY_REQUIRE_JWT and the credential is not a tenant token",
+        }
+    }
+    return unauthorized, {**unauthorized, **forbidden}
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs and /redoc with their assets served under DOCS_ASSETS_PATH (open, as /openapi.json)."""
+    spec = find_spec(_DOCS_ASSETS_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise RuntimeError("fastapi-offline (requirements.txt) is missing: /docs has no assets")
+    assets = Path(spec.origin).parent / "static"
+    app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=assets), name="docs-assets")
+    title = app.title
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{title} — Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{title} — ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
+            # ReDoc's default pulls Google Fonts: the point is that nothing leaves the gateway.
+            with_google_fonts=False,
+        )
+
+
+def _security_schemes(authenticator: Authenticator) -> list[Depends]:
+    """The bearer scheme in the OpenAPI document (the Authorize button of /docs), when the
+    gateway has a credential to check; an open gateway states none. It only documents: `caller`
+    in deps.py does the checking."""
+    if authenticator.is_open:
+        return []
+    kinds = ["GATEWAY_API_TOKEN (the service, NestJS: names the tenant in X-User-ID)"]
+    kinds.append("OPERATOR_API_TOKEN (the operator: also `?all=true` and /metrics)")
+    if authenticator.algorithms:
+        kinds.append(
+            f"a tenant token: a JWT ({', '.join(authenticator.algorithms)}) with `tenant` and "
+            "`exp` claims, acting for that tenant only"
+        )
+    bearer = HTTPBearer(
+        auto_error=False,
+        scheme_name="bearer",
+        bearerFormat="JWT" if authenticator.algorithms else None,
+        description="`Authorization: Bearer <value>`, the value being one of: "
+        + "; ".join(kinds)
+        + ". README, \"Authentication\".",
+    )
+    return [Security(bearer)]
+
+
+def _log_auth(authenticator: Authenticator) -> None:
+    if authenticator.is_open:
+        logger.warning(
+            "No GATEWAY_API_TOKEN, OPERATOR_API_TOKEN or GATEWAY_JWT_* is set: the gateway "
+            "accepts unauthenticated calls, for any tenant"
+        )
+    elif authenticator.algorithms and not authenticator.require_jwt:
+        logger.info(
+            "Tenant tokens (%s) prove their tenant; the service token still names any tenant "
+            "(GATEWAY_REQUIRE_JWT=false)",
+            ", ".join(authenticator.algorithms),
+        )
 
 
 def _install_error_handlers(app: FastAPI) -> None:

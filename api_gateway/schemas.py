@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from eyeflow_worker.core.catalogue_shapes import shape_problems
@@ -39,6 +47,24 @@ _NO_EXTRA = ConfigDict(extra="forbid")
 BatchMode = Literal["realtime", "economy", "auto"]
 # The longest `deadline` a batch may ask for.
 MAX_BATCH_DEADLINE_SECONDS = 24 * 3600
+MAX_INTENT_CHARS = 4000
+# Not blank: at least one character that is not whitespace (stated in the schema as `pattern`).
+_NOT_BLANK = r"\S"
+
+
+def _text(max_length: int) -> StringConstraints:
+    """A non-blank string of at most `max_length` characters, as pydantic constraints (so the
+    OpenAPI states exactly what is enforced: minLength, maxLength, pattern)."""
+    return StringConstraints(min_length=1, max_length=max_length, pattern=_NOT_BLANK)
+
+
+Intent = Annotated[str, _text(MAX_INTENT_CHARS)]
+# What every submission's body is also held to, before it is parsed (`body_limit.py`); the
+# OpenAPI carries this gateway's numbers as `x-max-json-elements` / `x-max-json-depth`.
+_BODY_BOUNDS = (
+    " The body holds at most MAX_JSON_ELEMENTS JSON values, nested at most MAX_JSON_DEPTH levels "
+    "inside any field; no string may hold a lone surrogate and no number may be NaN or infinite."
+)
 
 
 class _Submission(BaseModel):
@@ -52,36 +78,47 @@ class _Submission(BaseModel):
     )
 
 
-def _non_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
+_CONTEXT = (
+    "The capability catalogue (condition_types, action_types, triggers, variables; the shapes "
+    "read: GET /schemas/aggregated-context and the README): an object whose sections are lists "
+    "or objects, at most MAX_CATALOGUE_BYTES as compact JSON (`x-max-bytes`), nested at most 32 "
+    "levels. Omitted: the tenant's cached context from NestJS is used."
+)
+
+
+# An example only (the OpenAPI's): the smallest catalogue that grounds a rule.
+_CONTEXT_EXAMPLE: dict[str, Any] = {
+    "triggers": [{"name": "ON_METRIC_UPDATE"}],
+    "condition_types": [{"name": "threshold"}],
+    "action_types": [{"name": "SEND_SLACK", "params": {"channel": "string"}}],
+    "variables": [{"name": "$metrics.db_memory_percent", "type": "number"}],
+}
 
 
 class GenerateRequest(_Submission):
-    user_intent: str = Field(
-        min_length=1,
-        max_length=4000,
-        examples=["Alert the team when database memory exceeds 85%"],
-        description="What the workflow should do, in plain language.",
-    )
-    aggregated_context: AggregatedContext | None = Field(
-        default=None,
-        description="The capability catalogue (condition_types, action_types, triggers, "
-        "variables; the shapes read: GET /schemas/aggregated-context and the README). "
-        "Omitted: the tenant's cached context from NestJS is used.",
-    )
+    __doc__ = "Generate workflow rules from one intent." + _BODY_BOUNDS
 
-    _check_intent = field_validator("user_intent")(_non_blank)
+    user_intent: Intent = Field(
+        examples=["Alert the team when database memory exceeds 85%"],
+        description="What the workflow should do, in plain language (not blank).",
+    )
+    aggregated_context: AggregatedContext | None = Field(default=None, description=_CONTEXT)
 
 
 class BatchRequest(_Submission):
-    intents: list[str] = Field(min_length=1, description="One rule set is generated per intent.")
-    aggregated_context: AggregatedContext | None = None
+    __doc__ = "Generate one rule set per intent." + _BODY_BOUNDS
+
+    intents: list[Intent] = Field(
+        min_length=1,
+        description="One rule set is generated per intent; at most MAX_BATCH_INTENTS of them "
+        "(`maxItems`), each not blank.",
+    )
+    aggregated_context: AggregatedContext | None = Field(default=None, description=_CONTEXT)
     deadline: float | None = Field(
         default=None,
         gt=0,
         le=MAX_BATCH_DEADLINE_SECONDS,
+        allow_inf_nan=False,
         examples=[3600],
         description="Seconds from submission during which items that fail for a transient "
         "reason (provider unavailable or rate limited, NestJS unreachable, an attempt's time "
@@ -98,23 +135,25 @@ class BatchRequest(_Submission):
         "task says so (`mode`, `mode_reason`). Omitted: BATCH_DEFAULT_MODE.",
     )
 
-    @field_validator("intents")
-    @classmethod
-    def _intents_not_blank(cls, intents: list[str]) -> list[str]:
-        for position, intent in enumerate(intents):
-            if not intent.strip():
-                raise ValueError(f"intent at position {position} is blank")
-            if len(intent) > 4000:
-                raise ValueError(f"intent at position {position} is longer than 4000 characters")
-        return intents
-
 
 class RefineRequest(_Submission):
-    current_rules: dict[str, Any] = Field(description="The workflow rules to improve.")
-    feedback: str = Field(min_length=1, max_length=4000, examples=["Add retry logic for failures"])
-    aggregated_context: AggregatedContext | None = None
+    __doc__ = "Improve existing rules from feedback." + _BODY_BOUNDS
 
-    _check_feedback = field_validator("feedback")(_non_blank)
+    current_rules: dict[str, Any] = Field(
+        description="The workflow rules to improve: a workflow rules document (`workflow_name`, "
+        "`trigger`, `rules` — the rules schema the providers are given); other top-level keys "
+        "(NestJS metadata such as `id`) are kept as they are."
+    )
+    feedback: Annotated[str, _text(4000)] = Field(
+        examples=["Add retry logic for failures", "Use slack instead of email; threshold 80%"],
+        description="What to change, in plain language (not blank, at most 4000 characters). "
+        "The result's `changes` lists what changed structurally.",
+    )
+    aggregated_context: AggregatedContext | None = Field(
+        default=None,
+        description=_CONTEXT + " The refined rules may use only what it offers.",
+        examples=[_CONTEXT_EXAMPLE],
+    )
 
     @field_validator("current_rules")
     @classmethod
@@ -136,9 +175,12 @@ class RefineRequest(_Submission):
 
 
 class EvaluateRequest(_Submission):
-    condition: str = Field(
-        min_length=1, max_length=4096, examples=["$metrics.cpu > 80 AND $status == running"]
+    __doc__ = "Evaluate a condition against a context." + _BODY_BOUNDS
+
+    condition: Annotated[str, _text(4096)] = Field(
+        examples=["$metrics.cpu > 80 AND $status == running", "the database looks overloaded"],
+        description="An expression in the condition language (`$variables`, comparisons, AND, "
+        "OR, NOT), evaluated deterministically against `context`; plain English goes to the "
+        "tenant's LLM instead (not blank, at most 4096 characters).",
     )
     context: dict[str, Any] = Field(description="The values the condition's $variables refer to.")
-
-    _check_condition = field_validator("condition")(_non_blank)

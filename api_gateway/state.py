@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated
 
 from celery import Celery
@@ -12,6 +13,8 @@ from fastapi import Depends, Request
 from redis import Redis
 
 from api_gateway.enqueue import Submitter
+from api_gateway.health import HealthProbe, build_health_probe
+from eyeflow_worker.core.broker import QueueDepths, queue_depths_reader
 from eyeflow_worker.core.celery_factory import create_celery_app
 from eyeflow_worker.core.metrics import Metrics
 from eyeflow_worker.core.records import JobStore
@@ -25,7 +28,8 @@ from eyeflow_worker.tenant_config.source import ConfigSource, build_config_sourc
 class GatewayState:
     settings: Settings
     redis: Redis
-    broker_redis: Redis
+    # The broker's queue depths (/metrics), on Redis or RabbitMQ alike (`core.broker`).
+    broker_queues: QueueDepths
     jobs: JobStore
     metrics: Metrics
     celery: Celery
@@ -33,6 +37,8 @@ class GatewayState:
     webhooks: WebhookOutbox
     configs: ConfigSource
     wait_slots: threading.BoundedSemaphore
+    # /health's short-timeout connections and the cached worker ping
+    health: HealthProbe
 
 
 def build_state(settings: Settings, *, configs: ConfigSource | None = None) -> GatewayState:
@@ -45,7 +51,7 @@ def build_state(settings: Settings, *, configs: ConfigSource | None = None) -> G
     return GatewayState(
         settings=settings,
         redis=client,
-        broker_redis=get_redis(settings, settings.effective_broker_url),
+        broker_queues=queue_depths_reader(settings, partial(get_redis, settings)),
         jobs=jobs,
         metrics=Metrics(client),
         celery=celery,
@@ -53,6 +59,7 @@ def build_state(settings: Settings, *, configs: ConfigSource | None = None) -> G
         webhooks=WebhookOutbox(celery, jobs, settings),
         configs=configs or build_config_source(settings, client),
         wait_slots=threading.BoundedSemaphore(settings.max_concurrent_waits),
+        health=build_health_probe(settings, client, celery),
     )
 
 

@@ -17,6 +17,12 @@ billed once however often its results are read). The fake counts what it was ask
 calls and the intents they carried (a call for an intent beyond the times the workload
 holds it counts as billed twice), batch creates, the requests inside them by `custom_id`,
 and the token totals it reported per kind, so the bench can check that each was billed once.
+
+For the crash bench (`economy_chaos.py`): `HoldsReplies` holds the first reply to a chosen
+request (`Hold`: before any byte, e.g. a batch's create, or once part of its body is sent, e.g.
+the results stream) until the bench releases it (`POST /_chaos/release`), so a worker can be
+killed at that point; `ChaosAnthropic` is the metered fake with it, `DraftedOpenAI` the OpenAI
+Batch fake answering the same drafted rules; `chaos_stats` reads either's batches back.
 """
 
 from __future__ import annotations
@@ -24,11 +30,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sys
+import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from batch_fake_ollama import request_intent
 from batch_workload import drafted_answer
@@ -36,7 +46,8 @@ from processes import ROOT
 
 sys.path.insert(0, str(ROOT))
 from tests.fakes.anthropic_batches_server import AnthropicBatchesServer
-from tests.fakes.batches_base import FakeBatch, Item, Response
+from tests.fakes.batches_base import BatchesServer, FakeBatch, Item, Response
+from tests.fakes.openai_batches_server import OpenAIBatchesServer
 
 MIN_CACHEABLE_TOKENS = 1024  # Claude Sonnet's documented minimum cacheable prompt
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
@@ -198,3 +209,157 @@ def serve(latency_s: float, intents: list[str]) -> MeteredAnthropic:
 
 def stats_of(fake: MeteredAnthropic) -> dict[str, int]:
     return fake.stats()
+
+
+# --- holding a reply (the crash bench) --------------------------------------------------------
+
+RELEASE_PATH = "/_chaos/release"
+HOLD_SECONDS = 900.0  # a hold nobody releases ends by itself
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Hold the first reply to `method` on a path matching `path` (a regex) once `fraction` of
+    its body is sent (0: before its status line; else cut after the last whole line before that
+    fraction), until released."""
+
+    method: str
+    path: str
+    fraction: float = 0.0
+
+
+class _HeldWriter:
+    """The handler's `wfile` while its reply is held: the first write is the status line and
+    headers, the second the body (how `batches_base` sends a reply)."""
+
+    def __init__(self, raw: BinaryIO, fraction: float, wait: Any) -> None:
+        self.raw, self.fraction, self.wait = raw, fraction, wait
+        self.writes = 0
+
+    def write(self, data: bytes) -> int:
+        self.writes += 1
+        if self.fraction <= 0 and self.writes == 1:
+            self.wait()
+        elif self.fraction > 0 and self.writes == 2:
+            cut = data.rfind(b"\n", 0, int(len(data) * self.fraction)) + 1
+            self.raw.write(data[:cut])
+            self.raw.flush()
+            self.wait()
+            self.raw.write(data[cut:])
+            return len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+class HoldsReplies(BatchesServer):
+    """A batches fake that holds one reply (`arm(hold)`, see `Hold`) until `POST
+    /_chaos/release` (or `HOLD_SECONDS`). `holding` is 1 once the reply is being held."""
+
+    hold: Hold | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self.hold_taken = False
+        self.holding = 0
+        self.released = threading.Event()
+
+    def arm(self, hold: Hold | None) -> None:
+        with self.lock:
+            self.hold, self.hold_taken = hold, False
+
+    def _take_hold(self, method: str, path: str) -> Hold | None:
+        with self.lock:
+            hold = self.hold
+            if hold is None or self.hold_taken or method != hold.method:
+                return None
+            if not re.fullmatch(hold.path, path):
+                return None
+            self.hold_taken = True
+            return hold
+
+    def _wait_held(self) -> None:
+        self.holding = 1
+        self.released.wait(HOLD_SECONDS)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        base = super()._handler_class()
+        server = self
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            wfile: Any  # the socket writer, or a `_HeldWriter` around it
+
+            def do_GET(self) -> None:
+                self._maybe_held(super().do_GET)
+
+            def do_POST(self) -> None:
+                if self.path == RELEASE_PATH:
+                    server.released.set()
+                    self.send_response(204)
+                    self.end_headers()
+                    return
+                self._maybe_held(super().do_POST)
+
+            def _maybe_held(self, serve: Any) -> None:
+                hold = server._take_hold(self.command, urlsplit(self.path).path)
+                if hold is None:
+                    serve()
+                    return
+                raw = self.wfile
+                self.wfile = _HeldWriter(raw, hold.fraction, server._wait_held)
+                try:
+                    serve()
+                except OSError:  # the client was killed while its reply was held
+                    self.close_connection = True
+                finally:
+                    self.wfile = raw
+
+        return Handler
+
+
+class ChaosAnthropic(HoldsReplies, MeteredAnthropic):
+    """The metered fake Anthropic (Messages and Message Batches) that can hold a reply."""
+
+
+class DraftedOpenAI(HoldsReplies, OpenAIBatchesServer):
+    """The OpenAI Batch fake answering every request with `drafted_answer(intent)`."""
+
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        completion = super()._completion(body)
+        answer = drafted_answer(request_intent(body)) or "{}"
+        completion["choices"][0]["message"]["content"] = answer
+        return completion
+
+
+def serve_chaos(provider: str, hold: Hold | None, intents: list[str]) -> HoldsReplies:
+    fake: HoldsReplies = (
+        DraftedOpenAI() if provider == "openai" else ChaosAnthropic(0.0, Counter(intents))
+    )
+    fake.arm(hold)
+    return fake
+
+
+def chaos_stats(fake: HoldsReplies) -> dict[str, int]:
+    """What the fake was asked, from its batches: creates, requests by `custom_id` (billed
+    twice: one in more than one batch), batches ended, list calls (reconciliation), realtime
+    calls, deletes (OpenAI's files), and whether its held reply is being held / was released."""
+    with fake.lock:
+        batches = list(fake.batches.values())
+        ids = Counter(item.custom_id for batch in batches for item in batch.items)
+        paths = list(fake.paths)
+    lists = {"/v1/messages/batches", "/v1/batches"}
+    realtime = {"/v1/messages", "/v1/chat/completions"}
+    return {
+        "batch_creates": len(batches),
+        "batch_requests": sum(ids.values()),
+        "batch_twice": sum(n - 1 for n in ids.values() if n > 1),
+        "batches_ended": sum(1 for b in batches if b.ended),
+        "ended_requests": sum(len(b.items) for b in batches if b.ended),
+        "list_calls": sum(1 for m, p in paths if m == "GET" and p in lists),
+        "realtime_calls": sum(1 for m, p in paths if m == "POST" and p in realtime),
+        "deletes": sum(1 for m, _ in paths if m == "DELETE"),
+        "http_requests": len(paths),
+        "holding": fake.holding,
+        "released": int(fake.released.is_set()),
+    }

@@ -4,18 +4,21 @@
 (the documented commands) as separate processes on a flushed database 12, waits until both
 workers answer, and stops them all at the end. The helpers submit a batch as a tenant
 (`X-User-ID`), long-poll a task, read a batch's items, and time an interactive `evaluate`.
+`beat=True` also runs Celery beat (the economy sweep, the admission tick); `kill_worker` and
+`start_worker` crash a worker with SIGKILL and start a fresh one (the crash bench).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +56,13 @@ class Fleet:
     base_url: str
     client: httpx.Client
     processes: list[subprocess.Popen[bytes]]
+    env: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+    restarts: int = 0
 
 
 @contextmanager
-def running_fleet(env: dict[str, str], *, name: str) -> Iterator[Fleet]:
+def running_fleet(env: dict[str, str], *, name: str, beat: bool = False) -> Iterator[Fleet]:
     redis.Redis.from_url(REDIS_URL).flushdb()
     port = free_port()
     py = sys.executable
@@ -74,17 +80,50 @@ def running_fleet(env: dict[str, str], *, name: str) -> Iterator[Fleet]:
             logs / f"eyeflow-{name}-bench-batch.log",
         ),
     ]
+    if beat:
+        schedule = logs / f"eyeflow-{name}-bench-celerybeat-schedule"
+        for stale in logs.glob(f"{schedule.name}*"):
+            stale.unlink()  # a fresh schedule: beat's intervals start at its start
+        command = ["-m", "celery", "-A", "eyeflow_worker.celery_app", "beat", "--schedule"]
+        processes.append(
+            spawn([py, *command, str(schedule)], env, logs / f"eyeflow-{name}-bench-beat.log")
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base_url, timeout=60) as client:
             wait_until(
-                lambda: client.get("/health").json()["workers"]["online"] >= 2,
+                # `online` is None until the gateway's first ping of the workers has answered.
+                lambda: (client.get("/health").json()["workers"]["online"] or 0) >= 2,
                 processes,
                 logs=f"/tmp/eyeflow-{name}-bench-*.log",
             )
-            yield Fleet(base_url, client, processes)
+            yield Fleet(base_url, client, processes, env, name)
     finally:
         stop(processes)
+
+
+def _is_worker(process: subprocess.Popen[bytes], role: str) -> bool:
+    args = [str(a) for a in process.args] if isinstance(process.args, list) else []
+    return args[-2:] == ["eyeflow_worker.worker", role]
+
+
+def kill_worker(fleet: Fleet, role: str = "batch") -> float:
+    """SIGKILL the running `role` worker (no warm shutdown, nothing acked or restored) and wait
+    until it is gone; the `time.time()` of the kill."""
+    process = next(p for p in fleet.processes if p.poll() is None and _is_worker(p, role))
+    killed_at = time.time()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    return killed_at
+
+
+def start_worker(fleet: Fleet, role: str = "batch") -> subprocess.Popen[bytes]:
+    """A fresh `role` worker in `fleet` (stopped with it), logging to its own file."""
+    fleet.restarts += 1
+    log = Path("/tmp") / f"eyeflow-{fleet.name}-bench-{role}-{fleet.restarts}.log"
+    process = spawn([sys.executable, "-m", "eyeflow_worker.worker", role], fleet.env, log)
+    fleet.processes.append(process)
+    return process
 
 
 def submit_batch(

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 RUN=.run
 mkdir -p "$RUN"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# The broker: REDIS_URL's Redis unless BROKER_URL (environment, else .env) names another, e.g.
+# amqp://guest:guest@127.0.0.1:5672// for RabbitMQ.
+BROKER_URL="${BROKER_URL:-}"
+[ -z "$BROKER_URL" ] && [ -f .env ] && BROKER_URL=$(sed -n 's/^BROKER_URL=//p' .env | tail -n 1)
 GATEWAY_PORT="${GATEWAY_PORT:-8000}"
 FLOWER_PORT="${FLOWER_PORT:-5555}"
 GATEWAY="http://127.0.0.1:${GATEWAY_PORT}"
@@ -21,13 +25,52 @@ start() {  # name, command...
   echo "  $name started (pid $!, log $RUN/$name.log)"
 }
 
-down() {
+down() {  # SIGTERM every process (workers: Celery's soft shutdown), then wait until all are gone
+  local pids=()
   for pidfile in "$RUN"/*.pid; do
     [ -e "$pidfile" ] || continue
     pid=$(cat "$pidfile")
-    kill "$pid" 2>/dev/null && echo "  stopped $(basename "$pidfile" .pid) (pid $pid)" || true
+    if kill "$pid" 2>/dev/null; then
+      pids+=("$pid"); echo "  stopping $(basename "$pidfile" .pid) (pid $pid)"
+    fi
     rm -f "$pidfile"
   done
+  # Workers get WORKER_SOFT_SHUTDOWN_SECONDS (20) to finish; past 45 s, SIGKILL what is left.
+  local waited=0
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 450 ]; do sleep 0.1; waited=$((waited + 1)); done
+    kill -0 "$pid" 2>/dev/null && { kill -9 "$pid" 2>/dev/null || true; echo "  killed pid $pid"; }
+  done
+  [ ${#pids[@]} -gt 0 ] && echo "  all stopped" || echo "  nothing was running"
+}
+
+broker_label() {  # the broker, credentials masked
+  if [ -n "$BROKER_URL" ]; then echo "$BROKER_URL" | sed -E 's#://[^@/]*@#://***@#'; else echo "REDIS_URL"; fi
+}
+
+status() {  # always exits 0: "not running" is an answer, not an error
+  local any=0
+  for p in "$RUN"/*.pid; do
+    [ -e "$p" ] || continue
+    any=1
+    n=$(basename "$p" .pid)
+    if kill -0 "$(cat "$p")" 2>/dev/null; then echo "$n running"; else echo "$n dead"; fi
+  done
+  [ "$any" -eq 1 ] || echo "fleet not running (make up starts it)"
+  echo "broker: $(broker_label)"
+  [ -x .venv/bin/python ] || { echo "  (no .venv yet: queue depths after make up)"; return 0; }
+  # Queue depths through core/broker.py: Redis lists or RabbitMQ's passive queue.declare alike.
+  BROKER_URL="$BROKER_URL" .venv/bin/python - 2>/dev/null <<'PY' || echo "  (broker unreachable)"
+from eyeflow_worker.core.broker import queue_depths_reader
+from eyeflow_worker.core.redis_client import get_redis
+from eyeflow_worker.core.routing import all_queues
+from eyeflow_worker.core.settings import load_settings
+
+settings = load_settings()
+depths = queue_depths_reader(settings, lambda url: get_redis(settings, url))(all_queues(settings))
+for queue, depth in depths.items():
+    print(f"  {queue}: {depth} waiting")
+PY
 }
 
 wait_ready() {
@@ -46,10 +89,15 @@ up() {
   echo "Installing runtime dependencies into .venv ..."
   scripts/venv.sh requirements.txt
   scripts/ensure-redis.sh
-  echo "Starting the fleet (Redis: $REDIS_URL) ..."
+  case "$BROKER_URL" in
+    amqp://*|amqps://*|pyamqp://*) scripts/ensure-rabbitmq.sh "$BROKER_URL" ;;
+  esac
+  echo "Starting the fleet (Redis: $REDIS_URL; broker: $(broker_label)) ..."
   start gateway .venv/bin/uvicorn --factory api_gateway.main:create_app --host 127.0.0.1 --port "$GATEWAY_PORT"
-  start worker-interactive .venv/bin/python -m eyeflow_worker.worker interactive
-  start worker-batch .venv/bin/python -m eyeflow_worker.worker batch
+  # REMAP_SIGTERM=SIGQUIT: `make down`'s SIGTERM is Celery's soft shutdown, which hands jobs
+  # still running after WORKER_SOFT_SHUTDOWN_SECONDS back to the broker at once.
+  REMAP_SIGTERM=SIGQUIT start worker-interactive .venv/bin/python -m eyeflow_worker.worker interactive
+  REMAP_SIGTERM=SIGQUIT start worker-batch .venv/bin/python -m eyeflow_worker.worker batch
   start beat .venv/bin/celery -A eyeflow_worker.celery_app beat --schedule "$RUN/celerybeat-schedule"
   start flower .venv/bin/celery -A eyeflow_worker.celery_app flower --address=127.0.0.1 --port="$FLOWER_PORT"
   wait_ready || { down; exit 1; }
@@ -87,6 +135,6 @@ MSG
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  status) for p in "$RUN"/*.pid; do [ -e "$p" ] && { n=$(basename "$p" .pid); kill -0 "$(cat "$p")" 2>/dev/null && echo "$n running" || echo "$n dead"; }; done ;;
+  status) status ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

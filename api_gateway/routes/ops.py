@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import redis
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api_gateway.deps import TenantDep
+from api_gateway.deps import OperatorDep, TenantDep
+from api_gateway.health import fleet_health
+from api_gateway.openapi_models import STORE_DOWN, HealthReport, error
 from api_gateway.state import GatewayState, StateDep
 from eyeflow_worker.core.admission import admission_status
 from eyeflow_worker.core.errors import EyeflowError
@@ -20,71 +21,36 @@ from eyeflow_worker.core.provider_catalogue import describe_providers
 from eyeflow_worker.core.routing import all_queues
 
 router = APIRouter(tags=["operations"])
-# /health stays open (load balancers, orchestrators); /providers and /metrics need the token.
+# /health stays open (load balancers, orchestrators); /providers needs a caller's credential and
+# answers for its tenant; /metrics, whose gauges name every tenant, needs the operator's.
 health_router = APIRouter(tags=["operations"])
 
-# kombu's Redis transport keeps one list per queue and priority step; step 0 is the bare name.
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
-
-def _queue_depths(client: redis.Redis, queues: tuple[str, ...]) -> dict[str, int]:
-    pipe = client.pipeline(transaction=False)
-    for queue in queues:
-        for suffix in _PRIORITY_SUFFIXES:
-            pipe.llen(queue + suffix)
-    lengths = pipe.execute()
-    step = len(_PRIORITY_SUFFIXES)
-    return {queue: sum(lengths[i * step : (i + 1) * step]) for i, queue in enumerate(queues)}
-
-
-def _workers_online(state: GatewayState) -> list[str]:
-    # One second: a busy worker on a loaded host can take longer than half to answer.
-    replies = state.celery.control.ping(timeout=1.0) or []
-    return sorted(name for reply in replies for name in reply)
-
-
-def _config_cache_status(state: GatewayState) -> dict[str, Any]:
-    try:
-        return state.configs.status("system")
-    except EyeflowError as exc:  # e.g. the cache cannot decrypt: report it, don't 500
-        return {"degraded": True, "reason": exc.message, "config": {}, "context": {}}
-
-
-@health_router.get("/health")
+@health_router.get(
+    "/health",
+    operation_id="getHealth",
+    summary="Fleet health",
+    response_model=HealthReport,
+    responses={503: {"model": HealthReport, "description": "`unhealthy`: broker or Redis down"}},
+)
 def health(state: StateDep) -> JSONResponse:
-    """Fleet health. `unhealthy` (HTTP 503) when the broker is unreachable; `degraded` when no
-    worker answers or the configuration cache is serving stale data."""
-    settings = state.settings
-    report: dict[str, Any] = {"status": "healthy", "reasons": []}
-    try:
-        state.broker_redis.ping()
-        report["broker"] = {"reachable": True}
-        report["queues"] = _queue_depths(state.broker_redis, all_queues(settings))
-        workers = _workers_online(state)
-        report["workers"] = {"online": len(workers), "names": workers}
-        cache = _config_cache_status(state)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        report.update(
-            status="unhealthy",
-            broker={"reachable": False, "error": type(exc).__name__},
-            reasons=["broker unreachable"],
-        )
-        return JSONResponse(report, status.HTTP_503_SERVICE_UNAVAILABLE)
-    config = cache.get("config", {})
-    report["provider"] = config.get("provider")
-    report["model"] = config.get("model")
-    report["context_cache_age_minutes"] = cache.get("context", {}).get("age_minutes")
-    report["config_cache"] = cache
-    if not workers:
-        report["reasons"].append("no worker online")
-    if cache.get("degraded"):
-        report["reasons"].append(cache.get("reason") or "configuration cache degraded")
-    if report["reasons"]:
-        report["status"] = "degraded"
-    return JSONResponse(report)
+    """Fleet health, answered from Redis in one round trip, never waiting for a worker or NestJS.
+
+    `unhealthy` (HTTP 503) when the broker (or Redis) is unreachable within
+    HEALTH_REDIS_TIMEOUT_SECONDS; `degraded`, with `reasons`, when the cached worker ping saw no
+    worker, when the fleet's last fetch from NestJS failed (`nestjs`: reason, ages, a digest of
+    the tenant, never its name), or when the default tenant's config cache serves stale data;
+    else `healthy`. `workers.ping_age_seconds` says how old the cached ping is."""
+    report, code = fleet_health(state.health, state.settings, state.configs)
+    return JSONResponse(report, code)
 
 
-@router.get("/providers")
+@router.get(
+    "/providers",
+    operation_id="listProviders",
+    summary="Supported providers and the tenant's",
+    responses=STORE_DOWN,
+)
 def providers(state: StateDep, tenant: TenantDep) -> dict[str, Any]:
     """The providers this build supports, and which one the tenant's configuration uses."""
     try:
@@ -107,7 +73,7 @@ class _FleetCollector(Collector):
             "eyeflow_queue_depth", "Messages waiting in each broker queue", labels=["queue"]
         )
         queues = all_queues(self._state.settings)
-        for queue, depth in _queue_depths(self._state.broker_redis, queues).items():
+        for queue, depth in self._state.broker_queues(queues).items():
             depths.add_metric([queue], depth)
         yield depths
         yield from _admission_gauges(self._state)
@@ -134,9 +100,18 @@ def _admission_gauges(state: GatewayState) -> Iterator[Metric]:
     yield in_flight
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    operation_id="getMetrics",
+    summary="Prometheus metrics (operator)",
+    response_class=PlainTextResponse,
+    dependencies=[OperatorDep],
+    responses={403: error("Not the operator token (OPERATOR_API_TOKEN)"), **STORE_DOWN},
+)
 def metrics(state: StateDep) -> PlainTextResponse:
-    """Prometheus text format: jobs by kind and status, provider latency, tokens, retries."""
+    """Prometheus text format: jobs by kind and status, provider latency, tokens, retries, and
+    batch items per tenant. It names every tenant: the operator token only (OPERATOR_API_TOKEN,
+    as the scraper's bearer credential); 403 for the service token and tenant tokens."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_FleetCollector(state))
     return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

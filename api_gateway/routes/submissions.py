@@ -7,16 +7,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 
-from api_gateway.deps import TenantDep
+from api_gateway.body_limit import BoundedJsonRoute
+from api_gateway.deps import SubmitRateDep, TenantDep
+from api_gateway.openapi_models import SUBMITTED, ErrorBody, ValidationErrorBody, error
 from api_gateway.schemas import BatchRequest, EvaluateRequest, GenerateRequest, RefineRequest
 from api_gateway.state import GatewayState, StateDep
 from api_gateway.waiting import wait_until_terminal
 from eyeflow_worker.core.catalogue_shapes import json_size
 from eyeflow_worker.core.routing import Kind
-from eyeflow_worker.core.task_view import TERMINAL, Accepted, TaskView, status_path, task_view
+from eyeflow_worker.core.task_view import TERMINAL, Accepted, status_path, task_view
 from eyeflow_worker.core.webhook_urls import webhook_url_problem
 
-router = APIRouter(prefix="/api", tags=["jobs"])
+# Bodies are parsed within MAX_JSON_ELEMENTS / MAX_JSON_DEPTH (`BoundedJsonRoute`); every
+# submission takes one from the tenant's rate budget (after the token check main.py adds).
+router = APIRouter(
+    prefix="/api", tags=["jobs"], route_class=BoundedJsonRoute, dependencies=[SubmitRateDep]
+)
 
 WaitQuery = Annotated[
     float | None,
@@ -30,11 +36,24 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+# The numbers behind 413 and 429 are this gateway's settings: `routes/schemas.py` states them.
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": TaskView, "description": "`wait` was given and the job ended in time"},
-    409: {"description": "Idempotency-Key reused with a different body"},
-    413: {"description": "Request body too large"},
-    503: {"description": "The broker cannot be reached; nothing was enqueued"},
+    **SUBMITTED,
+    409: error("Idempotency-Key reused with a different body (or its first use still runs)"),
+    413: error("Request body over MAX_BODY_BYTES"),
+    422: error("The body, a header or a query parameter is invalid", ValidationErrorBody),
+    429: {
+        "model": ErrorBody,
+        "description": "Over the tenant's submission rate (TENANT_SUBMIT_RATE_PER_MINUTE, "
+        "TENANT_SUBMIT_BURST); nothing was enqueued",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until a submission is accepted again",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+    503: error("The broker or Redis cannot be reached; nothing was enqueued"),
 }
 
 
@@ -102,6 +121,8 @@ def _accept(
 
 @router.post(
     "/rules/generate",
+    operation_id="submitGenerate",
+    summary="Generate rules from one intent",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     responses=_RESPONSES,
@@ -131,6 +152,8 @@ def submit_generate(
 
 @router.post(
     "/rules/generate-batch",
+    operation_id="submitBatch",
+    summary="Generate rules for many intents (a batch)",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     responses=_RESPONSES,
@@ -151,7 +174,8 @@ def submit_batch(
     limit = state.settings.max_batch_intents
     if len(body.intents) > limit:
         raise _unprocessable(
-            "intents", f"at most {limit} intents per batch (got {len(body.intents)})"
+            "intents",
+            f"at most {limit} intents per batch (MAX_BATCH_INTENTS; got {len(body.intents)})",
         )
     payload = body.model_dump(exclude={"webhook_url", "intents"})
     # The requested mode; `auto` is resolved by the worker, which knows the tenant's provider.
@@ -171,6 +195,8 @@ def submit_batch(
 
 @router.post(
     "/rules/refine",
+    operation_id="submitRefine",
+    summary="Refine rules from feedback",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     responses=_RESPONSES,
@@ -197,6 +223,8 @@ def submit_refine(
 
 @router.post(
     "/conditions/evaluate",
+    operation_id="submitEvaluate",
+    summary="Evaluate a condition against a context",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     responses=_RESPONSES,

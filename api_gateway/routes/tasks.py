@@ -11,22 +11,25 @@ import redis
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
-from pydantic import Field
 
 from api_gateway.deps import TenantDep
 from api_gateway.enqueue import BrokerUnavailable
+from api_gateway.openapi_models import STORE_DOWN, ConflictBody, RetriedTask, TypedTaskView, error
 from api_gateway.state import GatewayState, StateDep
 from api_gateway.waiting import wait_until_terminal
 from eyeflow_worker.core.records import ItemStatus, NotRetryable, batch_task_id
 from eyeflow_worker.core.routing import job_route
-from eyeflow_worker.core.task_view import TERMINAL, BatchResultsPage, TaskView, task_view
+from eyeflow_worker.core.task_view import TERMINAL, BatchResultsPage, task_view
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such task for this tenant"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: error("No such task for this tenant (or, for batch routes, not a batch)"),
+    **STORE_DOWN,
+}
 
 
 def _record_or_404(state: GatewayState, task_id: str, tenant: str) -> dict[str, str]:
@@ -53,14 +56,12 @@ def _conflict(task_id: str, record: dict[str, str], detail: str) -> JSONResponse
     )
 
 
-class RetriedBatch(TaskView):
-    requeued: int = Field(description="How many failed items were re-queued (0: none had failed).")
-
-
 @router.get(
     "/{task_id}",
-    response_model=TaskView,
-    responses={**_NOT_FOUND, 202: {"model": TaskView, "description": "`wait` ran out first"}},
+    operation_id="getTask",
+    summary="Read a task (optionally wait for it to end)",
+    response_model=TypedTaskView,
+    responses={**_NOT_FOUND, 202: {"model": TypedTaskView, "description": "`wait` ran out first"}},
 )
 def read_task(
     task_id: str,
@@ -84,8 +85,10 @@ def read_task(
 
 @router.delete(
     "/{task_id}",
-    response_model=TaskView,
-    responses={**_NOT_FOUND, 409: {"description": "The task had already finished"}},
+    operation_id="cancelTask",
+    summary="Cancel a task",
+    response_model=TypedTaskView,
+    responses={**_NOT_FOUND, 409: error("The task had already finished", ConflictBody)},
 )
 def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONResponse:
     """Cancel a queued or running job. For a batch, every item not yet finished is cancelled and
@@ -108,7 +111,13 @@ def cancel_task(task_id: str, state: StateDep, tenant: TenantDep) -> JSONRespons
     return JSONResponse(task_view(task_id, current).to_json())
 
 
-@router.get("/{task_id}/results", response_model=BatchResultsPage, responses=_NOT_FOUND)
+@router.get(
+    "/{task_id}/results",
+    operation_id="listBatchResults",
+    summary="Page through a batch's per-item results",
+    response_model=BatchResultsPage,
+    responses=_NOT_FOUND,
+)
 def batch_results(
     task_id: str,
     state: StateDep,
@@ -144,11 +153,13 @@ def batch_results(
 
 @router.post(
     "/{task_id}/retry",
-    response_model=RetriedBatch,
+    operation_id="retryBatch",
+    summary="Re-queue the failed items of a finished batch",
+    response_model=RetriedTask,
     responses={
         **_NOT_FOUND,
-        409: {"description": "The batch is still running, or was cancelled"},
-        503: {"description": "The broker is unreachable; nothing was changed"},
+        409: error("The batch is still running, or was cancelled", ConflictBody),
+        503: error("Redis or the broker is unreachable; nothing was changed"),
     },
 )
 def retry_batch(task_id: str, state: StateDep, tenant: TenantDep) -> JSONResponse:

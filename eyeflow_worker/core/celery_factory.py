@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import redis
@@ -9,6 +10,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from celeryconfig import celery_config
+from eyeflow_worker.core.broker import fleet_broker_kind
 from eyeflow_worker.core.settings import Settings
 
 TASK_MODULES = ["eyeflow_worker.tasks"]
@@ -30,12 +32,29 @@ TRANSIENT_INFRA_RETRY: dict[str, Any] = {
 }
 
 
+class _WholeSecondCountdowns(Celery):  # type: ignore[misc]  # Celery is untyped
+    """Celery, sending every countdown as a whole number of seconds, rounded up.
+
+    On RabbitMQ a countdown travels through Celery's native delayed delivery, whose routing key
+    encodes `int(countdown)` seconds — and kombu refuses 0 (`ValueError: countdown must be a
+    positive number`, Celery 5.7), so a 0.3 s webhook back-off or infrastructure retry would
+    fail its task instead of retrying. Rounding up also keeps a message from arriving before
+    its ETA (`int` would cut 1.7 s to 1). Used only when the broker is RabbitMQ."""
+
+    def send_task(self, name: str, *args: Any, **options: Any) -> Any:
+        countdown = options.get("countdown")
+        if isinstance(countdown, int | float) and countdown > 0:
+            options["countdown"] = math.ceil(countdown)
+        return super().send_task(name, *args, **options)
+
+
 def create_celery_app(settings: Settings, *, include_tasks: bool = True) -> Celery:
     """A Celery app configured from `settings`.
 
     The gateway builds one with `include_tasks=False`: it only sends tasks by name, so it never
     imports task code and never calls an LLM.
     """
-    celery = Celery("eyeflow", include=TASK_MODULES if include_tasks else [])
+    app_class = _WholeSecondCountdowns if fleet_broker_kind(settings) == "amqp" else Celery
+    celery: Celery = app_class("eyeflow", include=TASK_MODULES if include_tasks else [])
     celery.conf.update(celery_config(settings))
     return celery

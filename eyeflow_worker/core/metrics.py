@@ -27,6 +27,11 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "eyeflow_tokens": ("LLM tokens used, by provider and direction", ("provider", "direction")),
     "eyeflow_provider_retries": ("Provider calls retried, by error code", ("code",)),
+    "eyeflow_leases_reaped": (
+        "Jobs and batch items sent again because their worker died (their lease expired), "
+        "by task",
+        ("task",),
+    ),
     "eyeflow_webhook_deliveries": (
         "Webhook deliveries: attempts delivered or failed, and deliveries abandoned",
         ("outcome",),

@@ -11,10 +11,13 @@ Layout (all keys expire `task_record_ttl_seconds` after the last write):
                               deadline_at (epoch seconds: items re-try transient failures
                               until then), mode (realtime|economy|auto as requested, then as
                               resolved) and, for economy batches, mode_reason,
-                              provider_batches, economy_cost_usd, economy_realtime_cost_usd
+                              provider_batches, economy_cost_usd, economy_realtime_cost_usd;
+                              `payload` is dropped when the job ends (`transitions.ENDED`),
+                              except for a batch with failed items, which a retry re-runs
   eyeflow:job:{id}:economy    hash: economy rounds' plans, intents and provider batch ids
                               (`economy_records.py`)
-  eyeflow:job:{id}:intents    list: a batch's intents, in order
+  eyeflow:job:{id}:intents    list: a batch's intents, in order (dropped when the batch ends with
+                              every item stored and none failed: each item holds its intent)
   eyeflow:job:{id}:items      hash: item index -> item result JSON
   eyeflow:job:{id}:succeeded  sorted set: indexes of the items stored as succeeded (score = index)
   eyeflow:job:{id}:failed     sorted set: indexes of the items stored as failed (score = index);

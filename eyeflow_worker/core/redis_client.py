@@ -6,6 +6,7 @@ import threading
 
 import redis
 
+from eyeflow_worker.core.redis_urls import client_for
 from eyeflow_worker.core.settings import Settings
 
 _clients: dict[str, redis.Redis] = {}
@@ -16,7 +17,8 @@ def get_redis(settings: Settings, url: str | None = None) -> redis.Redis:
     """A client for `url` (default `settings.redis_url`), str responses, one per process and URL.
 
     Timeouts are short on purpose: a dead Redis must turn into a fast, clear error (503 at the
-    gateway), never a hang.
+    gateway), never a hang. A `redis+sentinel://` URL gives a client that follows the master
+    (`core.redis_urls`).
     """
     url = url or settings.redis_url
     client = _clients.get(url)
@@ -24,7 +26,7 @@ def get_redis(settings: Settings, url: str | None = None) -> redis.Redis:
         with _lock:
             client = _clients.get(url)
             if client is None:
-                client = redis.Redis.from_url(
+                client = client_for(
                     url,
                     decode_responses=True,
                     socket_timeout=settings.redis_socket_timeout_seconds,

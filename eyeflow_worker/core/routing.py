@@ -3,13 +3,16 @@ which queues each worker role consumes. The gateway, the workers, `celeryconfig`
 operators all read it from here; nothing else spells a task name or a queue.
 
 Queues are named by role; the names themselves are settings (`QUEUE_*`), so two fleets can
-share a broker.
+share a broker. How each queue is declared on the broker (`celery_task_queues`) is here too.
 """
 
 from __future__ import annotations
 
 from typing import Final, Literal
 
+from kombu.entity import Exchange, Queue
+
+from eyeflow_worker.core.broker import fleet_broker_kind
 from eyeflow_worker.core.settings import Settings
 
 Kind = Literal["generate", "batch", "refine", "evaluate"]
@@ -32,6 +35,7 @@ class Tasks:
     WEBHOOK_DELIVER: Final = "eyeflow.webhook.deliver"
     WEBHOOK_SWEEP: Final = "eyeflow.webhook.sweep"
     CONFIG_REFRESH_DUE: Final = "eyeflow.config.refresh_due"
+    LEASE_REAP: Final = "eyeflow.leases.reap"
 
 
 # kind -> the task that runs it (what a submission sends).
@@ -57,6 +61,8 @@ TASK_QUEUES: Final[dict[str, QueueRole]] = {
     Tasks.BATCH_ADMIT: "maintenance",
     # Beat's economy safety net: re-sends the polls a lost countdown message left undone.
     Tasks.ECONOMY_SWEEP: "maintenance",
+    # Beat's reaper: jobs whose worker died go back to their queue (workers reap too).
+    Tasks.LEASE_REAP: "maintenance",
     Tasks.WEBHOOK_DELIVER: "webhooks",
     Tasks.WEBHOOK_SWEEP: "maintenance",
     Tasks.CONFIG_REFRESH_DUE: "maintenance",
@@ -102,3 +108,26 @@ def worker_queues(role: WorkerRole, settings: Settings) -> list[str]:
 def celery_task_routes(settings: Settings) -> dict[str, dict[str, str]]:
     """Celery's `task_routes` for this table."""
     return {task: {"queue": queue_for(task, settings)} for task in TASK_QUEUES}
+
+
+def celery_task_queues(settings: Settings) -> list[Queue]:
+    """Celery's `task_queues`: every queue of the table, declared alike by whoever sends to or
+    consumes it.
+
+    On RabbitMQ each is a `BROKER_QUEUE_TYPE` queue (quorum by default: replicated, and a
+    message a dead consumer held goes back at once) bound to a topic exchange of its own name:
+    Celery's native delayed delivery sends a countdown's message through RabbitMQ's delay
+    exchanges and back by topic binding (with a direct exchange the message would sit in a
+    worker until due, as it does on Redis). On Redis a queue is what Celery would create by
+    itself (a direct exchange of the queue's name), so nothing changes there."""
+    amqp = fleet_broker_kind(settings) == "amqp"
+    arguments = {"x-queue-type": settings.broker_queue_type} if amqp else None
+    return [
+        Queue(  # type: ignore[no-untyped-call]  # kombu is partly typed
+            name,
+            Exchange(name, type="topic" if amqp else "direct"),  # type: ignore[no-untyped-call]
+            routing_key=name,
+            queue_arguments=arguments,
+        )
+        for name in all_queues(settings)
+    ]

@@ -7,6 +7,8 @@ JSON-valued ones included — stops the process at start-up with a message namin
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -92,6 +94,18 @@ class Settings(BaseSettings):
     redis_socket_timeout_seconds: float = 5.0
     redis_connect_timeout_seconds: float = 2.0
 
+    # --- broker (RabbitMQ) ---
+    # With BROKER_URL=amqp://… the fleet's queues are declared with this type: `quorum`
+    # (replicated, survives a broker node; RabbitMQ ≥ 3.8) or `classic` (a single-node dev broker).
+    broker_queue_type: Literal["quorum", "classic"] = "quorum"
+    # AMQP heartbeat: a worker host that vanishes without closing its connection (power, network)
+    # is noticed within about two of these, and its unacked messages are delivered again.
+    broker_heartbeat_seconds: float = Field(default=30.0, ge=0)
+    # A graceful stop (SIGTERM with REMAP_SIGTERM=SIGQUIT, as docker-compose and `make up` run
+    # the workers) gives running jobs this long to finish, then hands the messages of those still
+    # running back to the broker, so another worker starts them at once.
+    worker_soft_shutdown_seconds: float = Field(default=20.0, ge=0)
+
     # --- Gateway ------------------------------------------------------------------------------
     gateway_api_token: SecretStr | None = None
     max_body_bytes: int = 5 * 1024 * 1024
@@ -161,13 +175,90 @@ class Settings(BaseSettings):
 
     # --- Webhooks -------------------------------------------------------------------------------
     webhook_secret: SecretStr | None = None
-    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["localhost", "127.0.0.1"]
-    )
+    # Internal webhook receivers the fleet may call (entries as for LLM_ALLOWED_API_HOSTS,
+    # below); any host at public addresses needs none. None by default.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_timeout_seconds: float = 10.0
     webhook_max_attempts: int = 8
     webhook_retry_window_seconds: float = 3600.0
     webhook_backoff_base_seconds: float = 2.0
+
+    # --- egress ---
+    # Hosts a tenant's LLM `apiUrl` may name at any address, internal too (`core/egress.py`):
+    # `host` or `host:port` (`ollama:11434`, `10.0.0.7`, `[fd00::7]:8080`); any other host must
+    # resolve to public addresses only. The hosts of LLM_API_URL and LLM_FALLBACK_CREDENTIALS (the
+    # operator's own) count as listed. A local Ollama or llama.cpp tenants name must be listed.
+    llm_allowed_api_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["api.anthropic.com", "api.openai.com"]
+    )
+
+    @field_validator("llm_allowed_api_hosts", mode="before")
+    @classmethod
+    def _split_allowed_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("llm_allowed_api_hosts", "webhook_allowed_hosts", mode="after")
+    @classmethod
+    def _allowed_hosts_read(cls, value: list[str]) -> list[str]:
+        # A malformed entry stops the process at start-up, not the first call it would govern.
+        # Imported here: settings, which every module imports, itself imports nothing of ours.
+        from eyeflow_worker.core.egress import EgressPolicy
+
+        EgressPolicy.parse("", value)
+        return value
+
+    # --- health ---
+    # /health's own Redis connections (the broker's queues, the fleet's health records) give up
+    # after this long, to connect and to read, without retrying: a dead or stuck Redis makes
+    # /health answer `unhealthy` at once, never hold the request (or a gateway thread).
+    health_redis_timeout_seconds: float = Field(default=0.1, gt=0, le=5)
+    # Workers online come from a Celery ping cached in Redis; a /health that finds it older than
+    # this starts one new ping in the background (one at a time across every gateway) and
+    # answers from the cache meanwhile, with its age.
+    health_worker_ping_max_age_seconds: float = Field(default=5.0, gt=0)
+    # How long that background ping collects replies: a busy worker on a loaded host can take
+    # longer than half a second to answer.
+    health_worker_ping_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+
+    # --- input limits ---
+    # A submission's body is measured on its raw text before it is parsed (`core/json_bounds.py`):
+    # parsing is what costs (a 1 MiB body of empty lists took ~64 MB). At most this many JSON
+    # values in the whole body (every object, list, string, number, true/false/null; keys are not
+    # counted), nested at most `max_json_depth` levels inside any one field. The depth cannot go
+    # above 32: the catalogue reader and the prompt builder recurse.
+    max_json_elements: int = Field(default=100_000, ge=10)
+    max_json_depth: int = Field(default=32, ge=2, le=32)
+    # Submissions per tenant, shared by every gateway (a token bucket in Redis): sustained per
+    # minute, and how many may come at once. 0 turns the limit off. A batch counts as one
+    # submission, whatever its size (fair admission paces its items). The default only stops a
+    # runaway client; set what a tenant needs.
+    tenant_submit_rate_per_minute: float = Field(default=6000.0, ge=0)
+    tenant_submit_burst: int = Field(default=1000, ge=1)
+
+    # --- auth ---
+    # Who calls as whom: api_gateway/auth.py; read and checked at start-up: core/auth_settings.py.
+    operator_api_token: SecretStr | None = None
+    gateway_jwt_secret: SecretStr | None = None
+    gateway_jwt_public_key: str | None = None
+    gateway_jwt_audience: str | None = None
+    gateway_jwt_issuer: str | None = None
+    gateway_jwt_max_ttl_seconds: float = Field(default=3600.0, gt=0)
+    gateway_require_jwt: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auth_blank_is_unset(cls, data: Any) -> Any:
+        from eyeflow_worker.core.auth_settings import blank_is_unset
+
+        return blank_is_unset(data)
+
+    @model_validator(mode="after")
+    def _auth_usable(self) -> Settings:
+        from eyeflow_worker.core.auth_settings import check_auth
+
+        return check_auth(self)
 
     @field_validator(
         "gateway_api_token",
@@ -223,18 +314,47 @@ class Settings(BaseSettings):
         return {name.lower(): entry for name, entry in value.items()}
 
     @model_validator(mode="after")
-    def _refuse_placeholders_outside_dev(self) -> Settings:
-        if self.environment != "production":
+    def _refuse_missing_secrets_outside_dev(self) -> Settings:
+        """Only `dev` runs on the built-in fallbacks (a fixed webhook secret, a cache key
+        derived from a public constant, the gateway open). Production needs all three secrets;
+        `test` the two whose fallbacks are public (its gateway may run open, with a warning).
+        Every missing one is named at once."""
+        if self.environment == "dev":
             return self
         required = {
             "WEBHOOK_SECRET": self.webhook_secret,
-            "GATEWAY_API_TOKEN": self.gateway_api_token,
             "CACHE_ENCRYPTION_KEY": self.cache_encryption_key,
         }
-        for name, secret in required.items():
-            if secret is None or secret.get_secret_value().strip().lower() in _PLACEHOLDERS:
-                raise ValueError(f"{name} must be set to a real secret when ENVIRONMENT=production")
+        if self.environment == "production":
+            required["GATEWAY_API_TOKEN"] = self.gateway_api_token
+        missing = [
+            name
+            for name, secret in required.items()
+            if secret is None or secret.get_secret_value().strip().lower() in _PLACEHOLDERS
+        ]
+        if missing:
+            raise ValueError(
+                f"{', '.join(missing)} must be set to a real secret when "
+                f"ENVIRONMENT={self.environment} (only ENVIRONMENT=dev runs without)"
+            )
         return self
+
+    @field_validator("webhook_secret", mode="after")
+    @classmethod
+    def _webhook_secret_decodes(cls, value: SecretStr | None) -> SecretStr | None:
+        """A `whsec_` secret is base64 (Standard Webhooks): one that does not decode is refused
+        at start-up, not at the first webhook (which would then never be delivered)."""
+        if value is None:
+            return value
+        raw = value.get_secret_value()
+        if raw.startswith("whsec_"):
+            try:
+                decoded = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("a whsec_ secret must be base64 after the prefix") from None
+            if len(decoded) < 16:
+                raise ValueError("a whsec_ secret must hold at least 16 bytes") from None
+        return value
 
     @property
     def effective_broker_url(self) -> str:

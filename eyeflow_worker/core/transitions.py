@@ -8,8 +8,25 @@ registers and calls them; the key layout is described there.
 # It keeps a batch's lists as long as its record, and puts a job with a webhook in the outbox
 # (a sorted set by end time) in the same atomic step: if the worker dies before it queues the
 # delivery, the beat sweep finds the job there (see `pending_webhooks`).
+# It also drops what only running the job needed (`release_payload`): the payload — the request,
+# with its possibly large aggregated context — once nothing can run the job again, and a batch's
+# intents list once every item is stored with its own intent. A batch with failed items keeps
+# both: a retry re-runs those items with them. A cancelled batch keeps its intents: its results
+# pages show the intent of every item that never ran.
 ENDED = """
+local function release_payload(status)
+  if redis.call('HGET', KEYS[1], 'kind') ~= 'batch' or status == 'cancelled' then
+    redis.call('HDEL', KEYS[1], 'payload')
+    return
+  end
+  if redis.call('ZCARD', KEYS[6]) > 0 then return end
+  redis.call('HDEL', KEYS[1], 'payload')
+  local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+  if redis.call('HLEN', KEYS[3]) >= total then redis.call('DEL', KEYS[2]) end
+end
+
 local function ended(status, ttl, channel, job_id, now_epoch)
+  release_payload(status)
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
   redis.call('EXPIRE', KEYS[3], ttl)

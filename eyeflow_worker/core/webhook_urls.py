@@ -1,34 +1,25 @@
-"""Which URLs may receive webhooks: the allow-list check the gateway runs at submission."""
+"""Which URLs may receive webhooks: the egress policy of `WEBHOOK_ALLOWED_HOSTS`
+(`core.egress`), checked by the gateway at submission without connecting. The delivery checks it
+again at every attempt, where it connects (`webhook_delivery`)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from collections.abc import Sequence
+from functools import lru_cache
 
-import httpx
+from eyeflow_worker.core.egress import WEBHOOK_SETTING, EgressPolicy
 
 
-def webhook_url_problem(url: str, allowed_hosts: list[str]) -> str | None:
-    """Why `url` may not receive webhooks, or None when it may.
+def webhook_url_problem(url: str, allowed_hosts: Sequence[str]) -> str | None:
+    """Why `url` may not receive webhooks, or None when it may be tried.
 
-    Hosts match exactly, or by suffix for entries written `*.example.com`. Only http(s) with a
-    host and without credentials in the URL are accepted.
+    http(s) only, with a host, without credentials; a host that is not on the allow-list must
+    not be an internal address written in the URL (a name is resolved, and its addresses
+    checked, when the delivery connects).
     """
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        _ = parts.port  # raises on a port that is not a number
-        httpx.URL(url)  # what will really send it must accept it too
-    except (ValueError, httpx.InvalidURL):
-        return "is not a valid URL"
-    if parts.scheme not in ("http", "https"):
-        return "must use http or https"
-    if not host:
-        return "must name a host"
-    if parts.username or parts.password:
-        return "must not carry credentials"
-    for allowed in allowed_hosts:
-        if allowed.startswith("*.") and host.endswith(allowed[1:]):
-            return None
-        if host == allowed:
-            return None
-    return f"host {host!r} is not in WEBHOOK_ALLOWED_HOSTS"
+    return _policy(tuple(allowed_hosts)).url_problem(url)
+
+
+@lru_cache(maxsize=8)
+def _policy(allowed_hosts: tuple[str, ...]) -> EgressPolicy:
+    return EgressPolicy.parse(WEBHOOK_SETTING, allowed_hosts)

@@ -17,6 +17,8 @@ import httpx2
 from anthropic.types import CacheControlEphemeralParam, MessageParam
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 
+from eyeflow_worker.core.egress import llm_policy, refusal_in
+from eyeflow_worker.core.egress_transport import guarded_sdk_client
 from eyeflow_worker.core.errors import ProviderAuthError, ProviderError
 from eyeflow_worker.core.llm import (
     LLMRequest,
@@ -30,12 +32,14 @@ from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
     connection_error,
+    egress_refused,
     error_from_status,
     malformed_reason,
     malformed_response,
     missing_key_message,
     parse_response,
     redact,
+    refuse_unusable_url,
     timeout_error,
     token_count,
 )
@@ -95,7 +99,7 @@ class AnthropicProvider:
         )
 
     def _client(self) -> anthropic.Anthropic:
-        return make_client(self.config, self.base_url)
+        return make_client(self.config, self.base_url, self.settings)
 
     def _translate(self, exc: anthropic.AnthropicError) -> ProviderError:
         return translate_anthropic_error(
@@ -165,14 +169,17 @@ def read_message(
     )
 
 
-def make_client(config: ProviderConfig, base_url: str) -> anthropic.Anthropic:
-    """The (process-cached) SDK client for `config`; the SDK's own retries are off."""
+def make_client(config: ProviderConfig, base_url: str, settings: Settings) -> anthropic.Anthropic:
+    """The (process-cached) SDK client for `config`: its own retries off, its connections
+    through the egress guard (`LLM_ALLOWED_API_HOSTS`)."""
     api_key = config.api_key
     if api_key is None or not api_key.get_secret_value():
         name = AnthropicProvider.name
         raise ProviderAuthError(missing_key_message(name), details={"provider": name})
+    refuse_unusable_url(AnthropicProvider.name, base_url)
     timeout = config.request_timeout_seconds
-    key = client_key(AnthropicProvider.name, base_url, api_key, timeout)
+    policy = llm_policy(settings)
+    key = client_key(AnthropicProvider.name, base_url, api_key, timeout, policy)
     return cached_client(
         key,
         lambda: anthropic.Anthropic(
@@ -180,6 +187,7 @@ def make_client(config: ProviderConfig, base_url: str) -> anthropic.Anthropic:
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
+            http_client=guarded_sdk_client(policy, timeout=timeout),
         ),
     )
 
@@ -192,9 +200,14 @@ def translate_anthropic_error(
     if isinstance(exc, anthropic.APITimeoutError):
         return timeout_error(provider, timeout_seconds)
     if isinstance(exc, anthropic.APIConnectionError):
+        refusal = refusal_in(exc)
+        if refusal is not None:
+            return egress_refused(provider, refusal)
         return connection_error(provider, redact(str(exc), secret))
     if isinstance(exc, anthropic.APIStatusError):
-        message = exc.api_message or _body_message(exc.body) or f"HTTP {exc.status_code}"
+        # The error object's own message only: a body that is no Anthropic error is not shown.
+        message = exc.api_message if isinstance(exc.api_message, str) else None
+        message = message or f"HTTP {exc.status_code}"
         return error_from_status(
             provider,
             exc.status_code,
@@ -227,12 +240,6 @@ def _message(message: Message) -> MessageParam:
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
     return {"role": "user", "content": message.content}
-
-
-def _body_message(body: object) -> str | None:
-    if isinstance(body, str) and body.strip():
-        return body.strip()
-    return None
 
 
 def secret_of(config: ProviderConfig) -> str | None:

@@ -307,7 +307,7 @@ class AnthropicBatches:
         )
 
     def _client(self) -> anthropic.Anthropic:
-        return make_client(self.config, self.base_url)
+        return make_client(self.config, self.base_url, self.settings)
 
     def _secret(self) -> str | None:
         return secret_of(self.config)

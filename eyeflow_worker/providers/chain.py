@@ -5,9 +5,13 @@ Which fallbacks a job gets is decided in `core.provider_catalogue.fallback_confi
 
 - The chain is the tenant's configured provider, then `settings.llm_fallback_providers`
   (`LLM_FALLBACK_PROVIDERS=ollama,offline`) in order. Each link has its own retry loop; a link
-  is abandoned when its retries are spent or at once on a non-retryable `ProviderError`
-  (refused key, refused request), and the next link serves. The `LLMResponse` says which
-  provider and model actually answered.
+  is abandoned when its retries are spent on an outage (unavailable, overloaded, rate limited,
+  timed out: a retryable `ProviderError`), and the next link serves. The `LLMResponse` says
+  which provider and model actually answered.
+- Fallbacks serve provider outages only. A link that refuses the request for good — a refused
+  key (401/403), a refused request (400/404/422) — ends the chain with its error: the fleet's
+  own (paid) fallback credentials never serve a tenant whose key was revoked or whose requests
+  are invalid; the tenant must fix its configuration.
 - A fallback entry is only a provider *name*. It is built as
   `ProviderConfig(provider=name, model=DEFAULT_MODELS[name], api_key=None, api_url=None)` with
   the primary's temperature and token limit. It never inherits the primary's key or URL (that
@@ -53,6 +57,8 @@ class FallbackChain:
                 return link.complete(request)
             except ProviderError as error:
                 failures.append((link.name, error))
+                if not error.retryable:
+                    break  # not an outage: no fallback serves a refused key or request
                 if index + 1 < len(self.links):
                     log.warning(
                         "%s failed (%s: %s); falling back to %s",

@@ -5,6 +5,12 @@ and kept under a key that names the provider, the base URL, a SHA-256 digest of 
 the timeout: a rotated key or a changed URL gets a fresh client, and the raw key never becomes
 part of anything that could be printed.
 
+Every client connects through the egress guard (`core.egress_transport`) under the fleet's
+`LLM_ALLOWED_API_HOSTS` policy (`egress.llm_policy`), which is part of the key too: the SDKs are
+given a guarded httpx2 client (`http_client=`), Ollama is spoken to with a guarded httpx one — no
+redirect followed, no proxy from the environment, every connection to an address the policy
+allows.
+
 The cache is a small LRU (`MAX_CLIENTS`): every rotated key or tenant URL would otherwise keep
 a client and its connection pool for the life of the process. The least recently used client
 is closed when it is evicted (a call still running on it at that moment fails as a connection
@@ -23,6 +29,8 @@ from typing import NamedTuple, TypeVar, cast
 
 from pydantic import SecretStr
 
+from eyeflow_worker.core.egress import EgressPolicy
+
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
@@ -35,17 +43,22 @@ class ClientKey(NamedTuple):
     base_url: str
     key_digest: str
     timeout_seconds: float
+    egress: EgressPolicy | None = None
 
 
 def client_key(
-    provider: str, base_url: str, api_key: SecretStr | None, timeout_seconds: float
+    provider: str,
+    base_url: str,
+    api_key: SecretStr | None,
+    timeout_seconds: float,
+    egress: EgressPolicy | None = None,
 ) -> ClientKey:
     digest = (
         hashlib.sha256(api_key.get_secret_value().encode()).hexdigest()
         if api_key is not None
         else "-"
     )
-    return ClientKey(provider, base_url, digest, timeout_seconds)
+    return ClientKey(provider, base_url, digest, timeout_seconds, egress)
 
 
 _clients: OrderedDict[ClientKey, object] = OrderedDict()

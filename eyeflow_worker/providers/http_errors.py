@@ -9,12 +9,14 @@ what the fleet makes of them (and reads the rate-limit headers for the limiter, 
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from eyeflow_worker.core.egress import EgressRefused, url_shape_problem
 from eyeflow_worker.core.errors import (
     ProviderAuthError,
     ProviderError,
@@ -31,7 +33,10 @@ from eyeflow_worker.providers.ratelimit_headers import (
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 _MAX_MESSAGE_CHARS = 500
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 # A server-given wait longer than this is taken for a broken header, not a real request: the
 # retry loop waits its own longest backoff instead, and the fleet does not cool down for it.
 ABSURD_RETRY_AFTER_SECONDS = 3600.0
@@ -51,12 +56,38 @@ _RESET_HEADER = re.compile(
 
 
 def redact(text: str, secret: str | None) -> str:
-    """`text` with every occurrence of `secret` masked, cut to a length fit for a task record."""
+    """Text from a remote reply made fit for a task record: every occurrence of `secret`
+    masked, control characters and runs of white space turned into one space, cut short.
+
+    Only a provider's own error message (the `error.message` of its JSON error object) is ever
+    passed here — never a body as such: a URL pointing somewhere unexpected must not turn the
+    job's `error.message` into a window on whatever answered there.
+    """
     if secret:
         text = text.replace(secret, "***")
+    text = _CONTROL_OR_SPACE.sub(" ", text).strip()
     if len(text) > _MAX_MESSAGE_CHARS:
         text = text[: _MAX_MESSAGE_CHARS - 1] + "…"
     return text
+
+
+def refuse_unusable_url(provider: str, base_url: str) -> None:
+    """Raise the egress refusal for a base URL no client should be built for (not http(s),
+    credentials in it, not a URL at all); where it may connect is checked when it connects."""
+    problem = url_shape_problem(base_url)
+    if problem is not None:
+        raise egress_refused(provider, EgressRefused(f"the URL {problem}"))
+
+
+def egress_refused(provider: str, refusal: EgressRefused) -> ProviderRequestError:
+    """The tenant's API URL is one the fleet may not call (`core.egress`): a configuration to
+    fix, never retried, never served by a fallback."""
+    log.warning("%s refused by the egress policy: %s %s", provider, refusal.reason, refusal.detail)
+    return ProviderRequestError(
+        f"{provider}: the configured API URL is not allowed: {refusal.reason}. Fix apiUrl in the "
+        "NestJS LLM configuration, or ask the operator to allow the host.",
+        details={"provider": provider, "egress": "refused"},
+    )
 
 
 def auth_refused_message(provider: str, status: int) -> str:

@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 
 import httpx
 
+from eyeflow_worker.core.egress import llm_policy, refusal_in
+from eyeflow_worker.core.egress_transport import guarded_client
 from eyeflow_worker.core.errors import ProviderError
 from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
 from eyeflow_worker.core.llm_config import ProviderConfig
@@ -18,11 +20,13 @@ from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
     connection_error,
+    egress_refused,
     error_from_status,
     malformed_reason,
     malformed_response,
     parse_response,
     redact,
+    refuse_unusable_url,
     timeout_error,
     token_count,
 )
@@ -66,8 +70,12 @@ class OllamaProvider:
         except httpx.TimeoutException:
             error = timeout_error(self.name, self.config.request_timeout_seconds)
         except httpx.HTTPError as exc:
-            error = connection_error(
-                self.name, redact(f"{type(exc).__name__}: {exc}", self._secret())
+            refusal = refusal_in(exc)
+            # The class of failure only: the OS's words can name addresses behind the URL.
+            error = (
+                egress_refused(self.name, refusal)
+                if refusal is not None
+                else connection_error(self.name, type(exc).__name__)
             )
         except ValueError as exc:  # a 200 whose body is not JSON
             error = malformed_response(self.name, malformed_reason(exc, self._secret()))
@@ -102,18 +110,23 @@ class OllamaProvider:
         except ValueError:
             message = None
         if not isinstance(message, str) or not message.strip():
-            message = response.text.strip() or f"HTTP {response.status_code}"
+            # Ollama's own `{"error": …}` only: any other body is not shown.
+            message = f"HTTP {response.status_code}"
         return error_from_status(
             self.name, response.status_code, redact(message, self._secret()), response.headers
         )
 
     def _client(self) -> httpx.Client:
+        refuse_unusable_url(self.name, self.base_url)
         api_key = self.config.api_key
         timeout = self.config.request_timeout_seconds
         headers = {"Authorization": f"Bearer {api_key.get_secret_value()}"} if api_key else {}
+        policy = llm_policy(self.settings)  # connections through the egress guard
         return cached_client(
-            client_key(self.name, self.base_url, api_key, timeout),
-            lambda: httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers),
+            client_key(self.name, self.base_url, api_key, timeout, policy),
+            lambda: guarded_client(
+                policy, timeout=timeout, base_url=self.base_url, headers=headers
+            ),
         )
 
     def _secret(self) -> str | None:

@@ -50,7 +50,7 @@ from eyeflow_worker.providers.batch_common import (
     not_visible_yet,
     within_grace,
 )
-from eyeflow_worker.providers.http_errors import MALFORMED_ERRORS, malformed_reason
+from eyeflow_worker.providers.http_errors import MALFORMED_ERRORS, malformed_reason, redact
 from eyeflow_worker.providers.openai_compat import OpenAIProvider
 from eyeflow_worker.providers.pricing import cost_usd
 
@@ -221,7 +221,8 @@ class OpenAIBatches:
     def _classify(self, custom_id: str, line: Mapping[str, Any]) -> BatchItemOutcome:
         error, response = line.get("error"), line.get("response")
         if error:  # the request never got an HTTP answer (expired, cancelled, refused)
-            return _line_error(custom_id, str(error.get("code") or ""), str(error.get("message")))
+            reason = redact(str(error.get("message")), self.chat._secret())
+            return _line_error(custom_id, str(error.get("code") or ""), reason)
         if not isinstance(response, dict):
             raise TypeError("a result line with neither response nor error")
         status = int(response["status_code"])
@@ -230,7 +231,8 @@ class OpenAIBatches:
             detail = body.get("error") if isinstance(body, dict) else None
             message = detail.get("message") if isinstance(detail, dict) else None
             secret = self.chat._secret()
-            return error_outcome(self.provider, custom_id, status, str(message or body), secret)
+            text = message if isinstance(message, str) and message else f"HTTP {status}"
+            return error_outcome(self.provider, custom_id, status, text, secret)
         try:
             answer = self.chat.batch_response(ChatCompletion.construct(**body))
         except ProviderError as refused:  # the model's refusal, as realtime reports it

@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 import openai
 from openai.types.chat import ChatCompletion
 
+from eyeflow_worker.core.egress import llm_policy, refusal_in
+from eyeflow_worker.core.egress_transport import guarded_sdk_client
 from eyeflow_worker.core.errors import ProviderAuthError, ProviderError, ProviderRequestError
 from eyeflow_worker.core.llm import LLMRequest, LLMResponse, RateLimitObservation, Usage
 from eyeflow_worker.core.llm_config import ProviderConfig
@@ -35,12 +37,14 @@ from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.clients import cached_client, client_key
 from eyeflow_worker.providers.http_errors import (
     connection_error,
+    egress_refused,
     error_from_status,
     malformed_reason,
     malformed_response,
     missing_key_message,
     parse_response,
     redact,
+    refuse_unusable_url,
     timeout_error,
     token_count,
 )
@@ -231,12 +235,18 @@ class OpenAICompatibleProvider:
                     missing_key_message(self.name), details={"provider": self.name}
                 )
             api_key = None
+        refuse_unusable_url(self.name, self.base_url)
         timeout = self.config.request_timeout_seconds
         raw_key = api_key.get_secret_value() if api_key is not None else _NO_KEY
+        policy = llm_policy(self.settings)  # connections through the egress guard
         return cached_client(
-            client_key(self.name, self.base_url, api_key, timeout),
+            client_key(self.name, self.base_url, api_key, timeout, policy),
             lambda: openai.OpenAI(
-                api_key=raw_key, base_url=self.base_url, timeout=timeout, max_retries=0
+                api_key=raw_key,
+                base_url=self.base_url,
+                timeout=timeout,
+                max_retries=0,
+                http_client=guarded_sdk_client(policy, timeout=timeout),
             ),
         )
 
@@ -280,10 +290,15 @@ def translate_openai_error(
     if isinstance(exc, openai.APITimeoutError):
         return timeout_error(provider, timeout_seconds)
     if isinstance(exc, openai.APIConnectionError):
+        refusal = refusal_in(exc)
+        if refusal is not None:
+            return egress_refused(provider, refusal)
         return connection_error(provider, redact(str(exc), secret))
     if isinstance(exc, openai.APIStatusError):
+        # The error object's own message only (the SDK hands over the body's `error` object, or
+        # the body itself): a body that is no JSON error object is not shown.
         body = exc.body
-        message = body.get("message") if isinstance(body, dict) else body
+        message = body.get("message") if isinstance(body, dict) else None
         if not isinstance(message, str) or not message.strip():
             message = f"HTTP {exc.status_code}"
         return error_from_status(

@@ -38,6 +38,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -48,6 +49,7 @@ from redis import Redis
 from eyeflow_worker.celery_app import app, settings
 from eyeflow_worker.core.admission import STALE_SENDING_SECONDS, Admission, Claim, admission_prefix
 from eyeflow_worker.core.errors import EyeflowError, JobTimeout
+from eyeflow_worker.core.job_leases import item_lease_key, job_lease_key
 from eyeflow_worker.core.lost_items import broker_client, find_lost, has_message, present_task_ids
 from eyeflow_worker.core.records import JobStore, batch_task_id
 from eyeflow_worker.core.routing import Tasks
@@ -57,12 +59,14 @@ from eyeflow_worker.runtime import Runtime, runtime_of
 from eyeflow_worker.tasks import economy
 from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
 from eyeflow_worker.tasks.execution import (
+    INFRA_ERRORS,
     JobContext,
     durably,
     error_for,
     finished,
     record_usage,
 )
+from eyeflow_worker.tasks.leasing import HANDOFF_SECONDS, Held, leased, message, redelivered
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +92,13 @@ def _current_run(record: dict[str, str]) -> int:
 
 @app.task(name=Tasks.BATCH_START, **TASK_OPTIONS)
 def start_batch(self: RuntimeTask, job_id: str, tenant: str, run: int = 0) -> None:
-    rt = self.rt
+    sent = message(self.name, [job_id, tenant, run], {}, self.request.id, job_id)
+    with leased(self.rt, job_lease_key(job_id), sent, redelivery=redelivered(self.request)) as held:
+        if held is not None:  # else another delivery of a start runs it now
+            _start(self.rt, job_id, held.tenant_for(tenant), run)
+
+
+def _start(rt: Runtime, job_id: str, tenant: str, run: int) -> None:
     if _current_run(rt.jobs.get(job_id) or {}) != run or not rt.jobs.start(job_id):
         return  # another run's start message (or the batch ended / was cancelled)
     if economy.begin(rt, job_id, tenant, run):
@@ -115,15 +125,28 @@ def generate_item(
     transient_retries: int = 0,
 ) -> None:
     rt = self.rt
-    if _run_item(rt, (job_id, tenant, index, run), transient_retries):
-        # Stored, or nothing left to do: the slot goes to the next admitted item. Released only
-        # after the store, so a redelivery of this message (a crash in between) releases it.
-        admission(rt).release(job_id, tenant, run, index)
-        admit(rt)
+    retries = {"transient_retries": transient_retries}
+    # Called without a message (in-process): the id the message would have (`_try_later`'s).
+    own_id = batch_task_id(job_id, run, index)
+    own_id += f":t{transient_retries}" if transient_retries else ""
+    sent = message(self.name, [job_id, tenant, index, run], retries, self.request.id, own_id)
+    again = redelivered(self.request)
+    with leased(rt, item_lease_key(job_id, run, index), sent, redelivery=again) as held:
+        if held is None:
+            return  # another delivery runs this item now (or its re-try is on its way)
+        tenant = held.tenant_for(tenant)
+        if _run_item(rt, (job_id, tenant, index, run), transient_retries, held):
+            # Stored, or nothing left to do: the slot goes to the next admitted item. Released
+            # only after the store, so a redelivery of this message (a crash between) frees it.
+            admission(rt).release(job_id, tenant, run, index)
+            admit(rt)
 
 
-def _run_item(rt: Runtime, item_of: tuple[str, str, int, int], transient_retries: int) -> bool:
-    """Run one item; False while it waits out a transient error (it keeps its slot)."""
+def _run_item(
+    rt: Runtime, item_of: tuple[str, str, int, int], transient_retries: int, held: Held
+) -> bool:
+    """Run one item; False while it waits out a transient error (it keeps its slot, and hands
+    its lease to the re-try)."""
     job_id, tenant, index, run = item_of
     record = rt.jobs.get(job_id)
     if record is None or record.get("status") in TERMINAL:
@@ -141,10 +164,12 @@ def _run_item(rt: Runtime, item_of: tuple[str, str, int, int], transient_retries
             job.aggregated_context(_batch_payload(rt.jobs, job_id).get("aggregated_context")),
             max_repair_attempts=rt.settings.rules_max_repair_attempts,
         )
+    except INFRA_ERRORS:
+        raise  # Celery's infrastructure retry runs the item again; it is not the item's failure
     except Exception as exc:
         transient = _is_transient(exc)
         if transient and time.time() < _deadline_at(rt, record):
-            _try_later(rt, exc, item_of, transient_retries)
+            _try_later(rt, exc, item_of, transient_retries, held)
             admission(rt).waiting(job_id, tenant, run, index)
             return False  # nothing stored: the item stays open until the re-sent message runs
         error = error_for(exc, batch_task_id(job_id, run, index))
@@ -238,7 +263,9 @@ def _resend_unsent(rt: Runtime, scheduler: Admission, older_than: float) -> int:
 
 def _lost_items(rt: Runtime, scheduler: Admission) -> list[Claim]:
     broker = broker_client(rt.settings)
-    return [] if broker is None else find_lost(scheduler, broker, rt.settings.queue_batch)
+    if broker is None:
+        return []
+    return find_lost(scheduler, broker, rt.settings.queue_batch, rt.redis)
 
 
 @worker_ready.connect
@@ -312,18 +339,20 @@ def _wait_seconds(exc: Exception, retries: int) -> float:
     return min(wait, _WAIT_MAX_SECONDS)
 
 
-def _try_later(rt: Runtime, exc: Exception, item: tuple[str, str, int, int], retries: int) -> None:
-    """Send the item's message again (same run: the staleness checks keep working), due later."""
+def _try_later(
+    rt: Runtime, exc: Exception, item: tuple[str, str, int, int], retries: int, held: Held
+) -> None:
+    """Send the item's message again (same run: the staleness checks keep working), due later;
+    its lease goes to that message first (the reaper re-sends it if the message is lost)."""
     job_id, tenant, index, run = item
     delay = _wait_seconds(exc, retries)
     code = exc.code if isinstance(exc, EyeflowError) else type(exc).__name__
     logger.info("batch %s item %d: %s, trying again in %.0fs", job_id, index, code, delay)
-    generate_item.apply_async(
-        args=[job_id, tenant, index, run],
-        kwargs={"transient_retries": retries + 1},
-        countdown=delay,
-        task_id=f"{batch_task_id(job_id, run, index)}:t{retries + 1}",
-    )
+    args, kwargs = [job_id, tenant, index, run], {"transient_retries": retries + 1}
+    task_id = f"{batch_task_id(job_id, run, index)}:t{retries + 1}"
+    held.hand_over(replace(held.work, args=args, kwargs=kwargs, task_id=task_id),
+                   time.time() + delay + HANDOFF_SECONDS)  # fmt: skip
+    generate_item.apply_async(args=args, kwargs=kwargs, countdown=delay, task_id=task_id)
     rt.metrics.count("eyeflow_batch_item_waits", code=code)
 
 

@@ -126,6 +126,7 @@ def poll_once(rt: Runtime, job_id: str, tenant: str, where: tuple[int, int, int]
     state = store.poll_state(job_id)
     if record is None or current_run(record) != run or (state and state.position > where):
         return
+    tenant = record.get("tenant", tenant)  # the job's own, never one a message names
     job = JobContext(rt, tenant, job_id)
     if record.get("status") in TERMINAL or polls >= _MAX_POLLS:
         store.stop_polling(job_id)

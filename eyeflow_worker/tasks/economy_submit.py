@@ -99,6 +99,7 @@ def _submit_once(rt: Runtime, job_id: str, tenant: str, where: tuple[int, int, i
     record = rt.jobs.get(job_id)
     if record is None or record.get("status") in TERMINAL or current_run(record) != run:
         return  # the sweep takes such a batch out of its index
+    tenant = record.get("tenant", tenant)  # the job's own, never one a message names
     recorded = store.submit_state(job_id)
     if recorded is None or recorded.position <= (run, round_no):
         # While it runs, it is due again when its lease ends (pushed on at every renewal).

@@ -90,7 +90,13 @@ def error_for(exc: BaseException, job_id: str) -> dict[str, Any]:
     }
 
 
+# A Redis or broker error in the middle of a job is the infrastructure's, not the job's: it goes
+# to Celery's infrastructure retry (`TRANSIENT_INFRA_RETRY`), never into a final `internal_error`.
+INFRA_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
 def run_job(rt: Runtime, job_id: str, tenant: str, work: JobWork) -> None:
+    """Run one job: the caller holds its lease (`tasks.leasing.leased`)."""
     if not rt.jobs.start(job_id):
         logger.info("job %s is already finished or cancelled; skipping", job_id)
         rt.webhooks.requeue_if_lost(job_id, rt.jobs.get(job_id))
@@ -100,6 +106,8 @@ def run_job(rt: Runtime, job_id: str, tenant: str, work: JobWork) -> None:
     result: dict[str, Any] | None = None
     try:
         result = work(payload, context)
+    except INFRA_ERRORS:
+        raise
     except Exception as exc:
         error = error_for(exc, job_id)
         changed = durably(lambda: rt.jobs.fail(job_id, error))

@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from eyeflow_worker.celery_app import app
+from eyeflow_worker.core.job_leases import job_lease_key
 from eyeflow_worker.core.routing import Tasks
 from eyeflow_worker.evaluation import LLMChoice, evaluate_condition_job
 from eyeflow_worker.rules.service import generate_rules, refine_rules
 from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
-from eyeflow_worker.tasks.execution import JobContext, run_job
+from eyeflow_worker.tasks.execution import JobContext, JobWork, run_job
+from eyeflow_worker.tasks.leasing import leased, message, redelivered
 
 # A plain-English verdict depends on the context values, which change; an hour bounds staleness.
 _CONDITION_CACHE_TTL_SECONDS = 3600
@@ -49,16 +51,25 @@ def _evaluate(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
     )
 
 
+def _run_leased(task: RuntimeTask, job_id: str, tenant: str, work: JobWork) -> None:
+    """Run the job under its lease; a delivery that finds it leased does nothing."""
+    sent = message(task.name, [job_id, tenant], {}, task.request.id, job_id)
+    again = redelivered(task.request)
+    with leased(task.rt, job_lease_key(job_id), sent, redelivery=again) as held:
+        if held is not None:
+            run_job(task.rt, job_id, held.tenant_for(tenant), work)
+
+
 @app.task(name=Tasks.GENERATE, **TASK_OPTIONS)
 def generate(self: RuntimeTask, job_id: str, tenant: str) -> None:
-    run_job(self.rt, job_id, tenant, _generate)
+    _run_leased(self, job_id, tenant, _generate)
 
 
 @app.task(name=Tasks.REFINE, **TASK_OPTIONS)
 def refine(self: RuntimeTask, job_id: str, tenant: str) -> None:
-    run_job(self.rt, job_id, tenant, _refine)
+    _run_leased(self, job_id, tenant, _refine)
 
 
 @app.task(name=Tasks.EVALUATE, **TASK_OPTIONS)
 def evaluate(self: RuntimeTask, job_id: str, tenant: str) -> None:
-    run_job(self.rt, job_id, tenant, _evaluate)
+    _run_leased(self, job_id, tenant, _evaluate)

@@ -24,11 +24,13 @@ from pydantic import (
     SecretStr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from eyeflow_worker.core.catalogue_shapes import Loc, describe_loc, shape_problems
+from eyeflow_worker.core.egress import EgressPolicy, llm_policy, url_shape_problem
 from eyeflow_worker.core.errors import ConfigInvalid, ConfigMissing, UpstreamUnavailable
 from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
@@ -50,12 +52,19 @@ class _ApiConfig(BaseModel):
 
     @field_validator("apiUrl")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
+    def _allowed_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """An http(s) URL the egress policy (`LLM_ALLOWED_API_HOSTS`, given as the validation
+        context) does not refuse outright; calls to it are checked again where they connect."""
         if value is None or value.strip() == "":
             return None
         value = value.strip()
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
+        policy = (info.context or {}).get("egress")
+        if isinstance(policy, EgressPolicy):
+            problem = policy.url_problem(value)
+        else:
+            problem = url_shape_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value.rstrip("/")
 
 
@@ -85,7 +94,13 @@ class NestLLMConfig(BaseModel):
 
 
 class _Transient(Exception):
-    """A failure worth retrying: connection error, timeout or 5xx."""
+    """A failure worth retrying: connection error, timeout or 5xx. `cause` is a short label with
+    no URL and no tenant in it (an exception class, `timeout`, `HTTP 503`): what the fleet's
+    /health may show about the failure (`core.fleet_health`)."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class NestJSClient:
@@ -108,6 +123,9 @@ class NestJSClient:
             headers={"Accept": "application/json", "User-Agent": "eyeflow-worker-fleet"},
             transport=transport,
             verify=_ssl_context(),
+            # The operator's own server: outside the egress policy, but redirects stay off (httpx's
+            # default, said out loud) — a fetch goes to NESTJS_SERVER_URL and nowhere else.
+            follow_redirects=False,
         )
 
     def close(self) -> None:
@@ -138,7 +156,9 @@ class NestJSClient:
                 details={"tenant": tenant, "fields": []},
             )
         try:
-            parsed = NestLLMConfig.model_validate(body)
+            parsed = NestLLMConfig.model_validate(
+                body, context={"egress": llm_policy(self.settings)}
+            )
         except ValidationError as exc:
             raise _invalid(exc, url, tenant) from None
         if parsed.isDefault is False:
@@ -196,11 +216,13 @@ class NestJSClient:
                 response = self._client.get(url, headers=self._headers(tenant))
             except httpx.TimeoutException as exc:
                 timeout = self.settings.nestjs_timeout_seconds
-                raise _Transient(f"timed out after {timeout:g}s ({type(exc).__name__})") from None
+                raise _Transient(
+                    f"timed out after {timeout:g}s ({type(exc).__name__})", "timeout"
+                ) from None
             except httpx.TransportError as exc:
-                raise _Transient(f"{type(exc).__name__}: {exc}") from None
+                raise _Transient(f"{type(exc).__name__}: {exc}", type(exc).__name__) from None
             if response.status_code >= 500:
-                raise _Transient(f"HTTP {response.status_code}")
+                raise _Transient(f"HTTP {response.status_code}", f"HTTP {response.status_code}")
             return response
 
         retrying = Retrying(
@@ -216,13 +238,18 @@ class NestJSClient:
                 f"Failed to fetch {what} from NestJS at {url}: {exc} "
                 f"(tenant '{tenant}', {attempts} attempt{'s' if attempts > 1 else ''}). "
                 "Check that NestJS is running and that NESTJS_SERVER_URL points to it.",
-                details={"tenant": tenant, "url": url},
+                details={"tenant": tenant, "url": url, "cause": exc.cause},
             ) from None
         if response.status_code in (401, 403):
             error = UpstreamUnavailable(
                 f"NestJS at {url} refused the request for {what} (HTTP {response.status_code}, "
                 f"tenant '{tenant}'): check NESTJS_SERVICE_TOKEN",
-                details={"tenant": tenant, "url": url, "status": response.status_code},
+                details={
+                    "tenant": tenant,
+                    "url": url,
+                    "status": response.status_code,
+                    "cause": f"HTTP {response.status_code}",
+                },
             )
             error.retryable = False
             raise error
@@ -230,7 +257,12 @@ class NestJSClient:
             error = UpstreamUnavailable(
                 f"Failed to fetch {what} from NestJS at {url}: HTTP {response.status_code} "
                 f"(tenant '{tenant}')",
-                details={"tenant": tenant, "url": url, "status": response.status_code},
+                details={
+                    "tenant": tenant,
+                    "url": url,
+                    "status": response.status_code,
+                    "cause": f"HTTP {response.status_code}",
+                },
             )
             error.retryable = False
             raise error

@@ -31,6 +31,7 @@ from eyeflow_worker.core.errors import (
     EyeflowError,
     UpstreamUnavailable,
 )
+from eyeflow_worker.core.fleet_health import record_nestjs_outcome
 from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.tenant_config.cache import (
@@ -292,17 +293,21 @@ class NestJSSource:
             return self._fallback(tenant, kind, latest or entry, exc)
 
     def _fetch(self, tenant: str, kind: Kind) -> _Entry:
-        """Fetch from NestJS and store; on failure record the error (and raise it)."""
+        """Fetch from NestJS and store; on failure record the error (and raise it). Every
+        outcome is also recorded for the fleet's /health (`core.fleet_health`)."""
         now = self._clock()
         try:
             if kind == "config":
                 config = self._nestjs.fetch_llm_config(tenant)
+                record_nestjs_outcome(self.redis, kind=kind, tenant=tenant)
                 self._cache.write(tenant, kind, encode_config(config, self._box), now)
                 return _Entry(now, config)
             context = self._nestjs.fetch_aggregated_context(tenant)
+            record_nestjs_outcome(self.redis, kind=kind, tenant=tenant)
             self._cache.write(tenant, kind, context, now)
             return _Entry(now, context)
         except EyeflowError as exc:
+            record_nestjs_outcome(self.redis, kind=kind, tenant=tenant, error=exc)
             logger.warning("Fetching the %s of tenant %r failed: %s", kind, tenant, exc.message)
             if isinstance(exc, ConfigMissing):
                 # NestJS says there is none: not an outage, so don't serve the old one.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eyeflow_worker.core.settings import SettingsInvalid, load_settings
+from eyeflow_worker.core.settings import Settings, SettingsInvalid, load_settings
 
 
 @pytest.fixture
@@ -72,3 +72,29 @@ def test_a_blank_json_variable_means_unset(environment: pytest.MonkeyPatch, blan
         settings.llm_price_overrides,
         settings.llm_fallback_credentials,
     ) == ({}, {}, {})
+
+
+def test_a_whsec_secret_that_does_not_decode_is_refused_at_start_up() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="whsec_ secret must be base64"):
+        Settings(_env_file=None, webhook_secret="whsec_!!!")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="at least 16 bytes"):
+        Settings(_env_file=None, webhook_secret="whsec_c2hvcnQ=")  # type: ignore[call-arg]
+    good = Settings(_env_file=None, webhook_secret="whsec_ZXllZmxvdy10ZXN0LXdlYmhvb2stc2VjcmV0")  # type: ignore[call-arg]
+    assert good.webhook_signing_secret.startswith("whsec_")
+
+
+def test_only_dev_runs_without_secrets() -> None:
+    from pydantic import ValidationError
+
+    Settings(_env_file=None, environment="dev")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="WEBHOOK_SECRET, CACHE_ENCRYPTION_KEY must be set"):
+        Settings(_env_file=None, environment="test")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="GATEWAY_API_TOKEN"):
+        Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            environment="production",
+            webhook_secret="whsec_ZXllZmxvdy10ZXN0LXdlYmhvb2stc2VjcmV0",
+            cache_encryption_key="dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMtISE=",
+        )

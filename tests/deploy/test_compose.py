@@ -21,8 +21,8 @@ FLEET_SERVICES = ["gateway", "worker-interactive", "worker-batch", "beat", "flow
 
 def test_the_fleet_has_every_service_with_health_checks() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"redis", *FLEET_SERVICES}
-    for name in ("redis", "gateway", "worker-interactive", "worker-batch", "flower"):
+    assert set(services) == {"redis", "rabbitmq", *FLEET_SERVICES}
+    for name in ("redis", "rabbitmq", "gateway", "worker-interactive", "worker-batch", "flower"):
         assert "healthcheck" in services[name], name
     assert "--appendonly" in services["redis"]["command"]
     assert "FLOWER_BASIC_AUTH" in services["flower"]["environment"]
@@ -67,26 +67,37 @@ def test_the_image_copies_everything_the_commands_import() -> None:
         assert f"COPY {path}" in dockerfile, path
 
 
-def test_worker_health_checks_expand_the_hostname_and_shutdowns_are_graceful() -> None:
+def _seconds(duration: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(duration[:-1]) * units[duration[-1]]
+
+
+def test_worker_health_checks_expand_the_hostname_and_shutdowns_are_soft() -> None:
+    soft = Settings(_env_file=None).worker_soft_shutdown_seconds  # type: ignore[call-arg]
     for name in ("worker-interactive", "worker-batch"):
         service = COMPOSE["services"][name]
         test = service["healthcheck"]["test"]
         # `$$HOSTNAME` only becomes the container's name through a shell.
         assert test[0] == "CMD-SHELL"
         assert "$$HOSTNAME" in test[1]
-        assert service["stop_grace_period"] == "30m"
+        # SIGTERM is Celery's soft shutdown; compose's SIGKILL comes only after it handed the
+        # jobs still running back to the broker.
+        environment = service["environment"]
+        assert environment["REMAP_SIGTERM"] == "SIGQUIT"
+        assert environment["REDIS_URL"] == COMPOSE["x-fleet-env"]["REDIS_URL"]
+        assert _seconds(service["stop_grace_period"]) >= soft + 15
 
 
 def test_a_misconfigured_fleet_refuses_to_start() -> None:
     import os
     import subprocess
 
-    from api_gateway.main import create_app
-    from eyeflow_worker.core.errors import ConfigInvalid
+    from pydantic import ValidationError
 
     env = {
         **os.environ,
         "ENVIRONMENT": "test",
+        "WEBHOOK_SECRET": "whsec_ZXllZmxvdy10ZXN0LXdlYmhvb2stc2VjcmV0",
         "NESTJS_SERVER_URL": "http://127.0.0.1:1",
         "CACHE_ENCRYPTION_KEY": "",
         "REDIS_URL": "redis://127.0.0.1:6379/15",
@@ -113,12 +124,91 @@ def test_a_misconfigured_fleet_refuses_to_start() -> None:
         cwd=ROOT,
     )  # fmt: skip
     assert celery_worker.returncode != 0
-    assert "eyeflow worker not started: CACHE_ENCRYPTION_KEY must be set" in (
-        celery_worker.stdout + celery_worker.stderr
-    )
+    assert "CACHE_ENCRYPTION_KEY must be set" in celery_worker.stdout + celery_worker.stderr
 
+    # Outside dev, the settings themselves refuse to load without it, naming every secret
+    # missing at once; in dev, the gateway refuses NestJS mode without it.
+    with pytest.raises(ValidationError, match="WEBHOOK_SECRET, CACHE_ENCRYPTION_KEY must be set"):
+        Settings(_env_file=None, environment="test", nestjs_server_url="http://127.0.0.1:1")  # type: ignore[call-arg]
+    with pytest.raises(
+        ValidationError, match="WEBHOOK_SECRET, CACHE_ENCRYPTION_KEY, GATEWAY_API_TOKEN must be"
+    ):
+        Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
+
+
+def test_rabbitmq_is_a_profile_the_fleet_can_be_pointed_at() -> None:
+    services = COMPOSE["services"]
+    rabbitmq = services["rabbitmq"]
+    # Off by default: `docker compose up` is the Redis fleet; `--profile rabbitmq` adds it.
+    assert rabbitmq["profiles"] == ["rabbitmq"]
+    assert rabbitmq["image"].startswith("rabbitmq:")
+    assert rabbitmq["hostname"] == "rabbitmq"  # its data lives under the node name
+    assert "ports" not in rabbitmq  # reached inside the compose network only
+    assert any(volume.endswith(":/var/lib/rabbitmq") for volume in rabbitmq["volumes"])
+    assert "rabbitmq-data" in COMPOSE["volumes"]
+    assert rabbitmq["healthcheck"]["test"][:2] == ["CMD", "rabbitmq-diagnostics"]
+    # A job holds its message unacked up to the time limit: RabbitMQ must not time it out.
+    erl_args = rabbitmq["environment"]["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"].split()
+    timeout_ms = int(erl_args[erl_args.index("consumer_timeout") + 1])
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert timeout_ms >= defaults.visibility_timeout_seconds * 1000 > 0
+    assert timeout_ms > defaults.task_time_limit_seconds * 1000
+    # Every fleet process takes BROKER_URL from the environment, and waits for RabbitMQ only
+    # when the profile runs it.
+    assert COMPOSE["x-fleet-env"]["BROKER_URL"] == "${BROKER_URL:-}"
+    dependency = COMPOSE["x-fleet-image"]["depends_on"]["rabbitmq"]
+    assert dependency == {"condition": "service_healthy", "required": False}
+    for name in FLEET_SERVICES:
+        assert services[name]["environment"]["BROKER_URL"] == "${BROKER_URL:-}", name
+
+
+def test_the_readme_says_how_to_run_the_rabbitmq_profile() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## RabbitMQ as the broker") :]
+    assert "--profile rabbitmq" in section
+    rabbitmq = COMPOSE["services"]["rabbitmq"]["environment"]
+    user, vhost = rabbitmq["RABBITMQ_DEFAULT_USER"], rabbitmq["RABBITMQ_DEFAULT_VHOST"]
+    # The URL the README gives names the service's own user, host and vhost.
+    assert f"BROKER_URL=amqp://{user}:" in section
+    assert f"@rabbitmq:5672/{vhost}" in section
+
+
+def test_compose_is_safe_by_default() -> None:
+    """Production unless told otherwise; no start without the three secrets (compose's own
+    `:?` refusal names each); the gateway and Flower on the host's loopback unless opted in."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    env = COMPOSE["x-fleet-env"]
+    assert env["ENVIRONMENT"] == "${ENVIRONMENT:-production}"
+    for name in ("GATEWAY_API_TOKEN", "WEBHOOK_SECRET", "CACHE_ENCRYPTION_KEY"):
+        assert env[name].startswith("${" + name + ":?set " + name), name
+    assert env["WEBHOOK_ALLOWED_HOSTS"] == "${WEBHOOK_ALLOWED_HOSTS:-}"  # no internal receivers
+    services = COMPOSE["services"]
+    assert services["gateway"]["ports"] == ["${GATEWAY_BIND:-127.0.0.1}:${GATEWAY_PORT:-8000}:8000"]
+    assert services["flower"]["ports"] == ["${FLOWER_BIND:-127.0.0.1}:${FLOWER_PORT:-5555}:5555"]
+    assert "FLOWER_BASIC_AUTH:?" in text
+    assert "ports" not in services["redis"]  # Redis is never published on the host
+
+
+def test_make_secrets_writes_what_compose_requires_and_never_rotates(tmp_path: Path) -> None:
+    import subprocess
+
+    target = tmp_path / ".env.compose"
+    first = subprocess.run(
+        ["bash", str(ROOT / "scripts/secrets.sh"), str(target)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    values = dict(line.split("=", 1) for line in target.read_text().splitlines())
+    assert set(values) == {"GATEWAY_API_TOKEN", "OPERATOR_API_TOKEN", "WEBHOOK_SECRET",
+                           "CACHE_ENCRYPTION_KEY", "FLOWER_BASIC_AUTH"}  # fmt: skip
+    for value in values.values():
+        assert value not in first.stdout  # names printed, never values
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, environment="test", nestjs_server_url="http://127.0.0.1:1"
+        _env_file=None,
+        environment="production",
+        **{name.lower(): value for name, value in values.items() if name != "FLOWER_BASIC_AUTH"},
     )
-    with pytest.raises(ConfigInvalid, match="CACHE_ENCRYPTION_KEY"):
-        create_app(settings)
+    assert settings.webhook_signing_secret.startswith("whsec_")
+    subprocess.run(["bash", str(ROOT / "scripts/secrets.sh"), str(target)], check=True,
+                   capture_output=True)  # fmt: skip
+    assert dict(line.split("=", 1) for line in target.read_text().splitlines()) == values
+    assert oct(target.stat().st_mode & 0o777) == "0o600"

@@ -9,7 +9,7 @@ from eyeflow_worker.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Read by scripts and docker-compose, not by Settings.
-SCRIPT_ONLY = {"GATEWAY_PORT", "FLOWER_PORT", "FLOWER_BASIC_AUTH"}
+SCRIPT_ONLY = {"GATEWAY_PORT", "FLOWER_PORT", "FLOWER_BASIC_AUTH", "GATEWAY_BIND", "FLOWER_BIND"}
 
 
 def test_env_example_lists_exactly_the_settings() -> None:

@@ -25,6 +25,8 @@ def _priority_raise(role: str, extra: dict[str, str]) -> int:
     env = {
         **os.environ,
         "ENVIRONMENT": "test",
+        "WEBHOOK_SECRET": "whsec_ZXllZmxvdy10ZXN0LXdlYmhvb2stc2VjcmV0",
+        "CACHE_ENCRYPTION_KEY": "dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMtISE=",
         "REDIS_URL": "redis://127.0.0.1:6379/15",
         "PYTHONPATH": str(ROOT),
         "LOG_LEVEL": "WARNING",

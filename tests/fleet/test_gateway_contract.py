@@ -123,7 +123,7 @@ def test_idempotency_key_returns_the_original_task_or_409(app_client: TestClient
         ("/api/conditions/evaluate", {"condition": "", "context": {}}, "condition"),
         (
             "/api/rules/generate",
-            {"user_intent": "ok", "webhook_url": "http://evil.example.com/x"},
+            {"user_intent": "ok", "webhook_url": "http://169.254.169.254/latest/meta-data/"},
             "webhook_url",
         ),
         (
@@ -188,7 +188,8 @@ def test_providers_and_metrics_need_the_token_too(secured: TestClient) -> None:
     assert secured.get("/metrics").status_code == 401
     bearer = {"Authorization": "Bearer t0ken-for-tests"}
     assert secured.get("/providers", headers=bearer).status_code == 200
-    assert secured.get("/metrics", headers=bearer).status_code == 200
+    # /metrics names every tenant: the operator's token only (tests/api_gateway/test_auth_scopes).
+    assert secured.get("/metrics", headers=bearer).status_code == 403
 
 
 def test_blank_secrets_from_the_environment_mean_unset() -> None:

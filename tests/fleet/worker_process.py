@@ -16,19 +16,38 @@ from celery import Celery
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def fleet_environment(redis_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "NESTJS_"))}
+# Read from the caller's shell by a worker, never meant for the test fleets: the broker is what a
+# test asks for (Redis unless `broker_url`), and SIGTERM is a warm shutdown unless a test says.
+_NOT_INHERITED = ("BROKER_URL", "RESULT_BACKEND_URL", "REMAP_SIGTERM", "GATEWAY_API_TOKEN")
+
+
+def fleet_environment(
+    redis_url: str, extra: Mapping[str, str] | None = None, *, broker_url: str | None = None
+) -> dict[str, str]:
+    """A worker's environment: records on `redis_url`, the broker there too unless
+    `broker_url` (e.g. a RabbitMQ vhost's amqp:// URL), then `extra`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LLM_", "NESTJS_")) and k not in _NOT_INHERITED
+    }
+    if broker_url is not None:
+        env["BROKER_URL"] = broker_url
     env.update(
         ENVIRONMENT="test",
         REDIS_URL=redis_url,
         WEBHOOK_SECRET="whsec_ZXllZmxvdy10ZXN0LXdlYmhvb2stc2VjcmV0",
+        # Outside dev every secret must be set; a fixed test key (never a real one).
+        CACHE_ENCRYPTION_KEY="dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMtISE=",
         WEBHOOK_ALLOWED_HOSTS="127.0.0.1,localhost",
+        # Tenants' LLM apiUrls (NestJS mode) name the loopback fakes: listed, as an operator lists
+        # a local Ollama. (LLM_API_URL, the operator's own, needs no entry.)
+        LLM_ALLOWED_API_HOSTS="127.0.0.1,localhost",
         WEBHOOK_BACKOFF_BASE_SECONDS="0.2",
         WEBHOOK_MAX_ATTEMPTS="4",
         LOG_LEVEL="INFO",
         PYTHONPATH=str(ROOT),
     )
-    env.pop("GATEWAY_API_TOKEN", None)
     env.update(extra or {})
     return env
 
@@ -69,7 +88,8 @@ class WorkerProcess:
                 "-P",
                 "threads",
                 "-c",
-                "8",
+                # Threads: 8 unless a test needs more in flight at once (its env says so).
+                self._env.get("TEST_WORKER_THREADS", "8"),
                 "-n",
                 f"{self._name}@%h",
                 "--without-gossip",

@@ -60,6 +60,8 @@ def make_settings(**overrides: Any) -> Settings:
         "llm_retry_max_total_seconds": 30.0,
         "llm_fallback_providers": [],
         "llm_price_overrides": None,
+        # The fake servers listen on loopback: listed by name, as an operator lists a local one.
+        "llm_allowed_api_hosts": ["127.0.0.1"],
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -8,7 +8,7 @@ from typing import ClassVar
 import pytest
 from pydantic import ValidationError
 
-from eyeflow_worker.core.errors import ProviderAuthError, ProviderUnavailable
+from eyeflow_worker.core.errors import ProviderAuthError, ProviderRequestError, ProviderUnavailable
 from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Usage
 from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.provider_catalogue import (
@@ -51,25 +51,36 @@ def stub_offline(monkeypatch: pytest.MonkeyPatch) -> type[StubOffline]:
     return StubOffline
 
 
-def test_refused_key_falls_back_to_offline(
+def test_a_refused_key_is_not_served_by_the_fleets_fallbacks(
     server: FakeLLMServer, sleeps: SleepRecorder, stub_offline: type[StubOffline]
 ) -> None:
     server.default = anthropic_error(401, "authentication_error", "invalid x-api-key")
-    settings = make_settings(llm_fallback_providers=["openai", "offline"])
+    settings = make_settings(
+        llm_fallback_providers=["openai", "offline"],
+        llm_fallback_credentials=json.dumps({"openai": {"api_key": "sk-fleet-own"}}),
+    )
     retries: list[float] = []
 
     llm = build_llm(
         ANTHROPIC.config(server), settings, lambda d, e: retries.append(d), sleep=sleeps
     )
-    response = llm.complete(make_request())
+    with pytest.raises(ProviderAuthError):
+        llm.complete(make_request())
 
-    assert (response.provider, response.model) == ("offline", "eyeflow-offline-drafter-1")
-    assert server.calls == 1
+    assert server.calls == 1  # only the tenant's own provider was asked
     assert retries == []
-    # openai was skipped (it would need a key of its own); offline got no key and no URL.
-    (built,) = stub_offline.built
-    assert built.api_key is None
-    assert built.api_url is None
+    assert stub_offline.built == [] or all(c.provider == "offline" for c in stub_offline.built)
+
+
+def test_a_refused_request_is_not_retried_elsewhere(
+    server: FakeLLMServer, sleeps: SleepRecorder, stub_offline: type[StubOffline]
+) -> None:
+    server.default = anthropic_error(400, "invalid_request_error", "max_tokens: too large")
+    settings = make_settings(llm_fallback_providers=["offline"])
+    llm = build_llm(ANTHROPIC.config(server), settings, lambda d, e: None, sleep=sleeps)
+    with pytest.raises(ProviderRequestError):
+        llm.complete(make_request())
+    assert server.calls == 1
 
 
 def test_exhausted_retries_fall_back_after_waiting(
@@ -91,11 +102,14 @@ def test_exhausted_retries_fall_back_after_waiting(
 
 def test_explicit_fallback_config_is_used(server: FakeLLMServer, sleeps: SleepRecorder) -> None:
     with FakeLLMServer(default=ollama_chat(RULES_JSON, model="qwen3")) as ollama:
-        server.default = anthropic_error(403, "permission_error", "forbidden")
+        server.default = anthropic_error(529, "overloaded_error", "Overloaded")
         fallback = ProviderConfig(provider="ollama", model="qwen3", api_url=ollama.url)
 
         llm = build_llm(
-            ANTHROPIC.config(server), make_settings(), sleep=sleeps, fallbacks=[fallback]
+            ANTHROPIC.config(server),
+            make_settings(llm_max_attempts=1),
+            sleep=sleeps,
+            fallbacks=[fallback],
         )
         response = llm.complete(make_request())
 
@@ -106,7 +120,7 @@ def test_explicit_fallback_config_is_used(server: FakeLLMServer, sleeps: SleepRe
 def test_when_everything_fails_the_primary_error_is_raised(
     server: FakeLLMServer, sleeps: SleepRecorder
 ) -> None:
-    server.default = anthropic_error(401, "authentication_error", "invalid x-api-key")
+    server.default = anthropic_error(529, "overloaded_error", "Overloaded")
     # Nothing listens on the default llama.cpp port in the test environment... point it at
     # a closed one explicitly to be sure.
     dead = ProviderConfig(provider="llamacpp", model="m", api_url="http://127.0.0.1:9/v1")
@@ -117,7 +131,7 @@ def test_when_everything_fails_the_primary_error_is_raised(
         sleep=sleeps,
         fallbacks=[dead],
     )
-    with pytest.raises(ProviderAuthError) as info:
+    with pytest.raises(ProviderUnavailable) as info:
         llm.complete(make_request())
 
     assert info.value.details["fallbacks"] == [
@@ -181,7 +195,7 @@ def test_anthropic_then_openai_with_fleet_credentials_then_offline(
 ) -> None:
     openai_key = "sk-fleet-fallback-OPENAIKEY42"
     with FakeLLMServer() as openai_server:
-        server.default = anthropic_error(401, "authentication_error", "invalid x-api-key")
+        server.default = anthropic_error(529, "overloaded_error", "Overloaded")  # an outage
         openai_server.default = openai_completion(RULES_JSON, model="gpt-4.1-mini")
         credentials = {
             "openai": {
@@ -193,6 +207,7 @@ def test_anthropic_then_openai_with_fleet_credentials_then_offline(
         settings = make_settings(
             llm_fallback_providers="openai,offline",
             llm_fallback_credentials=json.dumps(credentials),
+            llm_max_attempts=1,
         )
 
         response = build_llm(ANTHROPIC.config(server), settings, sleep=sleeps).complete(

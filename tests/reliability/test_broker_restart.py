@@ -160,3 +160,60 @@ def test_jobs_accepted_before_a_redis_restart_all_complete_after_it(
         f"(restart total {restarted_at - restart_started:.2f}s); restart→all 20 succeeded "
         f"(incl. worker start-up): {done_at - restarted_at:.2f}s"
     )
+
+
+def test_jobs_running_and_queued_through_a_redis_restart_all_end_within_90s(
+    persistent_redis: PersistentRedis, worker_factory: WorkerFactory
+) -> None:
+    """The worker keeps running while Redis (broker, records, leases) goes away and comes back:
+    8 jobs are inside a provider call at the restart, 12 are queued; all 20 end, each with one
+    result, within 90 s of Redis answering again — and a job submitted after it too."""
+    from tests.reliability.holding_llm import HoldingOllama
+
+    with HoldingOllama(hold=8, serve_delay=0.05) as fake:
+        env = reliability_env(
+            persistent_redis.url,
+            LLM_PROVIDER="ollama",
+            LLM_MODEL="llama3.1",
+            LLM_API_URL=fake.url,
+            LLM_MAX_ATTEMPTS="1",
+            RULES_MAX_REPAIR_ATTEMPTS="0",
+            VISIBILITY_TIMEOUT_SECONDS="3600",  # the default: no help from the broker
+        )
+        settings = settings_from(env)
+        queues = f"{settings.queue_interactive},{settings.queue_webhooks}"
+        worker_factory(env, queues, "rel-through-restart")
+        direct = redis.Redis.from_url(persistent_redis.url, decode_responses=True)
+        try:
+            with TestClient(create_app(settings)) as gateway:
+                task_ids = []
+                for i in range(20):
+                    response = gateway.post(
+                        "/api/rules/generate",
+                        json={"user_intent": f"Alert the team when CPU exceeds 85% (job {i})"},
+                    )
+                    assert response.status_code == 202, response.text
+                    task_ids.append(response.json()["task_id"])
+                assert fake.all_held.wait(30), "the worker never had 8 calls in flight"
+
+                persistent_redis.terminate()
+                persistent_redis.start()
+                back_at = time.monotonic()
+                fake.release.set()  # the held calls answer now, into a worker that lives
+
+                tasks = [wait_for_task(gateway, t, timeout=90) for t in task_ids]
+                ended = time.monotonic() - back_at
+                after = gateway.post(
+                    "/api/rules/generate", json={"user_intent": "Page if disk exceeds 85%"}
+                )
+                assert after.status_code == 202, after.text
+                late = wait_for_task(gateway, after.json()["task_id"], timeout=60)
+        finally:
+            direct.close()
+
+    assert [t["status"] for t in tasks] == ["succeeded"] * 20, [
+        (t["task_id"], t["status"], t["error"]) for t in tasks if t["status"] != "succeeded"
+    ]
+    assert ended < 90
+    assert late["status"] == "succeeded"
+    logger.info(f"[redis-restart, running] Redis back → all 20 ended: {ended:.1f}s")

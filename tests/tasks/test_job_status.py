@@ -136,3 +136,20 @@ def test_a_redis_blip_on_the_final_write_keeps_the_paid_for_result(
 
     assert (len(work_runs), len(calls)) == (1, 3)  # the work ran once; only the write was redone
     assert (rt.jobs.get(job_id) or {})["status"] == "succeeded"
+
+
+def test_a_redis_error_inside_the_work_goes_to_the_infrastructure_retry_not_a_failure(
+    rt: Runtime,
+) -> None:
+    job_id = str(uuid.uuid4())
+    rt.jobs.create(NewJob(job_id, "system", "evaluate", {"condition": "1 < 2", "context": {}}))
+
+    def work(payload: Any, job: JobContext) -> dict[str, Any]:
+        raise redis.exceptions.ConnectionError("Redis restarting")
+
+    with pytest.raises(redis.exceptions.ConnectionError):  # Celery's autoretry takes it
+        execution.run_job(rt, job_id, "system", work)
+
+    record = rt.jobs.get(job_id) or {}
+    assert record["status"] == "running"  # not a final `internal_error`
+    assert "error" not in record

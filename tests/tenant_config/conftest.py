@@ -60,6 +60,7 @@ def make_settings(nestjs_url: str | None, **overrides: Any) -> Settings:
         "redis_url": REDIS_URL,
         "nestjs_server_url": nestjs_url,
         "cache_encryption_key": Fernet.generate_key().decode(),
+        "webhook_secret": "whsec_ZXllZmxvdy10ZXN0LXdlYmhvb2stc2VjcmV0",
         "nestjs_timeout_seconds": 2.0,
         "nestjs_max_attempts": 2,
         "config_fetch_interval_minutes": 60.0,

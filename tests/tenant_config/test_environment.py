@@ -12,7 +12,7 @@ from tests.tenant_config.conftest import API_KEY, make_settings
 
 
 def test_environment_mode_needs_no_nestjs_and_no_redis(redis_db: redis.Redis) -> None:
-    settings = make_settings(None, cache_encryption_key=None)
+    settings = make_settings(None, cache_encryption_key=None, environment="dev")
     store = build_config_source(settings, redis_db)
     config = store.llm_config("anyone")
     assert (config.provider, config.model) == ("offline", "eyeflow-offline-drafter-1")

@@ -1,0 +1,79 @@
+"""Shared by the submission tests: a gateway on the real Redis (database 15, the gateway tests'
+own; these tests never flush it — they delete the jobs they created and their own tenants'
+keys, each test under a tenant of its own) whose broker is a stub that records what was sent."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import redis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api_gateway.main import create_app
+from eyeflow_worker.core.records import job_key
+from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.core.submit_rate import bucket_key
+
+REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/15"
+JSON = {"content-type": "application/json"}
+
+
+@dataclass
+class Gateway:
+    http: TestClient
+    app: FastAPI
+    tenant: str
+    sent: list[str] = field(default_factory=list)  # task ids the (stubbed) broker was given
+
+    def post(self, path: str, body: Any = None, *, raw: bytes | None = None, **headers: str) -> Any:
+        """POST as this gateway's tenant: `body` as JSON, or `raw` bytes as they are."""
+        sent = {"X-User-ID": self.tenant, **JSON, **headers}
+        if raw is not None:
+            return self.http.post(path, content=raw, headers=sent)
+        return self.http.post(path, json=body, headers=sent)
+
+
+def settings(**overrides: Any) -> Settings:
+    return Settings(_env_file=None, redis_url=REDIS_URL, **overrides)  # type: ignore[call-arg]
+
+
+def connect() -> redis.Redis:
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    assert client.connection_pool.connection_kwargs["db"] == 15
+    return client
+
+
+@contextmanager
+def gateway(tenant: str | None = None, **overrides: Any) -> Iterator[Gateway]:
+    """A gateway (its lifespan run, so /openapi.json states its limits) for one tenant; on exit
+    the jobs it sent and the tenant's idempotency claims and rate bucket are deleted."""
+    app = create_app(settings(**overrides))
+    state = app.state.gateway
+    here = Gateway(TestClient(app), app, tenant or f"t-{uuid.uuid4().hex[:12]}")
+
+    def send_task(name: str, **kwargs: Any) -> None:
+        here.sent.append(str(kwargs["task_id"]))
+
+    try:
+        with mock.patch.object(state.celery, "send_task", side_effect=send_task), here.http:
+            yield here
+    finally:
+        forget(here.tenant, here.sent)
+
+
+def forget(tenant: str, job_ids: list[str]) -> None:
+    client = connect()
+    try:
+        for job_id in job_ids:
+            client.delete(job_key(job_id), f"{job_key(job_id)}:intents")
+        claims = list(client.scan_iter(match=f"eyeflow:idempotency:{tenant}:*"))
+        client.delete(bucket_key(tenant), *claims)
+    finally:
+        client.close()
