@@ -74,7 +74,8 @@ class _Submission(BaseModel):
         default=None,
         max_length=2048,
         description="POSTed the task object, signed (Standard Webhooks), when the job ends. "
-        "Its host must be in WEBHOOK_ALLOWED_HOSTS.",
+        "http(s), reaching a public address unless its host is in WEBHOOK_ALLOWED_HOSTS "
+        "(internal receivers the operator lists).",
     )
 
 

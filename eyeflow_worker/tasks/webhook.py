@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
-
-import httpx
 
 from eyeflow_worker.celery_app import app
 from eyeflow_worker.core.records import utc_now
@@ -18,15 +15,10 @@ from eyeflow_worker.webhook_delivery import (
     backoff_delay,
     post_delivery,
     sign_delivery,
+    webhook_client,
 )
 
 logger = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=1)
-def _http_client(timeout_seconds: float) -> httpx.Client:
-    # Redirects are not followed: the allow-list was checked against the URL we were given.
-    return httpx.Client(timeout=timeout_seconds, follow_redirects=False)
 
 
 @app.task(name=Tasks.WEBHOOK_DELIVER, **TASK_OPTIONS)
@@ -49,7 +41,7 @@ def deliver_webhook(
     delivery = sign_delivery(settings.webhook_signing_secret, event_id, view)
     attempt = self.request.retries + 1
     try:
-        post_delivery(_http_client(settings.webhook_timeout_seconds), url, delivery)
+        post_delivery(webhook_client(settings), url, delivery)  # the egress guard, at connect time
     except DeliveryFailed as failure:
         rt.metrics.count("eyeflow_webhook_deliveries", outcome="failed")
         delay = backoff_delay(attempt, settings.webhook_backoff_base_seconds)
