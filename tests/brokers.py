@@ -4,9 +4,8 @@ be run, the management API on 127.0.0.1:15672 — plus the one broker-side readi
 assert on (ready messages, from a passive `queue.declare`: live, unlike the broker's statistics,
 which lag by up to five seconds).
 
-`scripts/test.sh` makes sure a RabbitMQ answers (`scripts/ensure-rabbitmq.sh`) and sets
-EYEFLOW_REQUIRE_RABBITMQ=1, so there a missing broker fails the RabbitMQ tests; a bare `pytest`
-without one skips them, saying why.
+`scripts/test.sh` makes sure a RabbitMQ answers (`scripts/ensure-rabbitmq.sh`); without one the
+RabbitMQ tests fail, saying why — they are never skipped.
 
 Vhosts are named `eyeflow-test-{pid}-{purpose}-{n}`: two suite runs at once never share one, and
 vhosts a killed run left behind (its pid gone) are removed by the next run.
@@ -168,12 +167,11 @@ def _admin() -> tuple[Admin | None, str]:
 
 
 def admin() -> Admin:
-    """The admin tool; without one the calling test fails (under scripts/test.sh) or skips."""
+    """The admin tool; without one the calling test fails, saying why (the RabbitMQ tests are
+    part of the suite, like the Redis ones: `scripts/test.sh` starts a broker when none answers)."""
     tool, why = _admin()
     if tool is None:
-        if os.environ.get("EYEFLOW_REQUIRE_RABBITMQ") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
+        pytest.fail(why)
     if not _swept:
         _swept.append(True)
         _sweep_stale(tool)
