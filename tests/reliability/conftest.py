@@ -122,6 +122,21 @@ def reliability_env(redis_url: str = REDIS_URL, **extra: str) -> dict[str, str]:
     )
 
 
+def ollama_env(fake_url: str, redis_url: str = REDIS_URL, **extra: str) -> dict[str, str]:
+    """`reliability_env` for workers whose provider is the holding Ollama fake (`holding_llm`):
+    one provider call per run (no provider retry, no repair round), so the fake's count of
+    calls is the count of runs."""
+    return reliability_env(
+        redis_url,
+        LLM_PROVIDER="ollama",
+        LLM_MODEL="llama3.1",
+        LLM_API_URL=fake_url,
+        LLM_MAX_ATTEMPTS="1",
+        RULES_MAX_REPAIR_ATTEMPTS="0",
+        **extra,
+    )
+
+
 def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> float:
     """Poll `predicate` until truthy; return the seconds it took. Fails the test at the deadline."""
     started = time.monotonic()

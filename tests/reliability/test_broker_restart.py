@@ -24,7 +24,13 @@ from fastapi.testclient import TestClient
 from api_gateway.main import create_app
 from eyeflow_worker.core.records import job_key
 from tests.fleet.helpers import wait_for_task
-from tests.reliability.conftest import KillableWorker, reliability_env, settings_from, wait_until
+from tests.reliability.conftest import (
+    KillableWorker,
+    ollama_env,
+    reliability_env,
+    settings_from,
+    wait_until,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -171,13 +177,9 @@ def test_jobs_running_and_queued_through_a_redis_restart_all_end_within_90s(
     from tests.reliability.holding_llm import HoldingOllama
 
     with HoldingOllama(hold=8, serve_delay=0.05) as fake:
-        env = reliability_env(
+        env = ollama_env(
+            fake.url,
             persistent_redis.url,
-            LLM_PROVIDER="ollama",
-            LLM_MODEL="llama3.1",
-            LLM_API_URL=fake.url,
-            LLM_MAX_ATTEMPTS="1",
-            RULES_MAX_REPAIR_ATTEMPTS="0",
             VISIBILITY_TIMEOUT_SECONDS="3600",  # the default: no help from the broker
         )
         settings = settings_from(env)

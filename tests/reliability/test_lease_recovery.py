@@ -26,7 +26,7 @@ from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import (
     Broker,
     KillableWorker,
-    reliability_env,
+    ollama_env,
     settings_from,
     wait_until,
 )
@@ -39,13 +39,9 @@ RECOVERY_SECONDS = 90  # the issue's bound, with the defaults
 
 
 def _env(fake: HoldingOllama, **extra: str) -> dict[str, str]:
-    return reliability_env(
-        LLM_PROVIDER="ollama",
-        LLM_MODEL="llama3.1",
-        LLM_API_URL=fake.url,
+    return ollama_env(
+        fake.url,
         LLM_REQUEST_TIMEOUT_SECONDS="120",
-        LLM_MAX_ATTEMPTS="1",  # one provider call per run: the fake's count is runs
-        RULES_MAX_REPAIR_ATTEMPTS="0",
         VISIBILITY_TIMEOUT_SECONDS="3600",  # the default: the broker gives nothing back
         TEST_WORKER_THREADS="32",  # the default batch concurrency: 30 calls in flight at once
         **extra,

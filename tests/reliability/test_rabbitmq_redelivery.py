@@ -26,7 +26,7 @@ from tests.brokers import ready_messages, unacked_messages
 from tests.reliability.conftest import (
     KillableWorker,
     active_broker_url,
-    reliability_env,
+    ollama_env,
     settings_from,
     wait_until,
 )
@@ -44,13 +44,9 @@ def test_a_killed_workers_in_flight_job_is_redelivered_within_seconds(
 ) -> None:
     url = active_broker_url()
     with HoldingOllama(hold=1) as fake:
-        env = reliability_env(
-            LLM_PROVIDER="ollama",
-            LLM_MODEL="llama3.1",
-            LLM_API_URL=fake.url,
+        env = ollama_env(
+            fake.url,
             LLM_REQUEST_TIMEOUT_SECONDS="60",
-            LLM_MAX_ATTEMPTS="1",
-            RULES_MAX_REPAIR_ATTEMPTS="0",
             VISIBILITY_TIMEOUT_SECONDS="3600",  # the default: no help from a visibility timeout
         )
         settings = settings_from(env)

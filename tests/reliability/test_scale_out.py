@@ -19,7 +19,12 @@ import pytest
 import redis
 
 from eyeflow_worker.core.records import job_key
-from tests.reliability.conftest import KillableWorker, reliability_env, settings_from, wait_until
+from tests.reliability.conftest import (
+    KillableWorker,
+    ollama_env,
+    settings_from,
+    wait_until,
+)
 from tests.reliability.holding_llm import HoldingOllama
 
 WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
@@ -96,12 +101,8 @@ def test_two_gateways_three_workers_one_broker_lose_nothing_when_a_worker_dies(
 ) -> None:
     intents = [f"Alert the team when CPU exceeds 85% (item {i})" for i in range(40)]
     with HoldingOllama(hold=0, serve_delay=0.15) as fake:
-        env = reliability_env(
-            LLM_PROVIDER="ollama",
-            LLM_MODEL="llama3.1",
-            LLM_API_URL=fake.url,
-            LLM_MAX_ATTEMPTS="1",
-            RULES_MAX_REPAIR_ATTEMPTS="0",
+        env = ollama_env(
+            fake.url,
             VISIBILITY_TIMEOUT_SECONDS="3600",  # the default: recovery from the leases
             LEASE_SECONDS="6",  # short, to keep the suite quick (the default is measured elsewhere)
         )

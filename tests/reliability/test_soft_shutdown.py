@@ -22,8 +22,8 @@ from eyeflow_worker.core.records import job_key
 from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import (
     KillableWorker,
+    ollama_env,
     queued_messages,
-    reliability_env,
     settings_from,
     wait_until,
 )
@@ -38,13 +38,9 @@ def test_a_graceful_stop_hands_the_running_job_back_at_once(
     db14: redis.Redis, worker_factory: WorkerFactory
 ) -> None:
     with HoldingOllama(hold=1) as fake:
-        env = reliability_env(
-            LLM_PROVIDER="ollama",
-            LLM_MODEL="llama3.1",
-            LLM_API_URL=fake.url,
+        env = ollama_env(
+            fake.url,
             LLM_REQUEST_TIMEOUT_SECONDS="60",
-            LLM_MAX_ATTEMPTS="1",
-            RULES_MAX_REPAIR_ATTEMPTS="0",
             VISIBILITY_TIMEOUT_SECONDS="3600",
             WORKER_SOFT_SHUTDOWN_SECONDS=str(SOFT_SECONDS),
             REMAP_SIGTERM="SIGQUIT",

@@ -24,7 +24,7 @@ from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import (
     VISIBILITY_TIMEOUT,
     KillableWorker,
-    reliability_env,
+    ollama_env,
     settings_from,
     unacked_delivery_times,
     wait_until,
@@ -38,14 +38,8 @@ WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
 
 
 def _ollama_env(fake: HoldingOllama) -> dict[str, str]:
-    return reliability_env(
-        LLM_PROVIDER="ollama",
-        LLM_MODEL="llama3.1",
-        LLM_API_URL=fake.url,
-        LLM_REQUEST_TIMEOUT_SECONDS="60",
-        LLM_MAX_ATTEMPTS="1",  # one provider call per delivery: the fake's count is deliveries
-        RULES_MAX_REPAIR_ATTEMPTS="0",
-    )
+    # One provider call per delivery: the fake's count is deliveries.
+    return ollama_env(fake.url, LLM_REQUEST_TIMEOUT_SECONDS="60")
 
 
 def _report(name: str, timings: dict[str, float]) -> None:
