@@ -71,11 +71,41 @@ class RulesResult(BaseModel):
     )
 
 
+class FeedbackApplied(BaseModel):
+    model_config = _OPEN
+
+    clause: str = Field(examples=["use slack instead of email"])
+    changes: list[str] = Field(
+        description="The `changes` summaries that carry this clause.",
+        examples=[["rule 'cpu-high': then action SEND_NOTIFICATION changed (params)"]],
+    )
+
+
+class FeedbackNotApplied(BaseModel):
+    model_config = _OPEN
+
+    clause: str = Field(examples=["use teams instead of email"])
+    reason: str = Field(
+        examples=["the catalogue offers no 'teams' channel (channels it offers: email, slack)"]
+    )
+
+
 class RefineResult(RulesResult):
-    """`refine`: the improved rules, and the structural changes computed against the rules sent
-    (not the model's own summary)."""
+    """`refine`: the improved rules, the structural changes computed against the rules sent
+    (not the model's own summary), and which parts of the feedback they carry."""
 
     changes: Any = Field(description="The structural diff from `current_rules`.")
+    feedback_applied: list[FeedbackApplied] = Field(
+        default_factory=list,
+        description="The clauses of `feedback` (cut at ';', sentence ends, and ',', 'and', "
+        "'then' before a new request) that some change carries, with those changes. Computed "
+        "by comparing the rules sent and returned, for every provider.",
+    )
+    feedback_not_applied: list[FeedbackNotApplied] = Field(
+        default_factory=list,
+        description="The other clauses, each with why: the catalogue offers no channel it "
+        "names, or no change corresponds to it. Every clause is in exactly one of the lists.",
+    )
 
 
 class EvaluateResult(BaseModel):
@@ -164,6 +194,14 @@ Responses = dict[int | str, dict[str, Any]]
 
 def error(description: str, model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
     return {"model": model, "description": description}
+
+
+def json_error(description: str, model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
+    """An error of a route whose success is not JSON (`/metrics`): FastAPI would state a
+    `model` under the route's own media type (text/plain), but errors are always JSON — so
+    the schema is given here (the model is in the components: other routes answer it)."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
 
 
 STORE_DOWN: Responses = {503: error("Redis or the broker is unreachable; retry later")}

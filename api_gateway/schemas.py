@@ -16,6 +16,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from eyeflow_worker.conditions.syntax_check import malformed_expression
 from eyeflow_worker.core.catalogue_shapes import shape_problems
 from eyeflow_worker.core.workflow_rules import WorkflowRules
 
@@ -182,6 +183,19 @@ class EvaluateRequest(_Submission):
         examples=["$metrics.cpu > 80 AND $status == running", "the database looks overloaded"],
         description="An expression in the condition language (`$variables`, comparisons, AND, "
         "OR, NOT), evaluated deterministically against `context`; plain English goes to the "
-        "tenant's LLM instead (not blank, at most 4096 characters).",
+        "tenant's LLM instead (not blank, at most 4096 characters). A text that is clearly an "
+        "expression — every character belongs to a token of the language and it holds a "
+        "`$variable` or one of `== = != <> > >= < <= && ||` — must parse, or the answer is a 422 "
+        "naming the column and what was expected (docs/conditions.md).",
     )
     context: dict[str, Any] = Field(description="The values the condition's $variables refer to.")
+
+    @field_validator("condition")
+    @classmethod
+    def _well_formed_if_an_expression(cls, value: str) -> str:
+        """Refuse now what the job would fail on: a malformed text that is clearly an expression
+        (`eyeflow_worker/conditions/syntax_check.py`). Prose passes, for the LLM."""
+        problem = malformed_expression(value)
+        if problem is not None:
+            raise _error("condition_syntax", f"not a valid condition: {problem.message}")
+        return value

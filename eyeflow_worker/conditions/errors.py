@@ -32,9 +32,20 @@ class ConditionSyntaxError(ConditionError):
         self.column = column
         self.expected = expected
         self.details = {"column": column, "expected": expected}
+        # Set by the lexer when a token could not be read: the tokens read before it and the
+        # column where it began (None for an error the parser found). Not pickled.
+        self.tokens_before: tuple[Any, ...] | None = None
+        self.token_column: int | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.message, self.column, self.expected))
+
+
+class UnexpectedCharacter(ConditionSyntaxError):
+    """A character that begins no token of the language (`?`, `;`, `@`, a lone `&`, a stray `.`).
+
+    Told apart from a malformed token (an unterminated string, a `$` without a name) because
+    such a character usually means the text is prose, not an expression (`syntax_check.py`)."""
 
 
 class ConditionLimitError(ConditionError):

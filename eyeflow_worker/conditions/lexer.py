@@ -6,7 +6,7 @@ import enum
 import re
 from typing import Final, NamedTuple
 
-from .errors import ConditionLimitError, ConditionSyntaxError
+from .errors import ConditionLimitError, ConditionSyntaxError, UnexpectedCharacter
 
 PathSegment = str | int
 
@@ -245,7 +245,8 @@ def _read_operator(text: str, i: int, col: int) -> tuple[Token, int]:
         spelled = text[i]
         if spelled not in _ONE_CHAR_OPS:
             hint = {"&": "'&&'", "|": "'||'", "%": "a number before '%'"}.get(spelled, "an operand")
-            raise _error(f"unexpected character {describe(spelled)}", col, hint)
+            message = f"unexpected character {describe(spelled)} at column {col}, expected {hint}"
+            raise UnexpectedCharacter(message, col, hint)
         op = _ONE_CHAR_OPS[spelled]
     kind = Kind.KEYWORD if op in _KEYWORD_OPS else Kind.OP
     return Token(kind, op, spelled, col), i + len(spelled)
@@ -257,26 +258,33 @@ def tokenize(text: str) -> list[Token]:
     append = tokens.append
     i = 0
     n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        col = i + 1
-        token: Token
-        if ch == "$":
-            path, end = _read_variable(text, i)
-            token = Token(Kind.VARIABLE, path, text[i:end], col)
-        elif ch in "'\"":
-            value, end = _read_string(text, i)
-            token = Token(Kind.STRING, value, text[i:end], col)
-        elif _starts_number(text, i):
-            token, end = _read_number_or_word(text, i, col)
-        elif (word := _WORD_RE.match(text, i)) is not None:
-            token, end = _word_token(word.group(), col), word.end()
-        else:
-            token, end = _read_operator(text, i, col)
-        append(token)
-        i = end
+    try:
+        while i < n:
+            ch = text[i]
+            if ch.isspace():
+                i += 1
+                continue
+            col = i + 1
+            token: Token
+            if ch == "$":
+                path, end = _read_variable(text, i)
+                token = Token(Kind.VARIABLE, path, text[i:end], col)
+            elif ch in "'\"":
+                value, end = _read_string(text, i)
+                token = Token(Kind.STRING, value, text[i:end], col)
+            elif _starts_number(text, i):
+                token, end = _read_number_or_word(text, i, col)
+            elif (word := _WORD_RE.match(text, i)) is not None:
+                token, end = _word_token(word.group(), col), word.end()
+            else:
+                token, end = _read_operator(text, i, col)
+            append(token)
+            i = end
+    except ConditionSyntaxError as malformed:
+        # What was read before the token that failed (it began at index `i`): enough for
+        # `syntax_check` to tell a malformed expression from prose without lexing again.
+        malformed.tokens_before = tuple(tokens)
+        malformed.token_column = i + 1
+        raise
     append(Token(Kind.EOF, None, "", n + 1))
     return tokens

@@ -1,10 +1,14 @@
 """The offline drafter's `refine`: apply feedback to existing rules where it can, deterministically.
 
-Understood requests: add retries ("add retry logic", "retry 5 times every 10 seconds"), failure
-handling ("continue on failure", "stop the workflow if it fails"), another action ("also email
-finance", "add an incident ticket"), removing an action ("remove the SMS"), a new threshold
-("change the threshold to 90", "use 90 instead of 85"), a new trigger or workflow name. Anything
-else is left unchanged, and the workflow description says which feedback was not applied.
+The feedback is cut into clauses (`rules/feedback.split_feedback`: "use slack instead of email
+and lower the threshold to 80%" is two) and each clause is applied on its own. Understood
+requests: add retries ("add retry logic", "retry 5 times every 10 seconds"), failure handling
+("continue on failure", "stop the workflow if it fails"), another action ("also email finance",
+"add an incident ticket"), removing an action ("remove the SMS"), a new threshold ("change the
+threshold to 90", "use 90 instead of 85"), a channel, severity or recipient the catalogue offers
+(`refine_settings.py`), a new trigger or workflow name. A clause it cannot apply leaves the rules
+as they are, and the workflow description says which clauses were not applied and why (the
+result's `feedback_not_applied` says so for every provider: `rules/feedback_report.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,14 @@ from typing import Any
 from eyeflow_worker.core.catalogue_model import Catalogue
 from eyeflow_worker.offline import text as tx
 from eyeflow_worker.offline.drafting import DRAFT_LABEL, _score, fill_params
+from eyeflow_worker.offline.refine_settings import (
+    NotApplied,
+    StepResult,
+    change_channel,
+    change_recipient,
+    change_severity,
+)
+from eyeflow_worker.rules.feedback import split_feedback
 
 Doc = dict[str, Any]
 _NUMBER_LITERAL = re.compile(
@@ -28,22 +40,45 @@ _NUMBER_LITERAL = re.compile(
 def refine_draft(current: Doc, feedback: str, catalogue: Catalogue) -> Doc:
     doc = copy.deepcopy(current)
     applied: list[str] = []
-    for step in _STEPS:
-        result = step(doc, feedback, catalogue)
-        if result:
-            applied.append(result)
-    note = (
-        f"Refined deterministically by Eyeflow's embedded offline drafter (not an LLM): "
-        f"{'; '.join(applied)}."
-        if applied
-        else "The embedded offline drafter (not an LLM) could not apply this feedback "
-        f"automatically; rules left unchanged: {feedback.strip()!r}."
-    )
+    skipped: list[str] = []
+    for clause in split_feedback(feedback):
+        done, reasons = _apply_clause(doc, clause, catalogue)
+        applied += done
+        if not done:
+            reason = reasons[0] if reasons else "not understood by the offline drafter"
+            skipped.append(f"{clause!r} ({reason})")
+    if applied:
+        note = (
+            f"Refined deterministically by Eyeflow's embedded offline drafter (not an LLM): "
+            f"{'; '.join(applied)}."
+        )
+        if skipped:
+            note += f" Not applied: {'; '.join(skipped)}."
+    else:
+        note = (
+            "The embedded offline drafter (not an LLM) could not apply this feedback "
+            f"automatically; rules left unchanged: {feedback.strip()!r}"
+            + (f" — {'; '.join(skipped)}." if skipped else ".")
+        )
     base = doc.get("description")
     if not isinstance(base, str) or not base:
         base = DRAFT_LABEL
     doc["description"] = f"{base} {note}"
     return doc
+
+
+def _apply_clause(doc: Doc, clause: str, catalogue: Catalogue) -> tuple[list[str], list[str]]:
+    """Every step on one clause: (what the steps changed, why the steps that understood the
+    clause could not apply it)."""
+    done: list[str] = []
+    reasons: list[str] = []
+    for step in _STEPS:
+        result: StepResult = step(doc, clause, catalogue)
+        if isinstance(result, NotApplied):
+            reasons.append(result.reason)
+        elif result:
+            done.append(result)
+    return done, reasons
 
 
 def _rules(doc: Doc) -> list[Doc]:
@@ -187,6 +222,7 @@ def _rename(doc: Doc, feedback: str, _catalogue: Catalogue) -> str | None:
     return f"workflow renamed to {doc['workflow_name']!r}"
 
 
-_STEPS: tuple[Callable[[Doc, str, Catalogue], str | None], ...] = (
-    _retry, _on_failure, _add_action, _remove_action, _threshold, _trigger, _rename,
+_STEPS: tuple[Callable[[Doc, str, Catalogue], StepResult], ...] = (
+    _retry, _on_failure, _add_action, _remove_action, _threshold, change_channel,
+    change_severity, change_recipient, _trigger, _rename,
 )  # fmt: skip

@@ -150,7 +150,9 @@ def build_refine_request(
 ) -> LLMRequest:
     user = (
         "Task: revise these workflow rules according to the feedback. Keep everything the "
-        "feedback does not ask to change exactly as it is, including rule names.\n"
+        "feedback does not ask to change exactly as it is, including rule names. Apply each "
+        "part of the feedback the catalogue can express; leave the rules as they are for a "
+        "part it cannot (the caller is told which parts were not applied).\n"
         f"Current rules:\n{_dump(dict(current_rules))}\n"
         f"Feedback: {feedback.strip()}\n"
         "Answer with the complete revised JSON object only."

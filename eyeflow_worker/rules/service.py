@@ -1,10 +1,12 @@
 """What the Celery tasks call: generate rules from an intent, or refine existing rules.
 
 Both functions return the contract's result object, with the catalogue reader's warnings in
-`catalogue_warnings` (empty when it had nothing to say). A catalogue that cannot ground any rule
-(no action types…) raises `ConfigInvalid` before the provider is called. Provider errors
-propagate unchanged (the task decides about retries); an answer that stays invalid after the
-repair attempts raises `InvalidLLMOutput` with the errors and the raw output in its details.
+`catalogue_warnings` (empty when it had nothing to say); `refine`'s adds `changes` and which
+clauses of the feedback they carry (`feedback_applied` / `feedback_not_applied`). A catalogue
+that cannot ground any rule (no action types…) raises `ConfigInvalid` before the provider is
+called. Provider errors propagate unchanged (the task decides about retries); an answer that
+stays invalid after the repair attempts raises `InvalidLLMOutput` with the errors and the raw
+output in its details.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from eyeflow_worker.core.catalogue_model import CatalogueReading
 from eyeflow_worker.core.llm import Provider
 from eyeflow_worker.rules.catalogue import catalogue_for, require_grounded
 from eyeflow_worker.rules.diff import diff_rules
+from eyeflow_worker.rules.feedback_report import report_feedback
 from eyeflow_worker.rules.prompt import build_generate_request, build_refine_request
 from eyeflow_worker.rules.repair import RepairOutcome, run_with_repair
 
@@ -60,6 +63,8 @@ def refine_rules(
     result = _result(outcome, started, reading)
     # Computed, not asked of the model: a model's own summary of its changes can be wrong.
     result["changes"] = diff_rules(current_rules, result["workflow_rules"])
+    # Which clauses of the feedback those changes carry, and why the others are not applied.
+    result.update(report_feedback(feedback, result["changes"], catalogue))
     return result
 
 
