@@ -27,8 +27,17 @@ Reliability choices, on purpose:
   Celery's hard time limits need prefork, so jobs also bound themselves: every provider call has a
   timeout and the retry loop a total budget, both below the time limit.
 - `task_send_sent_event` + `worker_send_task_events`: Flower shows queued tasks, not only running.
-- Results expire with the task records (`task_record_ttl_seconds`); Celery's own result backend is
-  only a secondary copy — the gateway reads our task records.
+- `task_ignore_result`: the job record is the result (the gateway, webhooks and the CLI read it),
+  so no task stores a Celery result or its STARTED state (`task_track_started` is then moot and
+  off): per job that is two SETEX and two PUBLISH fewer on the worker, and no sender subscribes
+  to a result channel it never reads (`core.celery_factory` sends every task with
+  `ignore_result`). The result backend stays configured for code that asks for a result on
+  purpose (a task declared `ignore_result=False`: the benchmarks' bare-Celery baselines);
+  such results expire with the task records (`task_record_ttl_seconds`).
+- Worker prefetch and pool, on purpose for the hot path too: a trivial `evaluate` spends well
+  under a millisecond in the worker, so what it waits for is the pick-up (kombu's BRPOP wakes
+  at once on a push) — a larger prefetch would not shorten that, and would park interactive
+  jobs behind a worker busy with slow provider calls.
 """
 
 from __future__ import annotations
@@ -74,7 +83,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_time_limit": settings.task_time_limit_seconds,
         "task_soft_time_limit": settings.task_soft_time_limit_seconds,
-        "task_track_started": True,
+        "task_ignore_result": True,
+        "task_track_started": False,
         "task_send_sent_event": True,
         "worker_send_task_events": True,
         "worker_hijack_root_logger": False,

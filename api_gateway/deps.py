@@ -1,6 +1,7 @@
 """FastAPI dependencies as `Annotated` aliases: settings, the verified caller and the tenant it
 acts for, the operator check, the submission rate. Shared objects (Redis, the job store, the
-config cache…) come from `state.StateDep`.
+config cache…) come from `state.StateDep`; the submission rate is taken with the record
+(`too_many_submissions` is its 429).
 
 Who may act for whom (README "Authentication"): a tenant token acts for its `tenant` claim only
 (an X-User-ID naming another is 403); the service token for the tenant X-User-ID names (default
@@ -18,7 +19,6 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from api_gateway.auth import TENANT_PATTERN, Authenticator, AuthRefused, Principal
 from api_gateway.state import StateDep
 from eyeflow_worker.core.settings import Settings
-from eyeflow_worker.core.submit_rate import submit_rate
 
 
 def settings_from_state(state: StateDep) -> Settings:
@@ -33,6 +33,9 @@ UserIdHeader = Annotated[
         alias="X-User-ID",
         description="The tenant (NestJS user id); defaults to `system`, as in the seed. With a "
         "tenant token: its `tenant` claim, and any other value is refused (403).",
+        # Stated, not enforced here: `named_tenant` checks it and answers its own 422. Empty
+        # counts as absent, hence the optional group.
+        json_schema_extra={"pattern": "^(" + TENANT_PATTERN.pattern.strip("^$") + ")?$"},
     ),
 ]
 
@@ -132,23 +135,16 @@ OperatorDep = Depends(operator_only)
 # --- per-tenant submission rate (429) -------------------------------------------------------
 
 
-def limit_submissions(state: StateDep, tenant: TenantDep) -> None:
-    """One submission from the tenant's budget (TENANT_SUBMIT_RATE_PER_MINUTE, shared by every
-    gateway); over it, 429 with Retry-After. A batch is one submission."""
-    settings = state.settings
-    limiter = submit_rate(
-        state.redis, settings.tenant_submit_rate_per_minute, settings.tenant_submit_burst
+def too_many_submissions(settings: Settings, wait_seconds: float) -> HTTPException:
+    """The 429 of a submission over the tenant's budget (TENANT_SUBMIT_RATE_PER_MINUTE, shared
+    by every gateway; a batch is one submission). The token is taken in the same round trip
+    that writes the job's record (`enqueue.Submitter`), so only a valid, authorised submission
+    takes one."""
+    seconds = max(1, math.ceil(wait_seconds))
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"Too many submissions for this tenant (TENANT_SUBMIT_RATE_PER_MINUTE "
+        f"{settings.tenant_submit_rate_per_minute:g}, burst {settings.tenant_submit_burst}); "
+        f"retry in {seconds} s",
+        headers={"Retry-After": str(seconds)},
     )
-    wait = limiter.take(tenant)
-    if wait is not None:
-        seconds = max(1, math.ceil(wait))
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"Too many submissions for this tenant (TENANT_SUBMIT_RATE_PER_MINUTE "
-            f"{settings.tenant_submit_rate_per_minute:g}, burst {settings.tenant_submit_burst}); "
-            f"retry in {seconds} s",
-            headers={"Retry-After": str(seconds)},
-        )
-
-
-SubmitRateDep = Depends(limit_submissions)

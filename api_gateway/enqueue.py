@@ -18,9 +18,11 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from eyeflow_worker.core.records import JobStore, NewJob
+from eyeflow_worker.core import log_context
+from eyeflow_worker.core.records import Claim, JobStore, NewJob
 from eyeflow_worker.core.routing import Kind, job_route
 from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.core.submit_rate import SubmitRate
 
 
 class BrokerUnavailable(Exception):
@@ -33,6 +35,14 @@ class IdempotencyConflict(Exception):
 
 class IdempotencyInProgress(IdempotencyConflict):
     """The first request with this Idempotency-Key has not finished enqueueing yet."""
+
+
+class SubmissionRateLimited(Exception):
+    """The tenant is over its submission rate; nothing was written or enqueued."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry in {retry_after:.1f} s")
+        self.retry_after = retry_after
 
 
 _PENDING_CLAIM_SECONDS = 60
@@ -59,6 +69,11 @@ class Submitter:
         self._celery = celery
         self._settings = settings
         self._idempotency_ttl = settings.idempotency_ttl_seconds
+        # Taken in the same script that writes the record (a repeat under a held
+        # Idempotency-Key takes none).
+        self._rate = SubmitRate(
+            client, settings.tenant_submit_rate_per_minute, settings.tenant_submit_burst
+        )
 
     def submit(
         self,
@@ -70,30 +85,51 @@ class Submitter:
         intents: tuple[str, ...] = (),
         idempotency_key: str | None = None,
         fingerprint_body: dict[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> Submission:
         """Enqueue a job. `fingerprint_body` is the whole request body (intents and webhook URL
-        included): an Idempotency-Key reused with any other body is a conflict."""
-        job_id = str(uuid.uuid4())
-        claim_key: str | None = None
+        included): an Idempotency-Key reused with any other body is a conflict. `job_id`: the
+        new job's id, when the caller needs it beforehand (`?wait` watches it before the job
+        exists); a fresh one otherwise. Over the tenant's rate: `SubmissionRateLimited`."""
+        job_id = job_id or str(uuid.uuid4())
+        # What this request logs from here on names the job. Routes are sync: they run in a
+        # copy of the request's context, so the binding ends with the request.
+        log_context.bind(task_id=job_id, tenant=tenant, kind=kind, attempt=0)
+        claim: Claim | None = None
         claim_fingerprint = ""
         if idempotency_key is not None:
             body = fingerprint_body if fingerprint_body is not None else payload
             claim_fingerprint = _fingerprint(kind, body)
-            claim_key, existing = self._claim(tenant, idempotency_key, claim_fingerprint, job_id)
-            if existing is not None:
-                return Submission(existing, kind, created=False)
+            claim = Claim(
+                _claim_key(tenant, idempotency_key),
+                self._claim_value(claim_fingerprint, job_id, False),
+                # A pending claim lives briefly: if this gateway dies before enqueueing, the key
+                # must not answer "still being processed" for a day.
+                _PENDING_CLAIM_SECONDS,
+            )
         job = NewJob(
             job_id, tenant, kind, payload, webhook_url, intents, self._deadline_at(kind, payload)
         )
         task, queue = job_route(kind, self._settings)
+        claim_key = claim.key if claim is not None else None
         try:
-            self._jobs.create(job)
+            # One round trip: the rate token, the claim and the record (`core/job_accept.py`).
+            accepted = self._jobs.accept(job, rate=self._rate, claim=claim)
+            if accepted.outcome == "rate":
+                raise SubmissionRateLimited(accepted.retry_after or 1.0)
+            if accepted.outcome == "held":
+                existing = _held_job(accepted.held_value or "{}", claim_fingerprint)
+                log_context.bind(task_id=existing)
+                logger.info("idempotent repeat: answered with the existing job")
+                return Submission(existing, kind, created=False)
             self._celery.send_task(
                 task, args=[job_id, tenant], task_id=job_id, queue=queue, retry=False
             )
         except (OperationalError, redis.exceptions.RedisError) as exc:
             self._forget(job_id, claim_key)
             raise BrokerUnavailable(str(exc)) from None
+        except (SubmissionRateLimited, IdempotencyConflict):
+            raise  # nothing was written
         except Exception:
             # Anything else (a value Redis cannot encode, which the body parse should have
             # refused) is a bug answered with 500 — but it must not hold the Idempotency-Key,
@@ -110,6 +146,7 @@ class Submitter:
                 logger.warning(
                     "job %s enqueued but its Idempotency-Key claim not confirmed", job_id
                 )
+        logger.info("job queued on %s", queue)
         return Submission(job_id, kind, created=True)
 
     def _deadline_at(self, kind: Kind, payload: dict[str, Any]) -> float | None:
@@ -118,29 +155,6 @@ class Submitter:
             return None
         seconds = payload.get("deadline") or self._settings.batch_deadline_seconds
         return time.time() + float(seconds)
-
-    def _claim(
-        self, tenant: str, key: str, fingerprint: str, job_id: str
-    ) -> tuple[str, str | None]:
-        """Reserve the key for `job_id`; or return the job that already holds it."""
-        claim_key = f"eyeflow:idempotency:{tenant}:{hashlib.sha256(key.encode()).hexdigest()}"
-        claim = self._claim_value(fingerprint, job_id, False)
-        # A pending claim lives briefly: if this gateway dies before enqueueing, the key must not
-        # answer "still being processed" for a day.
-        if self._redis.set(claim_key, claim, nx=True, ex=_PENDING_CLAIM_SECONDS):
-            return claim_key, None
-        held = json.loads(self._redis.get(claim_key) or "{}")
-        if held.get("fingerprint") != fingerprint:
-            raise IdempotencyConflict(
-                "This Idempotency-Key was already used with a different request body"
-            )
-        if not held.get("ready"):
-            # The first request is still enqueueing (or about to fail with 503): its job id
-            # cannot be promised yet.
-            raise IdempotencyInProgress(
-                "A request with this Idempotency-Key is still being processed; retry shortly"
-            )
-        return claim_key, str(held["job_id"])
 
     @staticmethod
     def _claim_value(fingerprint: str, job_id: str, ready: bool) -> str:
@@ -153,6 +167,27 @@ class Submitter:
                 self._redis.delete(claim_key)
         except redis.exceptions.RedisError:
             pass  # Redis itself is down: the record expires with its TTL.
+
+
+def _claim_key(tenant: str, key: str) -> str:
+    return f"eyeflow:idempotency:{tenant}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def _held_job(held_value: str, fingerprint: str) -> str:
+    """The job a claim already held names; a conflict when it was for another body, or while
+    its first request is still enqueueing."""
+    held = json.loads(held_value)
+    if held.get("fingerprint") != fingerprint:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request body"
+        )
+    if not held.get("ready"):
+        # The first request is still enqueueing (or about to fail with 503): its job id
+        # cannot be promised yet.
+        raise IdempotencyInProgress(
+            "A request with this Idempotency-Key is still being processed; retry shortly"
+        )
+    return str(held["job_id"])
 
 
 def _fingerprint(kind: str, body: dict[str, Any]) -> str:

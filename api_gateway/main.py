@@ -24,7 +24,8 @@ from api_gateway.auth import Authenticator
 from api_gateway.body_limit import BodyLimitMiddleware
 from api_gateway.deps import AuthDep
 from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, IdempotencyInProgress
-from api_gateway.openapi_models import ErrorBody, Responses
+from api_gateway.openapi_models import Responses, json_error
+from api_gateway.request_context import RequestLogContext
 from api_gateway.routes import cache, ops, schemas, submissions, tasks
 from api_gateway.state import build_state
 from eyeflow_worker.core.logging_setup import configure_logging
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     authenticator = Authenticator(settings)
     app.state.authenticator = authenticator
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outermost of ours: every line a request logs (a 413 too) carries its request id and path.
+    app.add_middleware(RequestLogContext)
 
     secured = [AuthDep, *_security_schemes(authenticator)]
     signed_in, for_a_tenant = _auth_responses(authenticator)
@@ -102,19 +105,19 @@ def _auth_responses(authenticator: Authenticator) -> tuple[Responses, Responses]
     open gateway, which refuses nobody. (A route's own entry, e.g. /metrics' 403, wins.)"""
     if authenticator.is_open:
         return {}, {}
+    # `json_error`, not `model`: a `model` would be filed under a text route's media type
+    # (/metrics), and these refusals are JSON everywhere.
     unauthorized: Responses = {
         401: {
-            "model": ErrorBody,
-            "description": "No bearer credential, or one that does not verify",
+            **json_error("No bearer credential, or one that does not verify"),
             "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
         }
     }
     forbidden: Responses = {
-        403: {
-            "model": ErrorBody,
-            "description": "X-User-ID names another tenant than the bearer token's, or "
-            "GATEWAY_REQUIRE_JWT and the credential is not a tenant token",
-        }
+        403: json_error(
+            "X-User-ID names another tenant than the bearer token's, or "
+            "GATEWAY_REQUIRE_JWT and the credential is not a tenant token"
+        )
     }
     return unauthorized, {**unauthorized, **forbidden}
 

@@ -12,10 +12,17 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from api_gateway.request_schemas import (
+    WEBHOOK_URL_PATTERN,
+    RulesDocument,
+    SchemaOf,
+    catalogue_schema,
+)
 from eyeflow_worker.conditions.syntax_check import malformed_expression
 from eyeflow_worker.core.catalogue_shapes import shape_problems
 from eyeflow_worker.core.workflow_rules import WorkflowRules
@@ -41,7 +48,11 @@ def _error(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, "{problem}", {"problem": message})
 
 
-AggregatedContext = Annotated[dict[str, Any], AfterValidator(_readable_catalogue)]
+AggregatedContext = Annotated[
+    dict[str, Any], AfterValidator(_readable_catalogue), WithJsonSchema(catalogue_schema())
+]
+# A workflow rules document as sent (extra top-level keys kept); `_rules_document` checks it.
+RulesDocumentField = Annotated[dict[str, Any], SchemaOf(RulesDocument)]
 
 
 _NO_EXTRA = ConfigDict(extra="forbid")
@@ -74,6 +85,7 @@ class _Submission(BaseModel):
     webhook_url: str | None = Field(
         default=None,
         max_length=2048,
+        json_schema_extra={"format": "uri", "pattern": WEBHOOK_URL_PATTERN},
         description="POSTed the task object, signed (Standard Webhooks), when the job ends. "
         "http(s), reaching a public address unless its host is in WEBHOOK_ALLOWED_HOSTS "
         "(internal receivers the operator lists).",
@@ -141,7 +153,7 @@ class BatchRequest(_Submission):
 class RefineRequest(_Submission):
     __doc__ = "Improve existing rules from feedback." + _BODY_BOUNDS
 
-    current_rules: dict[str, Any] = Field(
+    current_rules: RulesDocumentField = Field(
         description="The workflow rules to improve: a workflow rules document (`workflow_name`, "
         "`trigger`, `rules` — the rules schema the providers are given); other top-level keys "
         "(NestJS metadata such as `id`) are kept as they are."

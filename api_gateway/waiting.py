@@ -1,18 +1,183 @@
 """`?wait=S`: hold a request until the job ends or S seconds pass, woken by Redis pub/sub.
 
-Subscribing *before* reading the record closes the race where the job ends between the read and
-the subscription; no polling interval is guessed.
+One listener per gateway process and Redis client (`done_listener`): a daemon thread on a
+connection of its own, pattern-subscribed to every job's done channel (`eyeflow:job-done:*`,
+published by the scripts that end a job), hands each message to the requests watching that job.
+A wait costs no subscription, no connection and no polling of its own: the request registers its
+watch, is woken by the job's message (a `threading.Event`), and reads the record once.
+
+No message is missed: a watch taken while the listener is subscribed sees every message
+published after it; `?wait` on a submission takes its watch *before* the job exists, so it need
+not read the record until woken, and `GET ?wait` reads it once after taking its watch. When the
+listener's connection drops, every watch is woken to read the record again (messages may have
+been lost meanwhile), and while it is not subscribed watches fall back to re-reading the record
+every second. The cost: each gateway receives every job's done message (a few bytes each; batch
+items publish none, only their batch's end), and ignores those nobody there waits on.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
 
 import redis
 
 from eyeflow_worker.core.records import JobStore, done_channel
 from eyeflow_worker.core.task_view import TERMINAL
+
+logger = logging.getLogger(__name__)
+
+_PATTERN = done_channel("*")
+_PREFIX = done_channel("")
+# While the listener is not subscribed, a watch re-reads the record this often.
+_FALLBACK_POLL_SECONDS = 1.0
+_RECONNECT_SECONDS = 0.5
+
+
+class Watch:
+    """One request's watch on a job: `wait` returns when the job's message came, the listener
+    reconnected (read the record again), or the timeout passed."""
+
+    def __init__(self, generation: int | None) -> None:
+        self._event = threading.Event()
+        # The listener's subscription this watch started under (None: it was not subscribed).
+        self.generation = generation
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        woken = self._event.wait(timeout)
+        self._event.clear()
+        return woken
+
+
+class DoneListener:
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._watches: dict[str, set[Watch]] = {}
+        # Bumped on every (re)subscription; None while not subscribed.
+        self._generation: int | None = None
+        self._count = 0
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def watch(self, job_id: str) -> Iterator[Watch]:
+        """Watch `job_id` for the block (started on first use)."""
+        self._ensure_running()
+        with self._lock:
+            watch = Watch(self._generation)
+            self._watches.setdefault(job_id, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            with self._lock:
+                waiting = self._watches.get(job_id)
+                if waiting is not None:
+                    waiting.discard(watch)
+                    if not waiting:
+                        del self._watches[job_id]
+
+    def reliable(self, watch: Watch) -> bool:
+        """Has the listener been subscribed without a break since `watch` was taken?"""
+        with self._lock:
+            return watch.generation is not None and watch.generation == self._generation
+
+    def _ensure_running(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="job-done-listener", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._listen()
+            except Exception as error:  # Redis away: wake everyone, then try again
+                logger.warning("job-done listener: %s; reconnecting", type(error).__name__)
+            self._unsubscribed()
+            time.sleep(_RECONNECT_SECONDS)
+
+    def _listen(self) -> None:
+        pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+        try:
+            pubsub.psubscribe(_PATTERN)
+            while True:
+                message: dict[str, Any] | None = pubsub.get_message(timeout=30.0)
+                if message is None:
+                    continue
+                if message["type"] == "psubscribe":
+                    self._subscribed()
+                elif message["type"] == "pmessage":
+                    self._deliver(str(message["channel"]).removeprefix(_PREFIX))
+        finally:
+            pubsub.close()
+
+    def _subscribed(self) -> None:
+        with self._lock:
+            self._count += 1
+            self._generation = self._count
+            everyone = [w for watches in self._watches.values() for w in watches]
+        for watch in everyone:  # messages may have been lost before: read again
+            watch.wake()
+
+    def _unsubscribed(self) -> None:
+        with self._lock:
+            self._generation = None
+            everyone = [w for watches in self._watches.values() for w in watches]
+        for watch in everyone:
+            watch.wake()
+
+    def _deliver(self, job_id: str) -> None:
+        with self._lock:
+            watches = list(self._watches.get(job_id, ()))
+        for watch in watches:
+            watch.wake()
+
+
+@lru_cache(maxsize=8)
+def done_listener(client: redis.Redis) -> DoneListener:
+    """The process's listener for `client`'s Redis (one thread and connection per client)."""
+    return DoneListener(client)
+
+
+def await_terminal(
+    jobs: JobStore,
+    listener: DoneListener,
+    watch: Watch,
+    job_id: str,
+    timeout_seconds: float,
+    *,
+    read_first: bool,
+) -> dict[str, str] | None:
+    """The job's record once terminal, or its latest record read when time ran out (None when
+    none was read: a watch taken before the job existed that was never woken). `read_first`:
+    read the record before the first wake-up (the job may have ended before the watch)."""
+    deadline = time.monotonic() + timeout_seconds
+    record: dict[str, str] | None = None
+    if read_first or not listener.reliable(watch):
+        record = jobs.get(job_id)
+        if record is None or record.get("status") in TERMINAL:
+            return record
+    while (remaining := deadline - time.monotonic()) > 0:
+        reliable = listener.reliable(watch)
+        woken = watch.wait(remaining if reliable else min(remaining, _FALLBACK_POLL_SECONDS))
+        if not woken and reliable:
+            break  # subscribed all along and no message: the job has not ended
+        record = jobs.get(job_id)
+        if record is None or record.get("status") in TERMINAL:
+            return record
+    return record
 
 
 def wait_until_terminal(
@@ -26,20 +191,12 @@ def wait_until_terminal(
     all `slots` are taken by other waiting requests (the caller then gets a plain 202)."""
     if not slots.acquire(blocking=False):
         return jobs.get(job_id)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    listener = done_listener(client)
     try:
-        pubsub.subscribe(done_channel(job_id))
-        deadline = time.monotonic() + timeout_seconds
-        record = jobs.get(job_id)
-        while record is not None and record.get("status") not in TERMINAL:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            # Woken by the job's message; the 1 s cap re-reads the record now and then in case
-            # a message was lost to a reconnect.
-            pubsub.get_message(timeout=min(remaining, 1.0))
-            record = jobs.get(job_id)
-        return record
+        with listener.watch(job_id) as watch:
+            record = await_terminal(
+                jobs, listener, watch, job_id, timeout_seconds, read_first=True
+            )
+            return record if record is not None else jobs.get(job_id)
     finally:
-        pubsub.close()
         slots.release()

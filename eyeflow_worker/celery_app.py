@@ -10,16 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from celery.exceptions import WorkerShutdown
-from celery.signals import after_setup_logger, worker_init
+from celery.signals import after_setup_logger, setup_logging, worker_init
 
+from eyeflow_worker.core import celery_log_context
 from eyeflow_worker.core.celery_factory import create_celery_app
 from eyeflow_worker.core.errors import EyeflowError
-from eyeflow_worker.core.logging_setup import quiet_chatty_loggers
+from eyeflow_worker.core.logging_setup import configure_logging, quiet_chatty_loggers
 from eyeflow_worker.core.settings import load_settings
 from eyeflow_worker.runtime import runtime_of
 
 settings = load_settings()
 app = create_celery_app(settings)
+# Every line a task logs names its job (task_id, tenant, kind, attempt): see LOG_FORMAT=json.
+celery_log_context.connect()
 
 
 @worker_init.connect
@@ -37,3 +40,19 @@ def _build_runtime(**_: Any) -> None:
 def _quiet_sdk_loggers(**_: Any) -> None:
     # Celery configures the root logger itself; the SDK loggers still must never reach DEBUG.
     quiet_chatty_loggers()
+
+
+def _json_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    # A `setup_logging` receiver replaces Celery's own set-up (worker, beat): one JSON handler
+    # on the root, at the level of the command line's `-l`.
+    configure_logging(
+        settings, level=loglevel, context_filter=celery_log_context.WorkerLogContextFilter()
+    )
+
+
+if settings.log_format == "json":
+    setup_logging.connect(_json_logging, weak=False)
+    celery_log_context.say_in_json()
+    # Now too, not only once Celery sets logging up: what it warns about before that (a worker
+    # run as root) is a JSON line as well.
+    _json_logging()

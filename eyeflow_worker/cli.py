@@ -18,6 +18,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
@@ -25,7 +26,6 @@ import httpx
 import typer
 
 from eyeflow_worker.cli_batch import (
-    TERMINAL,
     BatchWatcher,
     PlainReporter,
     Reporter,
@@ -33,15 +33,18 @@ from eyeflow_worker.cli_batch import (
     Snapshot,
     describe,
 )
-from eyeflow_worker.cli_client import (
+from eyeflow_worker.cli_errors import CliError, cli_error
+from eyeflow_worker.cli_files import ResultFile, read_intents
+from eyeflow_worker.client import (
     DEFAULT_TENANT,
     DEFAULT_URL,
-    PAGE_LIMIT,
-    CliError,
-    Connection,
-    GatewayClient,
+    MAX_PAGE_SIZE,
+    Accepted,
+    EyeflowClient,
+    EyeflowError,
+    InvalidRequest,
+    Task,
 )
-from eyeflow_worker.cli_files import ResultFile, read_intents
 
 app = typer.Typer(
     name="eyeflow",
@@ -63,12 +66,16 @@ R = TypeVar("R")
 
 
 def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """A `CliError` anywhere below ends the command with its message on stderr and its code."""
+    """A `CliError` (or a client's `EyeflowError`) anywhere below ends the command with its
+    message on stderr and its code."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            except EyeflowError as error:
+                raise cli_error(error) from None
         except CliError as error:
             typer.echo(f"error: {error.message}", err=True)
             raise typer.Exit(error.exit_code) from None
@@ -97,9 +104,18 @@ def main(
     ctx.obj = Connection(url=url, token=token or None, tenant=tenant)
 
 
-def _client(ctx: typer.Context) -> GatewayClient:
-    connection = ctx.obj if isinstance(ctx.obj, Connection) else Connection()
-    return GatewayClient(connection, transport=transport)
+@dataclass(frozen=True)
+class Connection:
+    url: str = DEFAULT_URL
+    token: str | None = field(default=None, repr=False)
+    tenant: str = DEFAULT_TENANT
+
+
+def _client(ctx: typer.Context) -> EyeflowClient:
+    c = ctx.obj if isinstance(ctx.obj, Connection) else Connection()
+    return EyeflowClient(
+        c.url, token=c.token, tenant=c.tenant, user_agent="eyeflow-cli", transport=transport
+    )
 
 
 def _echo_json(value: Any) -> None:
@@ -144,11 +160,9 @@ def batch_submit(
     source = read_intents(intents_file)
     errors_path = errors or out.with_name(f"{out.stem}.errors{out.suffix or '.jsonl'}")
     with _client(ctx) as client:
-        accepted, created = client.submit_batch(
-            source.intents, idempotency_key=source.idempotency_key(mode), mode=mode
-        )
-        batch_id = str(accepted["task_id"])
-        verb = "submitted" if created else "resuming"
+        accepted = _submit_batch(client, source.intents, source.idempotency_key(mode), mode)
+        batch_id = accepted.task_id
+        verb = "submitted" if accepted.created else "resuming"
         typer.echo(f"{verb} batch {batch_id} ({len(source.intents)} intents from {intents_file})")
         out_file = ResultFile.open(out, batch_id)
         errors_file = ResultFile.open(errors_path, batch_id)
@@ -176,6 +190,24 @@ def batch_submit(
     _finish(task, out_file, errors_file, time.monotonic() - started)
 
 
+def _submit_batch(
+    client: EyeflowClient, intents: list[str], key: str, mode: Mode | None
+) -> Accepted:
+    """The accepted batch: new (202), or the one this idempotency key already named (200: a
+    re-run resumes it)."""
+    try:
+        return client.submit_batch(intents, idempotency_key=key, mode=mode)
+    except InvalidRequest as error:
+        if "mode" in error.fields:
+            raise CliError(
+                f"this gateway does not accept --mode yet ({error.message}); "
+                "run again without --mode",
+                status=422,
+                fields=error.fields,
+            ) from None
+        raise
+
+
 def _resume_command(source: Path, out: Path, errors: Path, mode: str | None) -> str:
     words = ["eyeflow", "batch", "submit", str(source), "--out", str(out), "--errors", str(errors)]
     if mode:
@@ -183,21 +215,21 @@ def _resume_command(source: Path, out: Path, errors: Path, mode: str | None) -> 
     return shlex.join(words)
 
 
-def _finish(task: dict[str, Any], out: ResultFile, errors: ResultFile, seconds: float) -> None:
-    progress = task["progress"]
+def _finish(task: Task, out: ResultFile, errors: ResultFile, seconds: float) -> None:
+    progress = task.progress
     snap = Snapshot(
-        status=task["status"],
-        total=int(progress["total"]),
-        succeeded=int(progress["succeeded"]),
-        failed=int(progress["failed"]),
-        cancelled=int(progress.get("cancelled", 0)),
+        status=task.status,
+        total=progress.total,
+        succeeded=progress.succeeded,
+        failed=progress.failed,
+        cancelled=progress.cancelled,
         cost_usd=out.cost_usd + errors.cost_usd,
         unpriced=0,
         rate=None,
         eta_seconds=None,
     )
     typer.echo(
-        f"batch {task['task_id']} {snap.status} in {seconds:.1f}s: "
+        f"batch {task.task_id} {snap.status} in {seconds:.1f}s: "
         f"{snap.succeeded} succeeded, {snap.failed} failed"
         + (f", {snap.cancelled} cancelled" if snap.cancelled else "")
     )
@@ -207,26 +239,23 @@ def _finish(task: dict[str, Any], out: ResultFile, errors: ResultFile, seconds: 
     if snap.status != "succeeded":
         raise typer.Exit(2)
     if snap.failed:
-        typer.echo(f"  retry the failed items: eyeflow batch retry {task['task_id']}")
+        typer.echo(f"  retry the failed items: eyeflow batch retry {task.task_id}")
         raise typer.Exit(1)
 
 
 # --- batch status / results / cancel / retry ------------------------------------------------
 
 
-def _summary(task: dict[str, Any]) -> str:
-    progress = task.get("progress") or {}
+def _summary(task: Task) -> str:
+    p = task.progress
     lines = [
-        f"{task.get('kind', 'task')} {task['task_id']}: {task['status']} — "
-        f"{int(progress.get('succeeded', 0)) + int(progress.get('failed', 0))}"
-        f"/{progress.get('total', '?')} done, {progress.get('succeeded', 0)} succeeded, "
-        f"{progress.get('failed', 0)} failed, {progress.get('cancelled', 0)} cancelled",
-        f"  created {task.get('created_at') or '-'}, started {task.get('started_at') or '-'}, "
-        f"finished {task.get('finished_at') or '-'}",
+        f"{task.kind} {task.task_id}: {task.status} — {p.finished}/{p.total} done, "
+        f"{p.succeeded} succeeded, {p.failed} failed, {p.cancelled} cancelled",
+        f"  created {task.created_at or '-'}, started {task.started_at or '-'}, "
+        f"finished {task.finished_at or '-'}",
     ]
-    error = task.get("error")
-    if isinstance(error, dict):
-        lines.append(f"  error: {error.get('code')}: {error.get('message')}")
+    if task.error is not None:
+        lines.append(f"  error: {task.error.code}: {task.error.message}")
     return "\n".join(lines)
 
 
@@ -239,9 +268,9 @@ def batch_status(
 ) -> None:
     """Where a batch (or any task) stands."""
     with _client(ctx) as client:
-        task = client.task(task_id)
+        task = client.get_task(task_id)
     if as_json:
-        _echo_json(task)
+        _echo_json(task.to_json())
     else:
         typer.echo(_summary(task))
 
@@ -264,15 +293,13 @@ def batch_results(
     ] = None,
 ) -> None:
     """A batch's per-item results, one JSON line each, in submission order."""
-    items: list[dict[str, Any]] = []
     with _client(ctx) as client:
-        offset: int | None = 0
-        while offset is not None:
-            page = client.results_page(task_id, offset=offset, limit=PAGE_LIMIT, status=status)
-            # Filtered here as well: a gateway without `?status=` answers every item.
-            items += [i for i in page["items"] if status is None or i.get("status") == status]
-            offset = page.get("next_offset")
-    lines = [json.dumps(item, ensure_ascii=False) for item in items]
+        # Filtered here as well: a gateway without `?status=` answers every item.
+        lines = [
+            json.dumps(item.to_json(), ensure_ascii=False)
+            for item in client.iter_results(task_id, status=status, page_size=MAX_PAGE_SIZE)
+            if status is None or item.status == status
+        ]
     if out is None:
         for line in lines:
             typer.echo(line)
@@ -300,7 +327,7 @@ def batch_retry(
     """Re-queue the failed items of a finished batch (409 while it still runs)."""
     with _client(ctx) as client:
         task = client.retry(task_id)
-    typer.echo(f"requeued {task.get('requeued', 0)} failed items")
+    typer.echo(f"requeued {task.requeued} failed items")
     typer.echo(_summary(task))
     typer.echo(
         "  follow it with the same `eyeflow batch submit` command (writes the new results), "
@@ -323,23 +350,21 @@ def generate(
     """Generate workflow rules for one intent and print them (JSON)."""
     deadline = time.monotonic() + wait
     with _client(ctx) as client:
-        task = client.generate(intent, wait=wait)
-        while task.get("status") not in TERMINAL and (left := deadline - time.monotonic()) > 0:
-            task = client.task(str(task["task_id"]), wait=left)
-    status = task.get("status")
-    if status == "succeeded":
-        result = task.get("result") or {}
-        _echo_json(result.get("workflow_rules", result))
+        accepted = client.submit_generate(intent)
+        task = client.wait(accepted.task_id, timeout=max(deadline - time.monotonic(), 0.0))
+    if task.status == "succeeded":
+        _echo_json(task.rules_result().workflow_rules.to_json())
         return
-    if status in TERMINAL:
-        error = task.get("error") or {}
+    if task.done:
+        error = task.error
         raise CliError(
-            f"task {task['task_id']} {status}: {error.get('code')}: {error.get('message')}",
+            f"task {task.task_id} {task.status}: "
+            f"{error.code if error else None}: {error.message if error else None}",
             exit_code=1,
         )
     raise CliError(
-        f"task {task['task_id']} is still {status} after {wait:g}s; "
-        f"read it later with `eyeflow batch status {task['task_id']}`"
+        f"task {task.task_id} is still {task.status} after {wait:g}s; "
+        f"read it later with `eyeflow batch status {task.task_id}`"
     )
 
 

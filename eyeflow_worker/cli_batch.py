@@ -7,16 +7,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from eyeflow_worker.cli_client import PAGE_LIMIT, CliError, GatewayClient
-from eyeflow_worker.cli_files import ResultFile, item_cost
+from eyeflow_worker.cli_files import ResultFile
+from eyeflow_worker.client import (
+    MAX_PAGE_SIZE,
+    TERMINAL,
+    BatchItem,
+    EyeflowClient,
+    EyeflowError,
+    Task,
+)
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 SETTLED = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -133,7 +139,7 @@ class BatchWatcher:
 
     def __init__(
         self,
-        client: GatewayClient,
+        client: EyeflowClient,
         batch_id: str,
         out: ResultFile,
         errors: ResultFile,
@@ -156,16 +162,15 @@ class BatchWatcher:
         self._unpriced = 0
         self._first: tuple[float, int] | None = None
 
-    def watch(self) -> dict[str, Any]:
+    def watch(self) -> Task:
         seen = -1
         while True:
             began = self._clock()
             task = self._poll()
-            progress = task["progress"]
-            finished = int(progress["succeeded"]) + int(progress["failed"])
-            terminal = task["status"] in TERMINAL
+            finished = task.progress.finished
+            terminal = task.done
             if finished != seen or terminal:
-                self._collect(int(progress["total"]))
+                self._collect(task.progress.total)
                 seen = finished
             self._reporter.update(self._snapshot(task))
             if terminal:
@@ -174,71 +179,70 @@ class BatchWatcher:
             if idle > 0:  # a gateway with no wait slot left answers at once: never spin
                 self._sleep(idle)
 
-    def _poll(self) -> dict[str, Any]:
+    def _poll(self) -> Task:
+        # Not `client.wait`: every answer, finished or not, updates the progress shown.
         delay = 1.0
         for _attempt in range(8):
             try:
-                return self._client.task(self._batch_id, wait=self._poll_seconds)
-            except CliError as error:
+                return self._client.get_task(self._batch_id, wait=self._poll_seconds)
+            except EyeflowError as error:
                 if not error.retryable:
                     raise
                 self._reporter.note(f"{error.message} — trying again in {delay:.0f}s")
                 self._sleep(delay)
                 delay = min(delay * 2, 10.0)
-        return self._client.task(self._batch_id, wait=self._poll_seconds)
+        return self._client.get_task(self._batch_id, wait=self._poll_seconds)
 
     def _collect(self, total: int) -> None:
         """Page from the lowest unsettled index to the end; write what is not written yet."""
         offset: int | None = self._low
         contiguous = True
         while offset is not None and offset < total:
-            page = self._client.results_page(self._batch_id, offset=offset, limit=PAGE_LIMIT)
-            for item in page["items"]:
+            page = self._client.results_page(self._batch_id, offset=offset, limit=MAX_PAGE_SIZE)
+            for item in page.items:
                 settled = self._take(item)
-                if contiguous and settled and int(item["index"]) == self._low:
+                if contiguous and settled and item.index == self._low:
                     self._low += 1
                 else:
                     contiguous = False
-            offset = page.get("next_offset")
+            offset = page.next_offset
 
-    def _take(self, item: dict[str, Any]) -> bool:
-        index = int(item["index"])
-        status = item.get("status")
+    def _take(self, item: BatchItem) -> bool:
+        index, status = item.index, item.status
         if status == "succeeded" and index not in self._out.indexes:
-            self._out.append(item)
+            self._out.append(item.to_json())
             self._count_cost(item)
         elif (
             status == "failed"
             and index not in self._errors.indexes
             and index not in self._out.indexes
         ):
-            self._errors.append(item)
+            self._errors.append(item.to_json())
             self._count_cost(item)
         return status in SETTLED
 
-    def _count_cost(self, item: dict[str, Any]) -> None:
-        cost = item_cost(item)
+    def _count_cost(self, item: BatchItem) -> None:
+        cost = item.cost_usd
         if cost is None:
             self._unpriced += 1
         else:
             self._cost += cost
 
-    def _snapshot(self, task: dict[str, Any]) -> Snapshot:
-        progress = task["progress"]
-        total = int(progress["total"])
-        finished = int(progress["succeeded"]) + int(progress["failed"])
+    def _snapshot(self, task: Task) -> Snapshot:
+        progress = task.progress
+        total, finished = progress.total, progress.finished
         now = self._clock()
         if self._first is None:
             self._first = (now, finished)
         since, base = self._first
         rate = (finished - base) / (now - since) if now > since and finished > base else None
-        left = total - finished - int(progress.get("cancelled", 0))
+        left = total - finished - progress.cancelled
         return Snapshot(
-            status=str(task["status"]),
+            status=task.status,
             total=total,
-            succeeded=int(progress["succeeded"]),
-            failed=int(progress["failed"]),
-            cancelled=int(progress.get("cancelled", 0)),
+            succeeded=progress.succeeded,
+            failed=progress.failed,
+            cancelled=progress.cancelled,
             cost_usd=self._cost,
             unpriced=self._unpriced,
             rate=rate,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from eyeflow_worker.cli_client import CliError
+from eyeflow_worker.cli_errors import CliError
 
 MAX_INTENT_CHARS = 4000  # the gateway's limit per intent
 MAX_BATCH_INTENTS = 5000  # the gateway's default MAX_BATCH_INTENTS

@@ -22,7 +22,11 @@ def worker_argv(role: str, settings: Settings) -> list[str]:
     if role not in roles:
         raise SystemExit(f"usage: python -m eyeflow_worker.worker {{{'|'.join(roles)}}}")
     worker_role, concurrency = roles[role]
+    # LOG_FORMAT=json: no start-up banner (Celery prints it as text, bypassing logging), so
+    # every line of the output is a JSON object; the "ready" line is still logged.
+    quiet = ["--quiet"] if settings.log_format == "json" else []
     return [
+        *quiet,
         "worker",
         "--queues",
         ",".join(worker_queues(worker_role, settings)),

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Bring the whole fleet up locally (gateway, interactive worker, batch worker, beat, Flower) on
 # the embedded offline provider, run the seed's example intent through it, and leave it running.
-#   scripts/fleet.sh up | down | status
+#   scripts/fleet.sh up | down | status | flower-auth
+# FLEET_RUN_DIR (default .run) holds the pid files, logs and Flower's generated password.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=.run
+RUN="${FLEET_RUN_DIR:-.run}"
 mkdir -p "$RUN"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 # The broker: REDIS_URL's Redis unless BROKER_URL (environment, else .env) names another, e.g.
@@ -44,6 +45,33 @@ down() {  # SIGTERM every process (workers: Celery's soft shutdown), then wait u
   [ ${#pids[@]} -gt 0 ] && echo "  all stopped" || echo "  nothing was running"
 }
 
+env_file_value() {  # NAME: its last value in .env, if any
+  [ -f .env ] && sed -n "s/^$1=//p" .env | tail -n 1 || true
+}
+
+flower_auth() {  # Flower's user:password: FLOWER_BASIC_AUTH (environment, else .env), else one
+  # generated on first use and kept in $RUN/flower-auth (mode 600), so re-runs keep it.
+  local auth="${FLOWER_BASIC_AUTH:-}"
+  [ -n "$auth" ] || auth=$(env_file_value FLOWER_BASIC_AUTH)
+  if [ -z "$auth" ]; then
+    if [ ! -s "$RUN/flower-auth" ]; then
+      local password
+      password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+      (umask 077; echo "admin:$password" >"$RUN/flower-auth")
+    fi
+    auth=$(cat "$RUN/flower-auth")
+  fi
+  echo "$auth"
+}
+
+flower_login() {  # how to sign in to Flower, for people: a generated password is shown
+  if [ -z "${FLOWER_BASIC_AUTH:-}" ] && [ -z "$(env_file_value FLOWER_BASIC_AUTH)" ]; then
+    echo "user:password $(flower_auth) (generated, kept in $RUN/flower-auth)"
+  else
+    echo "user ${1%%:*}, the password FLOWER_BASIC_AUTH sets"
+  fi
+}
+
 broker_label() {  # the broker, credentials masked
   if [ -n "$BROKER_URL" ]; then echo "$BROKER_URL" | sed -E 's#://[^@/]*@#://***@#'; else echo "REDIS_URL"; fi
 }
@@ -57,6 +85,9 @@ status() {  # always exits 0: "not running" is an answer, not an error
     if kill -0 "$(cat "$p")" 2>/dev/null; then echo "$n running"; else echo "$n dead"; fi
   done
   [ "$any" -eq 1 ] || echo "fleet not running (make up starts it)"
+  if [ -f "$RUN/flower.pid" ] && kill -0 "$(cat "$RUN/flower.pid")" 2>/dev/null; then
+    echo "flower: http://127.0.0.1:$FLOWER_PORT — $(flower_login "$(flower_auth)")"
+  fi
   echo "broker: $(broker_label)"
   [ -x .venv/bin/python ] || { echo "  (no .venv yet: queue depths after make up)"; return 0; }
   # Queue depths through core/broker.py: Redis lists or RabbitMQ's passive queue.declare alike.
@@ -98,8 +129,14 @@ up() {
   # still running after WORKER_SOFT_SHUTDOWN_SECONDS back to the broker at once.
   REMAP_SIGTERM=SIGQUIT start worker-interactive .venv/bin/python -m eyeflow_worker.worker interactive
   REMAP_SIGTERM=SIGQUIT start worker-batch .venv/bin/python -m eyeflow_worker.worker batch
-  start beat .venv/bin/celery -A eyeflow_worker.celery_app beat --schedule "$RUN/celerybeat-schedule"
-  start flower .venv/bin/celery -A eyeflow_worker.celery_app flower --address=127.0.0.1 --port="$FLOWER_PORT"
+  # LOG_FORMAT=json: beat's start-up banner (printed, not logged) is left out, as the workers'.
+  quiet=()
+  [ "${LOG_FORMAT:-$(env_file_value LOG_FORMAT)}" = "json" ] && quiet=(--quiet)
+  start beat .venv/bin/celery -A eyeflow_worker.celery_app "${quiet[@]}" beat --schedule "$RUN/celerybeat-schedule"
+  # Basic auth, as in compose: Flower reads FLOWER_BASIC_AUTH from its environment (not the
+  # command line, where `ps` would show the password).
+  flower_credentials=$(flower_auth)
+  FLOWER_BASIC_AUTH="$flower_credentials" start flower .venv/bin/celery -A eyeflow_worker.celery_app flower --address=127.0.0.1 --port="$FLOWER_PORT"
   wait_ready || { down; exit 1; }
   echo
   echo "Submitting the seed's example intent (POST /api/rules/generate?wait=30):"
@@ -124,7 +161,7 @@ up() {
 The fleet is up ($serving):
   gateway   $GATEWAY
   API docs  $GATEWAY/docs
-  Flower    http://127.0.0.1:$FLOWER_PORT
+  Flower    http://127.0.0.1:$FLOWER_PORT  ($(flower_login "$flower_credentials"))
   logs      $RUN/*.log
 Try:  curl -X POST '$GATEWAY/api/rules/generate?wait=30' -H 'Content-Type: application/json' \\
         -d '{"user_intent": "Notify ops when CPU is above 90%"}'
@@ -136,5 +173,6 @@ case "${1:-up}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  flower-auth) flower_auth ;;
+  *) echo "usage: $0 up|down|status|flower-auth" >&2; exit 2 ;;
 esac

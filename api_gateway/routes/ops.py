@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from api_gateway.deps import OperatorDep, TenantDep
 from api_gateway.health import fleet_health
-from api_gateway.openapi_models import STORE_DOWN, HealthReport, error
+from api_gateway.openapi_models import STORE_DOWN, HealthReport, json_error
 from api_gateway.state import GatewayState, StateDep
 from eyeflow_worker.core.admission import admission_status
 from eyeflow_worker.core.errors import EyeflowError
@@ -106,7 +106,10 @@ def _admission_gauges(state: GatewayState) -> Iterator[Metric]:
     summary="Prometheus metrics (operator)",
     response_class=PlainTextResponse,
     dependencies=[OperatorDep],
-    responses={403: error("Not the operator token (OPERATOR_API_TOKEN)"), **STORE_DOWN},
+    responses={
+        403: json_error("Not the operator token (OPERATOR_API_TOKEN)"),
+        503: json_error(STORE_DOWN[503]["description"]),
+    },
 )
 def metrics(state: StateDep) -> PlainTextResponse:
     """Prometheus text format: jobs by kind and status, provider latency, tokens, retries, and

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 
 from api_gateway.body_limit import BoundedJsonRoute
-from api_gateway.deps import SubmitRateDep, TenantDep
+from api_gateway.deps import TenantDep, too_many_submissions
+from api_gateway.enqueue import Submission, SubmissionRateLimited
 from api_gateway.openapi_models import SUBMITTED, ErrorBody, ValidationErrorBody, error
 from api_gateway.schemas import BatchRequest, EvaluateRequest, GenerateRequest, RefineRequest
 from api_gateway.state import GatewayState, StateDep
-from api_gateway.waiting import wait_until_terminal
+from api_gateway.waiting import await_terminal, done_listener
 from eyeflow_worker.core.catalogue_shapes import json_size
 from eyeflow_worker.core.routing import Kind
 from eyeflow_worker.core.task_view import TERMINAL, Accepted, status_path, task_view
 from eyeflow_worker.core.webhook_urls import webhook_url_problem
 
 # Bodies are parsed within MAX_JSON_ELEMENTS / MAX_JSON_DEPTH (`BoundedJsonRoute`); every
-# submission takes one from the tenant's rate budget (after the token check main.py adds).
-router = APIRouter(
-    prefix="/api", tags=["jobs"], route_class=BoundedJsonRoute, dependencies=[SubmitRateDep]
-)
+# submission that passes the token check (main.py) and validation takes one from the tenant's
+# rate budget, in the round trip that writes its record (`enqueue.Submitter`).
+router = APIRouter(prefix="/api", tags=["jobs"], route_class=BoundedJsonRoute)
 
 WaitQuery = Annotated[
     float | None,
@@ -87,7 +90,8 @@ def _accept(
             "aggregated_context",
             f"the capability catalogue is {size} bytes, over MAX_CATALOGUE_BYTES ({limit})",
         )
-    submission = state.submitter.submit(
+    submit = partial(
+        state.submitter.submit,
         tenant=tenant,
         kind=kind,
         payload=payload,
@@ -96,15 +100,49 @@ def _accept(
         idempotency_key=idempotency_key,
         fingerprint_body=fingerprint_body,
     )
+    if wait is not None and state.wait_slots.acquire(blocking=False):
+        try:
+            return _submit_and_wait(state, submit, kind, len(intents), wait)
+        finally:
+            state.wait_slots.release()
+    # No wait asked, or every wait slot taken by other waiting requests: a plain 202.
+    return _answer(state, _submitted(state, submit), kind, len(intents))
+
+
+def _submitted(state: GatewayState, submit: Callable[..., Submission], **extra: Any) -> Submission:
+    try:
+        submission: Submission = submit(**extra)
+    except SubmissionRateLimited as limited:
+        raise too_many_submissions(state.settings, limited.retry_after) from None
+    return submission
+
+
+def _submit_and_wait(
+    state: GatewayState, submit: Callable[..., Submission], kind: Kind, total: int, wait: float
+) -> JSONResponse:
+    """Watch the job *before* it exists (its id chosen here), so the job's done message cannot
+    come before the watch: the record is read once, when the message wakes the request."""
+    job_id = str(uuid.uuid4())
+    listener = done_listener(state.redis)
+    with listener.watch(job_id) as watch:
+        submission = _submitted(state, submit, job_id=job_id)
+        if submission.job_id != job_id:  # an idempotent repeat: another job, maybe done
+            with listener.watch(submission.job_id) as repeat:
+                record = await_terminal(
+                    state.jobs, listener, repeat, submission.job_id, wait, read_first=True
+                )
+        else:
+            record = await_terminal(state.jobs, listener, watch, job_id, wait, read_first=False)
+    if record is not None and record.get("status") in TERMINAL:
+        view = task_view(submission.job_id, record)
+        headers = {"Location": status_path(submission.job_id)}
+        return JSONResponse(view.to_json(), 200, headers=headers)
+    return _answer(state, submission, kind, total)
+
+
+def _answer(state: GatewayState, submission: Submission, kind: Kind, total: int) -> JSONResponse:
     status_url = status_path(submission.job_id)
     headers = {"Location": status_url}
-    if wait is not None:
-        record = wait_until_terminal(
-            state.redis, state.jobs, submission.job_id, wait, state.wait_slots
-        )
-        if record is not None and record.get("status") in TERMINAL:
-            view = task_view(submission.job_id, record)
-            return JSONResponse(view.to_json(), 200, headers=headers)
     # A new job is reported as it was accepted ("queued"), even if a worker already picked it up
     # meanwhile; a repeat under the same Idempotency-Key reports where the original job is now.
     record = {} if submission.created else state.jobs.get(submission.job_id) or {}
@@ -113,7 +151,7 @@ def _accept(
         kind=kind,
         status=record.get("status", "queued"),
         status_url=status_url,
-        total=int(record.get("total", len(intents))) if kind == "batch" else None,
+        total=int(record.get("total", total)) if kind == "batch" else None,
     )
     code = status.HTTP_202_ACCEPTED if submission.created else status.HTTP_200_OK
     return JSONResponse(accepted.model_dump(exclude_none=True), code, headers=headers)

@@ -32,7 +32,20 @@ TRANSIENT_INFRA_RETRY: dict[str, Any] = {
 }
 
 
-class _WholeSecondCountdowns(Celery):  # type: ignore[misc]  # Celery is untyped
+class _FleetCelery(Celery):  # type: ignore[misc]  # Celery is untyped
+    """Celery, sending every task with `ignore_result` unless told otherwise.
+
+    `task_ignore_result` (celeryconfig) stops workers storing results, but `send_task` reads
+    only its own option: without it, every send (the gateway's, a worker's fan-out of batch
+    items) subscribes the sender to the task's result channel — a round trip, a subscription
+    nobody reads, and an unsubscribe when the result object is collected."""
+
+    def send_task(self, name: str, *args: Any, **options: Any) -> Any:
+        options.setdefault("ignore_result", bool(self.conf.task_ignore_result))
+        return super().send_task(name, *args, **options)
+
+
+class _WholeSecondCountdowns(_FleetCelery):
     """Celery, sending every countdown as a whole number of seconds, rounded up.
 
     On RabbitMQ a countdown travels through Celery's native delayed delivery, whose routing key
@@ -54,7 +67,7 @@ def create_celery_app(settings: Settings, *, include_tasks: bool = True) -> Cele
     The gateway builds one with `include_tasks=False`: it only sends tasks by name, so it never
     imports task code and never calls an LLM.
     """
-    app_class = _WholeSecondCountdowns if fleet_broker_kind(settings) == "amqp" else Celery
+    app_class = _WholeSecondCountdowns if fleet_broker_kind(settings) == "amqp" else _FleetCelery
     celery: Celery = app_class("eyeflow", include=TASK_MODULES if include_tasks else [])
     celery.conf.update(celery_config(settings))
     return celery

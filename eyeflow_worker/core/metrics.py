@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from typing import cast
+from typing import Literal, cast
 
 import redis
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -26,6 +26,15 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("code",),
     ),
     "eyeflow_tokens": ("LLM tokens used, by provider and direction", ("provider", "direction")),
+    "eyeflow_tenant_tokens": ("LLM tokens used, by tenant and direction", ("tenant", "direction")),
+    "eyeflow_tenant_cost_microusd": (
+        "LLM cost of the results stored, in millionths of a US dollar (priced models), by tenant",
+        ("tenant",),
+    ),
+    "eyeflow_provider_rate_limited": (
+        "Provider answers 429 (rate limited), by provider",
+        ("provider",),
+    ),
     "eyeflow_provider_retries": ("Provider calls retried, by error code", ("code",)),
     "eyeflow_leases_reaped": (
         "Jobs and batch items sent again because their worker died (their lease expired), "
@@ -49,6 +58,38 @@ def _field(name: str, labels: Mapping[str, str]) -> str:
     return name + "|" + ",".join(f"{k}={labels[k]}" for k in sorted(labels))
 
 
+# One increment of the metrics hash: ('i', field, amount) is HINCRBY, ('f', …) HINCRBYFLOAT.
+Increment = tuple[Literal["i", "f"], str, str]
+
+
+def job_ended_increments(
+    kind: str, status: str, *, queue_wait: float | None, run: float | None
+) -> list[Increment]:
+    """What counting a job that ended adds to the metrics hash (`METRICS_KEY`): the job, and
+    the one bucket and the sum of each time observed. Written by whoever ends the job — in the
+    same script as the end itself (`JobStore.succeed(..., counted=...)`) or `Metrics.job_ended`."""
+    increments: list[Increment] = [
+        ("i", _field("eyeflow_jobs", {"kind": kind, "status": status}), "1")
+    ]
+    for name, seconds in (
+        ("eyeflow_job_queue_wait_seconds", queue_wait),
+        ("eyeflow_job_run_seconds", run),
+    ):
+        if seconds is not None:
+            increments.extend(_observation(name, kind, max(0.0, seconds)))
+    return increments
+
+
+def _observation(name: str, label: str, seconds: float) -> list[Increment]:
+    # Only the one bucket the value falls in is counted (two commands, not one per bucket);
+    # `collect` makes the counts cumulative, as Prometheus wants them.
+    bound = next((str(b) for b in BUCKETS_SECONDS if seconds <= b), "+Inf")
+    return [
+        ("i", _field(f"{name}:bucket", {"l": label, "le": bound}), "1"),
+        ("f", _field(f"{name}:sum", {"l": label}), repr(seconds)),
+    ]
+
+
 class Metrics:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
@@ -63,30 +104,21 @@ class Metrics:
         """One observation of histogram `name` for `label` (its one label's value)."""
         if name not in _HISTOGRAMS:
             raise KeyError(f"unknown metric {name}")
-        pipe = self._redis.pipeline(transaction=False)
-        self._observe_into(pipe, name, label, seconds)
-        pipe.execute()
-
-    @staticmethod
-    def _observe_into(pipe: redis.client.Pipeline, name: str, label: str, seconds: float) -> None:
-        # Only the one bucket the value falls in is counted (two commands, not one per bucket);
-        # `collect` makes the counts cumulative, as Prometheus wants them.
-        bound = next((str(b) for b in BUCKETS_SECONDS if seconds <= b), "+Inf")
-        pipe.hincrby(METRICS_KEY, _field(f"{name}:bucket", {"l": label, "le": bound}), 1)
-        pipe.hincrbyfloat(METRICS_KEY, _field(f"{name}:sum", {"l": label}), seconds)
+        self._apply(_observation(name, label, seconds))
 
     def job_ended(
         self, kind: str, status: str, *, queue_wait: float | None, run: float | None
     ) -> None:
         """Count a job that ended and observe its times, in one round trip."""
+        self._apply(job_ended_increments(kind, status, queue_wait=queue_wait, run=run))
+
+    def _apply(self, increments: list[Increment]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hincrby(METRICS_KEY, _field("eyeflow_jobs", {"kind": kind, "status": status}), 1)
-        for name, seconds in (
-            ("eyeflow_job_queue_wait_seconds", queue_wait),
-            ("eyeflow_job_run_seconds", run),
-        ):
-            if seconds is not None:
-                self._observe_into(pipe, name, kind, max(0.0, seconds))
+        for op, field, amount in increments:
+            if op == "i":
+                pipe.hincrby(METRICS_KEY, field, int(amount))
+            else:
+                pipe.hincrbyfloat(METRICS_KEY, field, float(amount))
         pipe.execute()
 
     def observe_latency(self, provider: str, seconds: float) -> None:

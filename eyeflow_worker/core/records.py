@@ -32,16 +32,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import redis
 
 from eyeflow_worker.core import transitions
-from eyeflow_worker.core.routing import Kind
+from eyeflow_worker.core.job_accept import Acceptance, Acceptor, Claim, NewJob, utc_now
+from eyeflow_worker.core.metrics import METRICS_KEY, Increment
+from eyeflow_worker.core.submit_rate import SubmitRate
 from eyeflow_worker.core.task_view import Status
+
+# Re-exported: what creating a job takes and answers (`job_accept.py`), and the clock.
+__all__ = ["Acceptance", "Claim", "JobStore", "NewJob", "utc_now"]
 
 _PREFIX = "eyeflow:job:"
 
@@ -60,10 +63,6 @@ def batch_task_id(job_id: str, run: int, index: int | None = None) -> str:
     an earlier message (results backend, Flower, redeliveries)."""
     base = job_id if index is None else f"{job_id}:{index}"
     return base if run == 0 else f"{base}:r{run}"
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 WEBHOOK_OUTBOX = "eyeflow:webhook-outbox"
@@ -89,23 +88,13 @@ class NotRetryable(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class NewJob:
-    job_id: str
-    tenant: str
-    kind: Kind
-    payload: Mapping[str, Any]
-    webhook_url: str | None = None
-    intents: tuple[str, ...] = ()
-    # A batch's deadline (epoch seconds): until then its items re-try transient failures.
-    deadline_at: float | None = None
-
-
 class JobStore:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self._redis = client
         self._ttl = ttl_seconds
+        self._acceptor = Acceptor(client, ttl_seconds)
         self._start = client.register_script(transitions.START)
+        self._begin = client.register_script(transitions.BEGIN)
         self._set_running_status = client.register_script(transitions.SET_RUNNING_STATUS)
         self._set_if_exists = client.register_script(transitions.SET_IF_EXISTS)
         self._finish = client.register_script(transitions.FINISH)
@@ -116,32 +105,14 @@ class JobStore:
     # --- creation and removal (gateway) -------------------------------------------------------
 
     def create(self, job: NewJob) -> None:
-        key = job_key(job.job_id)
-        fields: dict[Any, str | int] = {  # Any: redis-py types hash keys invariantly
-            "tenant": job.tenant,
-            "kind": job.kind,
-            "status": "queued",
-            "created_at": utc_now(),
-            "attempts": 0,
-            "payload": json.dumps(job.payload, separators=(",", ":")),
-        }
-        if job.webhook_url:
-            fields["webhook_url"] = job.webhook_url
-        pipe = self._redis.pipeline(transaction=True)
-        if job.kind == "batch":
-            fields.update(total=len(job.intents), succeeded=0, failed=0)
-            if job.deadline_at is not None:
-                fields["deadline_at"] = repr(job.deadline_at)
-            # The requested mode (`auto` until a worker resolves it; absent: realtime).
-            if isinstance(job.payload.get("mode"), str):
-                fields["mode"] = job.payload["mode"]
-            intents_key = f"{key}:intents"
-            for chunk in _chunks(job.intents, 1000):
-                pipe.rpush(intents_key, *chunk)
-            pipe.expire(intents_key, self._ttl)
-        pipe.hset(key, mapping=fields)
-        pipe.expire(key, self._ttl)
-        pipe.execute()
+        self._acceptor.accept(job)
+
+    def accept(
+        self, job: NewJob, *, rate: SubmitRate | None = None, claim: Claim | None = None
+    ) -> Acceptance:
+        """Write a new job's record in one round trip, with the tenant's submission token and
+        the Idempotency-Key's claim (`job_accept.py`): all or nothing."""
+        return self._acceptor.accept(job, rate=rate, claim=claim)
 
     def discard(self, job_id: str) -> None:
         """Forget a job that was never enqueued (the broker refused it)."""
@@ -258,17 +229,37 @@ class JobStore:
     def start(self, job_id: str) -> bool:
         return bool(self._start(keys=[job_key(job_id)], args=[utc_now()]))
 
+    def begin(self, job_id: str) -> tuple[dict[str, str], dict[str, Any]] | None:
+        """`start`, and the record and parsed payload as started, in one round trip (a worker
+        taking a job); None when the job is already finished, cancelled or gone."""
+        values = self._begin(keys=[job_key(job_id)], args=[utc_now(), *RECORD_FIELDS, "payload"])
+        if not values:
+            return None
+        record = {
+            field: str(value)
+            for field, value in zip(RECORD_FIELDS, values, strict=False)
+            if value is not None
+        }
+        raw = values[-1]
+        return record, (json.loads(str(raw)) if raw else {})
+
     def mark_retrying(self, job_id: str) -> None:
         self._set_running_status(keys=[job_key(job_id)], args=["retrying"])
 
     def mark_running(self, job_id: str) -> None:
         self._set_running_status(keys=[job_key(job_id)], args=["running"])
 
-    def succeed(self, job_id: str, result: Mapping[str, Any]) -> bool:
-        return self._terminal(job_id, "succeeded", "result", result)
+    def succeed(
+        self, job_id: str, result: Mapping[str, Any], counted: Sequence[Increment] = ()
+    ) -> bool:
+        """End the job `succeeded`; `counted`: the metrics it adds, written in the same step
+        when (and only when) this call ended it (`metrics.job_ended_increments`)."""
+        return self._terminal(job_id, "succeeded", "result", result, counted)
 
-    def fail(self, job_id: str, error: Mapping[str, Any]) -> bool:
-        return self._terminal(job_id, "failed", "error", error)
+    def fail(
+        self, job_id: str, error: Mapping[str, Any], counted: Sequence[Increment] = ()
+    ) -> bool:
+        return self._terminal(job_id, "failed", "error", error, counted)
 
     def cancel(self, job_id: str) -> bool:
         error = {"code": "cancelled", "message": "Cancelled by the caller", "details": None}
@@ -360,9 +351,19 @@ class JobStore:
             f"{key}:succeeded", f"{key}:failed",
         ]  # fmt: skip
 
-    def _terminal(self, job_id: str, status: Status, field: str, value: Mapping[str, Any]) -> bool:
+    def _terminal(
+        self,
+        job_id: str,
+        status: Status,
+        field: str,
+        value: Mapping[str, Any],
+        counted: Sequence[Increment] = (),
+    ) -> bool:
+        keys = self._ending_keys(job_id)
+        if counted:
+            keys.append(METRICS_KEY)
         changed = self._finish(
-            keys=self._ending_keys(job_id),
+            keys=keys,
             args=[
                 status,
                 utc_now(),
@@ -372,6 +373,7 @@ class JobStore:
                 done_channel(job_id),
                 job_id,
                 time.time(),
+                *(part for increment in counted for part in increment),
             ],
         )
         return bool(changed)

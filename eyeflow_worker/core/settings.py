@@ -65,6 +65,8 @@ class Settings(BaseSettings):
 
     environment: Literal["dev", "test", "production"] = "dev"
     log_level: str = "INFO"
+    # `json`: one JSON object per line, with the job's task_id/tenant/kind/attempt on its lines.
+    log_format: Literal["text", "json"] = "text"
 
     # --- Redis / Celery -------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -4,6 +4,8 @@ cancel and a finishing worker — or two retries — can never both win. `record
 registers and calls them; the key layout is described there.
 """
 
+from eyeflow_worker.core.submit_rate import TAKE_FUNCTION
+
 # Shared by the scripts that end a job. KEYS: job, intents, items, outbox, succeeded, failed.
 # It keeps a batch's lists as long as its record, and puts a job with a webhook in the outbox
 # (a sorted set by end time) in the same atomic step: if the worker dies before it queues the
@@ -39,19 +41,69 @@ local function ended(status, ttl, channel, job_id, now_epoch)
 end
 """
 
-# KEYS[1] job key. ARGV: now. Returns 1 when the job may run, 0 when it is already terminal.
-START = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'succeeded' or status == 'failed' or status == 'cancelled' then
-  return 0
+# KEYS: job, intents, rate bucket, idempotency claim. ARGV: tokens per second ('0': no limit),
+# burst, record ttl, claim value ('': no claim), claim ttl, 2n, the record's n field/value pairs,
+# then a batch's intents. A submission's one round trip before its message is sent: a claim
+# already held is returned as it is (nothing else happens: a repeat takes no token); a tenant
+# over its rate gets the milliseconds until a token is there, and nothing is written; else the
+# token is taken, the claim (pending) set, the record and the intents list written — all or
+# nothing. Returns {'held', value}, {'rate', ms} or {'ok'}.
+ACCEPT = (
+    TAKE_FUNCTION
+    + """
+if ARGV[4] ~= '' then
+  local held = redis.call('GET', KEYS[4])
+  if held then return {'held', held} end
 end
-redis.call('HSET', KEYS[1], 'status', 'running')
-if not redis.call('HGET', KEYS[1], 'started_at') then
-  redis.call('HSET', KEYS[1], 'started_at', ARGV[1])
+local rate = tonumber(ARGV[1])
+if rate > 0 then
+  local wait = take(KEYS[3], rate, tonumber(ARGV[2]))
+  if wait > 0 then return {'rate', wait} end
 end
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-return 1
+if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5]) end
+local n = tonumber(ARGV[6])
+redis.call('HSET', KEYS[1], unpack(ARGV, 7, 6 + n))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local first = 7 + n
+if #ARGV >= first then
+  -- in chunks: unpack() of more than a few thousand values overflows Lua's stack
+  for i = first, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return {'ok'}
 """
+)
+
+_START_FUNCTION = """
+local function start(key, now)
+  local status = redis.call('HGET', key, 'status')
+  if not status or status == 'succeeded' or status == 'failed' or status == 'cancelled' then
+    return false
+  end
+  redis.call('HSET', key, 'status', 'running')
+  if not redis.call('HGET', key, 'started_at') then
+    redis.call('HSET', key, 'started_at', now)
+  end
+  redis.call('HINCRBY', key, 'attempts', 1)
+  return true
+end
+"""
+
+# KEYS[1] job key. ARGV: now. Returns 1 when the job may run, 0 when it is already terminal.
+START = _START_FUNCTION + "if start(KEYS[1], ARGV[1]) then return 1 end\nreturn 0\n"
+
+# KEYS[1] job key. ARGV: now, then record field names. As START, and when the job may run, the
+# values of those fields as it now stands (HMGET): a worker starts a job and reads what it runs
+# in one round trip. Returns 0 when the job is already terminal (or gone).
+BEGIN = (
+    _START_FUNCTION
+    + """
+if not start(KEYS[1], ARGV[1]) then return 0 end
+return redis.call('HMGET', KEYS[1], unpack(ARGV, 2))
+"""
+)
 
 # KEYS[1] job key. ARGV: status. Only a running job can be marked retrying (and back).
 SET_RUNNING_STATUS = """
@@ -71,9 +123,11 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
 
-# KEYS: job, intents, items, outbox, succeeded, failed. ARGV: status, now, field
-# ('result'|'error'), JSON, ttl, channel, job id, now (epoch seconds). Returns 1 when this call
-# made the terminal transition.
+# KEYS: job, intents, items, outbox, succeeded, failed, and optionally the metrics hash. ARGV:
+# status, now, field ('result'|'error'), JSON, ttl, channel, job id, now (epoch seconds), then
+# the metrics' increments as triples (op 'i' HINCRBY | 'f' HINCRBYFLOAT, field, amount), counted
+# only when this call made the transition — so counting a job costs no round trip of its own
+# and a job is counted once. Returns 1 when this call made the terminal transition.
 FINISH = (
     ENDED
     + """
@@ -86,6 +140,15 @@ if not redis.call('HGET', KEYS[1], 'started_at') then
   redis.call('HSET', KEYS[1], 'started_at', ARGV[2])
 end
 ended(ARGV[1], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+if KEYS[7] then
+  for i = 9, #ARGV - 2, 3 do
+    if ARGV[i] == 'i' then
+      redis.call('HINCRBY', KEYS[7], ARGV[i + 1], ARGV[i + 2])
+    else
+      redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i + 1], ARGV[i + 2])
+    end
+  end
+end
 return 1
 """
 )

@@ -25,6 +25,7 @@ from eyeflow_worker.core.deadline import Deadline
 from eyeflow_worker.core.errors import ProviderError, ProviderRateLimited
 from eyeflow_worker.core.llm import LLMRequest, LLMResponse, Provider, Usage
 from eyeflow_worker.core.llm_config import ProviderConfig
+from eyeflow_worker.core.metrics import Metrics
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.providers.http_errors import ABSURD_RETRY_AFTER_SECONDS
 from eyeflow_worker.providers.ratelimit import (
@@ -51,6 +52,7 @@ class RateLimitedProvider:
         max_delay_seconds: float = 60.0,
         deadline: Deadline | None = None,
         max_output_tokens: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -58,6 +60,7 @@ class RateLimitedProvider:
         self.max_delay_seconds = max_delay_seconds
         self.deadline = deadline or Deadline.never()
         self.max_output_tokens = max_output_tokens
+        self.metrics = metrics
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         # A wait for a slot that would not end before the job's time limit is refused at once.
@@ -69,7 +72,11 @@ class RateLimitedProvider:
         try:
             response = self.inner.complete(request)
         except ProviderError as error:
-            self.limiter.feedback(ticket, outcome_of(error), observed=error.rate_limits)
+            outcome = outcome_of(error)
+            self.limiter.feedback(ticket, outcome, observed=error.rate_limits)
+            if outcome == "limited" and self.metrics is not None:
+                # Every 429, retried or not (the retry counter sees only those retried).
+                self.metrics.count("eyeflow_provider_rate_limited", provider=self.name)
             if error.retryable and error.retry_after is not None and error.retry_after > 0:
                 self.limiter.cool_down(self._cooldown(error.retry_after))
             raise
@@ -156,4 +163,5 @@ def rate_limited(
         max_delay_seconds=settings.llm_retry_max_delay_seconds,
         deadline=deadline,
         max_output_tokens=config.max_tokens,
+        metrics=Metrics(client),
     )

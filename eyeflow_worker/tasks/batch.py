@@ -184,7 +184,7 @@ def _run_item(
         finished(rt, job_id, ended.get("status", "succeeded"), ended)
     rt.metrics.count("eyeflow_batch_items", status=item["status"])
     if item["status"] == "succeeded":
-        record_usage(rt, item)
+        record_usage(rt, item, tenant)
     return True
 
 

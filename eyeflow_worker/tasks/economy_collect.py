@@ -88,7 +88,7 @@ def collect(api: BatchAPI, batch: ProviderBatch, where: Round, store: EconomySto
             continue  # stored by an earlier collection: nothing runs or is counted twice
         item = _item_for(outcome, index, where)
         if item is not None:
-            store_item(rt, store, job_id, index, item, where.run)
+            store_item(rt, store, job_id, index, item, where.run, tenant=where.job.tenant)
 
 
 def _item_for(outcome: BatchItemOutcome, index: int, where: Round) -> dict[str, Any] | None:
@@ -174,6 +174,7 @@ def store_item(
     index: int,
     item: Mapping[str, Any],
     run: int,
+    tenant: str | None = None,
 ) -> None:
     """Store one item (at most once); its costs are counted once per item, before the store
     (so a caller that sees the batch end sees its totals complete)."""
@@ -189,7 +190,7 @@ def store_item(
         finished(rt, job_id, ended.get("status", "succeeded"), ended)
     rt.metrics.count("eyeflow_batch_items", status=str(item["status"]))
     if item["status"] == "succeeded":
-        record_usage(rt, item)
+        record_usage(rt, item, tenant)
 
 
 def fail_items(

@@ -17,10 +17,12 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from eyeflow_worker.core import log_context
 from eyeflow_worker.core.deadline import Deadline
 from eyeflow_worker.core.errors import EyeflowError
 from eyeflow_worker.core.llm import Provider
 from eyeflow_worker.core.llm_config import ProviderConfig
+from eyeflow_worker.core.metrics import Increment, job_ended_increments
 from eyeflow_worker.providers.registry import build_llm
 from eyeflow_worker.runtime import Runtime
 
@@ -97,11 +99,15 @@ INFRA_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 def run_job(rt: Runtime, job_id: str, tenant: str, work: JobWork) -> None:
     """Run one job: the caller holds its lease (`tasks.leasing.leased`)."""
-    if not rt.jobs.start(job_id):
+    begun = rt.jobs.begin(job_id)  # started, and read as started: one round trip
+    if begun is None:
         logger.info("job %s is already finished or cancelled; skipping", job_id)
         rt.webhooks.requeue_if_lost(job_id, rt.jobs.get(job_id))
         return
-    record, payload = rt.jobs.get_with_payload(job_id)
+    record, payload = begun
+    # The job's own count of starts (a redelivery after a worker died is 2); Celery's postrun
+    # gives the context back as the task found it.
+    log_context.bind(attempt=int(record.get("attempts") or 1))
     context = JobContext(rt, tenant, job_id)
     result: dict[str, Any] | None = None
     try:
@@ -110,16 +116,18 @@ def run_job(rt: Runtime, job_id: str, tenant: str, work: JobWork) -> None:
         raise
     except Exception as exc:
         error = error_for(exc, job_id)
-        changed = durably(lambda: rt.jobs.fail(job_id, error))
-        status = "failed"
+        counted = ended_counts(record, "failed")
+        changed = durably(lambda: rt.jobs.fail(job_id, error, counted))
     else:
         outcome = result
-        changed = durably(lambda: rt.jobs.succeed(job_id, outcome))
-        status = "succeeded"
-    if changed:
-        finished(rt, job_id, status, record)
+        counted = ended_counts(record, "succeeded")
+        changed = durably(lambda: rt.jobs.succeed(job_id, outcome, counted))
+    # The job is counted by the very script that ended it (no round trip of its own); what is
+    # left is queueing its webhook.
+    if changed and record.get("webhook_url"):
+        rt.webhooks.queue(job_id)
     if result is not None:
-        record_usage(rt, result)
+        record_usage(rt, result, tenant)
 
 
 def durably(write: Callable[[], T]) -> T:
@@ -139,7 +147,7 @@ def durably(write: Callable[[], T]) -> T:
     return retrying(write)
 
 
-def record_usage(rt: Runtime, result: Mapping[str, Any]) -> None:
+def record_usage(rt: Runtime, result: Mapping[str, Any], tenant: str | None = None) -> None:
     provider = result.get("provider")
     usage = result.get("usage")
     if not isinstance(provider, str) or not isinstance(usage, Mapping):
@@ -150,9 +158,21 @@ def record_usage(rt: Runtime, result: Mapping[str, Any]) -> None:
     rt.metrics.count(
         "eyeflow_tokens", int(usage.get("output_tokens", 0)), provider=provider, direction="output"
     )
+    if tenant is not None:
+        record_tenant_usage(rt, tenant, usage, result.get("cost_usd"))
     elapsed_ms = result.get("generation_time_ms")
     if isinstance(elapsed_ms, int | float):
         rt.metrics.observe_latency(provider, elapsed_ms / 1000)
+
+
+def record_tenant_usage(rt: Runtime, tenant: str, usage: Mapping[str, Any], cost: Any) -> None:
+    """Tokens and cost per tenant (the dashboard's spend panels). Cost is counted in micro-USD:
+    the shared counters are integers; an unpriced model (`cost_usd: null`) adds nothing."""
+    for direction in ("input", "output"):
+        amount = int(usage.get(f"{direction}_tokens", 0))
+        rt.metrics.count("eyeflow_tenant_tokens", amount, tenant=tenant, direction=direction)
+    if isinstance(cost, int | float):
+        rt.metrics.count("eyeflow_tenant_cost_microusd", round(cost * 1_000_000), tenant=tenant)
 
 
 def finished(rt: Runtime, job_id: str, status: str, record: Mapping[str, str]) -> None:
@@ -160,13 +180,23 @@ def finished(rt: Runtime, job_id: str, status: str, record: Mapping[str, str]) -
     caller waits on), then count it. `record` is the job as read once it had started."""
     if record.get("webhook_url"):
         rt.webhooks.queue(job_id)
-    created, started = _parse_time(record.get("created_at")), _parse_time(record.get("started_at"))
-    rt.metrics.job_ended(
-        record.get("kind", "generate"),
-        status,
-        queue_wait=started - created if created and started else None,
-        run=time.time() - started if started else None,
+    queue_wait, run = _times(record)
+    rt.metrics.job_ended(record.get("kind", "generate"), status, queue_wait=queue_wait, run=run)
+
+
+def ended_counts(record: Mapping[str, str], status: str) -> list[Increment]:
+    """The metrics a job ending now with `status` adds (`record`: as read once it started)."""
+    queue_wait, run = _times(record)
+    return job_ended_increments(
+        record.get("kind", "generate"), status, queue_wait=queue_wait, run=run
     )
+
+
+def _times(record: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """Queue wait (created → started) and run time (started → now), seconds."""
+    created, started = _parse_time(record.get("created_at")), _parse_time(record.get("started_at"))
+    queue_wait = started - created if created and started else None
+    return queue_wait, (time.time() - started if started else None)
 
 
 def _parse_time(value: str | None) -> float | None:

@@ -6,6 +6,7 @@ import logging
 import time
 
 from eyeflow_worker.celery_app import app
+from eyeflow_worker.core import log_context
 from eyeflow_worker.core.records import utc_now
 from eyeflow_worker.core.routing import Tasks
 from eyeflow_worker.core.task_view import task_view
@@ -32,6 +33,10 @@ def deliver_webhook(
     if record is None or not url:
         logger.warning("webhook for %s dropped: the job record is gone", job_id)
         return
+    # The job's fields on this delivery's lines (Celery's postrun drops them).
+    log_context.bind(
+        tenant=record.get("tenant"), kind=record.get("kind"), attempt=record.get("attempts")
+    )
     started = first_attempt_at or time.time()
     view = task_view(job_id, record).to_json()
     # The id is stable across retries of one event, so receivers can deduplicate on it; a batch

@@ -211,9 +211,11 @@ def test_blank_text_is_refused_where_the_schema_says_so(gw: Gateway) -> None:
 
 
 class _BrokenStore(JobStore):
-    """A record write failing with something other than a Redis error (a bug)."""
+    """A record write failing with something other than a Redis error (a bug), after the
+    Idempotency-Key's pending claim was written with it."""
 
-    def create(self, job: Any) -> None:
+    def accept(self, job: Any, **options: Any) -> Any:
+        super().accept(job, **options)
         raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
 
 

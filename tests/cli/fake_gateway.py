@@ -11,6 +11,12 @@ from typing import Any
 import httpx
 
 
+def _rules(intent: str) -> dict[str, Any]:
+    """A workflow rules document of the contract's shape, named after the intent."""
+    rule = {"name": intent, "condition": "$metrics.cpu > 90", "then": [{"action": "NOTIFY"}]}
+    return {"workflow_name": "fake", "trigger": "ON_METRIC_UPDATE", "rules": [rule]}
+
+
 @dataclass
 class FakeGateway:
     step: int = 3
@@ -76,7 +82,7 @@ class FakeGateway:
             if "FAIL" in intent:
                 item = {"status": "failed", "error": {"code": "invalid_llm_output", "message": "x"}}
             else:
-                item = {"status": "succeeded", "workflow_rules": {"rules": [{"name": intent}]}}
+                item = {"status": "succeeded", "workflow_rules": _rules(intent)}
             batch["items"][index] = {"index": index, "intent": intent, "cost_usd": 0.01, **item}
         if len(batch["items"]) == len(batch["intents"]):
             succeeded = self._count(batch, "succeeded")

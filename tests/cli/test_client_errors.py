@@ -1,4 +1,5 @@
-"""HTTP failures become one CliError with a message to act on, translated at the client."""
+"""HTTP failures become one CliError with a message to act on: the client translates each once
+(`eyeflow_worker.client.boundary`), the command adds its hints (`eyeflow_worker.cli_errors`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from eyeflow_worker.cli import app
-from eyeflow_worker.cli_client import CliError, Connection, GatewayClient, http_error
+from eyeflow_worker.cli_errors import CliError, cli_error
+from eyeflow_worker.client import EyeflowClient, EyeflowError
+from eyeflow_worker.client.boundary import Redactor, Where, error_for
 
 
 def _error(code: int, body: object, headers: dict[str, str] | None = None) -> CliError:
-    return http_error(httpx.Response(code, json=body, headers=headers), what="x", tenant="acme")
+    response = httpx.Response(code, json=body, headers=headers)
+    return cli_error(error_for(response, Where("http://gw", "acme", "x"), Redactor(None)))
 
 
 @pytest.mark.parametrize(
@@ -71,13 +75,12 @@ def test_the_token_goes_in_the_authorization_header_only() -> None:
         seen.append(request)
         return httpx.Response(401, json={"detail": "no"})
 
-    client = GatewayClient(
-        Connection(url="http://gw", token="SECRET-1", tenant="t1"),
-        transport=httpx.MockTransport(handle),
+    client = EyeflowClient(
+        "http://gw", token="SECRET-1", tenant="t1", transport=httpx.MockTransport(handle)
     )
-    with pytest.raises(CliError) as raised:
-        client.task("abc")
+    with pytest.raises(EyeflowError) as raised:
+        client.get_task("abc")
 
-    assert "SECRET-1" not in raised.value.message
+    assert "SECRET-1" not in cli_error(raised.value).message
     assert seen[0].headers["authorization"] == "Bearer SECRET-1"
     assert seen[0].headers["x-user-id"] == "t1"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from eyeflow_worker.cli import app
+from eyeflow_worker.client import EyeflowClient
 
 pytestmark = pytest.mark.fleet
 
@@ -90,9 +90,8 @@ def test_jsonl_submit_then_status_and_results(
 def test_cancel_a_running_batch_then_cancel_again_is_a_conflict(
     runner: CliRunner, gateway_url: str
 ) -> None:
-    batch_id = httpx.post(
-        f"{gateway_url}/api/rules/generate-batch", json={"intents": _intents(1500, "cancel")}
-    ).json()["task_id"]
+    with EyeflowClient(gateway_url) as client:
+        batch_id = client.submit_batch(_intents(1500, "cancel")).task_id
 
     cancelled = runner.invoke(app, ["--url", gateway_url, "batch", "cancel", batch_id])
     again = runner.invoke(app, ["--url", gateway_url, "batch", "cancel", batch_id])

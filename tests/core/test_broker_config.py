@@ -117,8 +117,24 @@ def test_on_rabbitmq_countdowns_are_sent_in_whole_seconds_rounded_up(
     app.send_task("eyeflow.webhook.deliver", args=["j"], countdown=5)
     app.send_task("eyeflow.webhook.deliver", args=["j"])
     assert [options.get("countdown") for options in sent] == [1, 2, 5, None]
-    # On Redis Celery's own class sends them as they are.
-    assert type(create_celery_app(_settings(), include_tasks=False)) is Celery
+    # On Redis they are sent as they are.
+    sent.clear()
+    create_celery_app(_settings(), include_tasks=False).send_task("x", countdown=0.3)
+    assert sent[0]["countdown"] == 0.3
+
+
+def test_every_send_ignores_the_result_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The record is the result: no sender subscribes to a Celery result channel it never reads.
+    assert celery_config(_settings())["task_ignore_result"] is True
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(Celery, "send_task", lambda self, name, *a, **options: sent.append(options))
+    for broker in (None, AMQP):
+        app = create_celery_app(_settings(broker_url=broker), include_tasks=False)
+        app.send_task("eyeflow.webhook.deliver", args=["j"])
+        app.send_task("eyeflow.webhook.deliver", args=["j"], ignore_result=False)
+    assert [options["ignore_result"] for options in sent] == [True, False, True, False]
 
 
 def test_lost_message_scanning_is_for_the_redis_broker_only() -> None:

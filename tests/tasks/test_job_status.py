@@ -118,11 +118,11 @@ def test_a_redis_blip_on_the_final_write_keeps_the_paid_for_result(
     real_succeed = rt.jobs.succeed
     calls: list[int] = []
 
-    def flaky_succeed(job: str, result: Any) -> bool:
+    def flaky_succeed(job: str, result: Any, *counted: Any) -> bool:
         calls.append(1)
         if len(calls) < 3:
             raise redis.exceptions.ConnectionError("blip")
-        return real_succeed(job, result)
+        return real_succeed(job, result, *counted)
 
     monkeypatch.setattr(rt.jobs, "succeed", flaky_succeed)
     monkeypatch.setattr("tenacity.nap.time.sleep", lambda _: None)

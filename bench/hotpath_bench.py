@@ -1,0 +1,229 @@
+"""The hot path, side by side in one run: our gateway vs bare Celery vs a hand-rolled FastAPI +
+Celery route (`handrolled_app.py`), on the same Redis broker with the same Celery settings.
+
+  round trip   sequential trivial `evaluate` jobs, interleaved: ours
+               (POST /api/conditions/evaluate?wait=10 → 200 with the task), the hand-rolled
+               route (POST /evaluate?wait=10 → 200 with the result), and bare
+               `noop.apply_async().get()` — p50/p99 in ms and the ratios;
+  throughput   `--clients` concurrent keep-alive clients submitting `evaluate` without waiting,
+               for `--seconds` each: accepted (202) jobs/s, ours vs the hand-rolled route (the
+               workers drain between the two; our tenant's submission rate is raised so that
+               its limiter runs but refuses nothing);
+  commands     Redis commands one job costs, from MONITOR (db 12), each path;
+  batch        a `--intents`-intent batch: the time to its 202, then `evaluate` round trips while
+               it fans out (its provider a loopback fake Ollama answering after `--latency-ms`)
+               vs the same round trips idle.
+
+HTTP is spoken by `raw_http.py` (a few microseconds per request) so the timing process's own
+client costs as little as possible on a 2-core machine, for both HTTP paths alike.
+
+Run: .venv/bin/python bench/hotpath_bench.py [--jobs 500] [--clients 16] [--seconds 10]
+(needs Redis on 127.0.0.1:6379; uses and flushes db 12; about a minute and a half)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import redis
+from batch_fake_ollama import fake_ollama
+from batch_workload import make_intents
+from fake_process import fake_in_child
+from operator_fleet import REDIS_URL, bench_env, percentile, running_fleet, wait_terminal
+from processes import ROOT, free_port, spawn, stop, wait_until
+from raw_http import Connection, post_loop, request_bytes
+from redis_commands import idle_tally, per_job
+
+EVALUATE = {"condition": "1 < 2", "context": {}}
+HANDROLLED_QUEUES = "bench.noop,bench.handrolled"
+
+
+def handrolled_processes(env: dict[str, str], port: int) -> list:  # type: ignore[type-arg]
+    py = sys.executable
+    worker = [
+        py, "-m", "celery", "-A", "bench.handrolled_app:celery", "worker", "-P", "threads",
+        "-c", "16", "-Q", HANDROLLED_QUEUES, "-n", "handrolled@%h", "--without-gossip",
+        "--without-mingle", "-l", "WARNING",
+    ]  # fmt: skip
+    route = [
+        py, "-m", "uvicorn", "bench.handrolled_app:app", "--port", str(port),
+        "--log-level", "warning",
+    ]  # fmt: skip
+    logs = Path("/tmp")
+    return [
+        spawn(worker, env, logs / "eyeflow-hotpath-bench-handrolled-worker.log"),
+        spawn(route, env, logs / "eyeflow-hotpath-bench-handrolled-route.log"),
+    ]
+
+
+def row(name: str, samples: list[float]) -> tuple[float, str]:
+    ms = [s * 1000 for s in samples]
+    median = percentile(ms, 0.5)
+    text = f"{name:<36} {median:>8.2f} {percentile(ms, 0.99):>8.2f} {max(ms):>8.2f} {len(ms):>6}"
+    return median, text
+
+
+def timed(run: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def throughput(port: int, path: str, clients: int, seconds: float) -> tuple[float, dict[int, int]]:
+    raw = request_bytes(port, path, EVALUATE, {})
+    counts: dict[int, int] = {}
+
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        until = started + seconds
+        await asyncio.gather(*(post_loop(port, raw, until, counts) for _ in range(clients)))
+        return loop.time() - started
+
+    elapsed = asyncio.run(run())
+    return counts.get(202, 0) / elapsed, counts
+
+
+def drained(client: redis.Redis, queues: list[str], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and sum(int(client.llen(q)) for q in queues) > 0:
+        time.sleep(0.2)
+    time.sleep(0.5)  # the last jobs finish
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=500, help="round trips per path")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per throughput run")
+    parser.add_argument("--monitor-jobs", type=int, default=100)
+    parser.add_argument("--intents", type=int, default=5000)
+    parser.add_argument("--latency-ms", type=int, default=400, help="the batch provider's")
+    parser.add_argument("--skip", default="", help="comma list of phases to skip")
+    args = parser.parse_args()
+    skip = set(args.skip.split(","))
+
+    start_fake = partial(fake_ollama, args.latency_ms)
+    with fake_in_child(start_fake, lambda fake: {"calls": fake.calls}) as fake:
+        env = bench_env(
+            LLM_PROVIDER="ollama", LLM_MODEL="llama3.1", LLM_API_URL=fake.url,
+            # Far above what the bench submits: the limiter runs on every submission but never
+            # refuses (the hand-rolled route has none).
+            TENANT_SUBMIT_RATE_PER_MINUTE="60000000", TENANT_SUBMIT_BURST="1000000",
+        )  # fmt: skip
+        with running_fleet(env, name="hotpath") as fleet:
+            hand_port = free_port()
+            extra = handrolled_processes(env, hand_port)
+            try:
+                run_phases(args, skip, fleet, hand_port, extra)
+            finally:
+                stop(extra)
+
+
+def run_phases(args: argparse.Namespace, skip: set[str], fleet, hand_port: int, extra) -> None:  # type: ignore[no-untyped-def]
+    os.environ.update(fleet.env)  # the baselines' Celery app reads REDIS_URL (db 12) at import
+    sys.path.insert(0, str(ROOT))
+    from bench.handrolled_app import NOOP_QUEUE, celery, noop
+
+    our_port = int(fleet.base_url.rsplit(":", 1)[1])
+    wait_until(lambda: Connection(hand_port).close() or True, extra)
+    noop.apply_async(queue=NOOP_QUEUE).get(timeout=60)  # the baseline worker is up
+    ours, hand = Connection(our_port), Connection(hand_port)
+    ours_raw = request_bytes(our_port, "/api/conditions/evaluate?wait=10", EVALUATE, {})
+    hand_raw = request_bytes(hand_port, "/evaluate?wait=10", EVALUATE, {})
+
+    def via_ours() -> None:
+        code, body = ours.post(ours_raw)
+        assert code == 200 and json.loads(body)["status"] == "succeeded", (code, body[:300])
+
+    def via_hand() -> None:
+        code, body = hand.post(hand_raw)
+        assert code == 200 and json.loads(body)["result"]["result"] is True, (code, body[:300])
+
+    def via_celery() -> None:
+        assert noop.apply_async(queue=NOOP_QUEUE).get(timeout=10) == "ok"
+
+    paths = {"ours": via_ours, "hand-rolled": via_hand, "bare celery": via_celery}
+    for run in paths.values():
+        for _ in range(50):
+            run()
+    medians: dict[str, float] = {}
+    if "roundtrip" not in skip:
+        samples: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(args.jobs):  # interleaved, so drift on the machine hits all alike
+            for name, run in paths.items():
+                samples[name].append(timed(run))
+        print(f"\nround trip of a trivial job, {args.jobs} sequential jobs per path (ms)")
+        print(f"{'path':<36} {'p50':>8} {'p99':>8} {'max':>8} {'n':>6}")
+        labels = {
+            "bare celery": "bare celery apply_async + get",
+            "hand-rolled": "hand-rolled FastAPI + Celery ?wait",
+            "ours": "ours POST /api/conditions/evaluate?wait",
+        }
+        for name in ("bare celery", "hand-rolled", "ours"):
+            medians[name], text = row(labels[name], samples[name])
+            print(text)
+        print(
+            f"p50 ours / hand-rolled: {medians['ours'] / medians['hand-rolled']:.2f}x   "
+            f"ours / bare celery: {medians['ours'] / medians['bare celery']:.2f}x"
+        )
+    client = redis.Redis.from_url(REDIS_URL)
+    if "throughput" not in skip:
+        print(f"\nsubmissions without waiting: {args.clients} clients x {args.seconds:g} s")
+        rates: dict[str, float] = {}
+        for name, port, path, queue in (
+            ("ours", our_port, "/api/conditions/evaluate", "eyeflow.interactive"),
+            ("hand-rolled", hand_port, "/evaluate", "bench.handrolled"),
+        ):
+            rates[name], counts = throughput(port, path, args.clients, args.seconds)
+            print(f"{name:<14} {rates[name]:>9.1f} accepted/s   answers {dict(sorted(counts.items()))}")
+            drained(client, [queue])
+        print(f"submissions/s ours / hand-rolled: {rates['ours'] / rates['hand-rolled']:.2f}x")
+    if "commands" not in skip:
+        idle = idle_tally(REDIS_URL, 3.0)
+        print(f"\nRedis commands per job (MONITOR, db 12, idle background subtracted), "
+              f"{args.monitor_jobs} sequential jobs per path")  # fmt: skip
+        for name, run in paths.items():
+            counted = per_job(REDIS_URL, args.monitor_jobs, run, idle)
+            top = ", ".join(f"{cmd} {n:.1f}" for cmd, n in counted.top)
+            print(f"{name:<14} {counted.client:>5.1f} sent  {counted.lua:>5.1f} inside Lua   ({top})")
+    if "batch" not in skip:
+        batch_phase(args, fleet, via_ours)
+    celery.close()
+    ours.close()
+    hand.close()
+
+
+def batch_phase(args: argparse.Namespace, fleet, via_ours: Callable[[], None]) -> None:  # type: ignore[no-untyped-def]
+    idle = [timed(via_ours) for _ in range(300)]
+    intents = make_intents(args.intents)
+    started = time.perf_counter()
+    response = fleet.client.post("/api/rules/generate-batch", json={"intents": intents})
+    accepted = time.perf_counter() - started
+    if response.status_code != 202:
+        raise SystemExit(f"batch refused: {response.status_code} {response.text[:300]}")
+    batch_id = response.json()["task_id"]
+    busy = [timed(via_ours) for _ in range(300)]
+    body = fleet.client.get(f"/api/tasks/{batch_id}").json()
+    print(f"\nbatch of {args.intents} intents: 202 in {accepted * 1000:.0f} ms; "
+          f"{body['progress']['succeeded']} items done after the busy samples")  # fmt: skip
+    print(f"{'evaluate round trip':<36} {'p50':>8} {'p99':>8} {'max':>8} {'n':>6}")
+    idle_p50, idle_row = row("idle", idle)
+    busy_p50, busy_row = row("while the batch fans out", busy)
+    print(idle_row)
+    print(busy_row)
+    print(f"busy / idle p50: {busy_p50 / idle_p50:.2f}x")
+    fleet.client.delete(f"/api/tasks/{batch_id}")
+    wait_terminal(fleet.client, batch_id)
+
+
+if __name__ == "__main__":
+    main()

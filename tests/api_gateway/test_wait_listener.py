@@ -1,0 +1,51 @@
+"""`?wait`'s one listener per gateway process (real Redis, database 15; only the keys made here
+are deleted): a watch taken before the job exists is woken by the job's end and reads the record
+once; the listener's (re)subscription wakes every watch to read again."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+import redis
+
+from api_gateway.waiting import DoneListener, await_terminal
+from eyeflow_worker.core.records import JobStore, NewJob, job_key
+
+REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/15"
+
+
+def test_a_watch_taken_before_the_job_exists_is_woken_by_its_end() -> None:
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    store = JobStore(client, 60)
+    listener = DoneListener(client)
+    job = NewJob(f"wait-test-{uuid.uuid4()}", "t-wait", "evaluate", {"condition": "1"})
+    try:
+        with listener.watch("warm-up") as first:
+            # Not subscribed yet when it was taken: the subscription wakes it (read again).
+            assert not listener.reliable(first)
+            assert first.wait(5)
+        reads: list[str] = []
+        real_get = store.get
+
+        def counted_get(job_id: str) -> dict[str, str] | None:
+            reads.append(job_id)
+            return real_get(job_id)
+
+        store.get = counted_get  # type: ignore[method-assign]
+        with listener.watch(job.job_id) as watch:
+            assert listener.reliable(watch)
+            store.create(job)
+            finisher = threading.Timer(0.2, lambda: store.succeed(job.job_id, {"result": True}))
+            finisher.start()
+            record = await_terminal(store, listener, watch, job.job_id, 10, read_first=False)
+            finisher.join()
+        assert record is not None and record["status"] == "succeeded"
+        assert reads == [job.job_id]  # no read before the wake-up, one after
+        # Nobody watches it any more; a watch on a job that does not end times out quietly.
+        with listener.watch(f"wait-test-{uuid.uuid4()}") as idle:
+            assert await_terminal(store, listener, idle, "nothing", 0.3, read_first=False) is None
+    finally:
+        client.delete(job_key(job.job_id))
+        client.close()
