@@ -24,6 +24,14 @@ from pydantic_core import CoreSchema
 from eyeflow_worker.core.catalogue_shapes import SECTION_KEYS, WRAPPER_KEYS
 from eyeflow_worker.core.workflow_rules import WorkflowRules
 
+# `OnFailure`'s model validator, which pydantic's schema does not carry: run_actions needs
+# actions, the other strategies take none. Not in the model's own schema: that one is also the
+# providers' structured-output schema, and OpenAI's strict mode refuses `if`.
+ON_FAILURE_RULE: dict[str, Any] = {
+    "if": {"properties": {"strategy": {"const": "run_actions"}}},
+    "then": {"required": ["actions"], "properties": {"actions": {"minItems": 1}}},
+    "else": {"properties": {"actions": {"maxItems": 0}}},
+}
 # unwrap() descends at most this many wrappers (`catalogue_shapes._MAX_WRAPPERS`).
 _WRAPPER_LEVELS = 4
 

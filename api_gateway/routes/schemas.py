@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from api_gateway.request_schemas import ON_FAILURE_RULE
 from api_gateway.schemas import BatchRequest, EvaluateRequest, GenerateRequest, RefineRequest
 from eyeflow_worker.core.catalogue_model import aggregated_context_schema
 from eyeflow_worker.core.settings import Settings
@@ -22,6 +23,8 @@ def with_limits(openapi: dict[str, Any], settings: Settings) -> dict[str, Any]:
     numbers an operator sets, so a request valid by the document is never refused for an unstated
     rule. Changes `openapi` in place (idempotent) and returns it."""
     models = openapi.get("components", {}).get("schemas", {})
+    if "OnFailure" in models:
+        models["OnFailure"].update(ON_FAILURE_RULE)
     for model in _SUBMISSIONS:
         schema = models.get(model.__name__)
         if schema is None:
