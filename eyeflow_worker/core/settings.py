@@ -7,9 +7,6 @@ JSON-valued ones included — stops the process at start-up with a message namin
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -25,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from eyeflow_worker.core.settings_values import check_webhook_secret, json_object
 
 # Values that mean "somebody copied the example file and never filled it in".
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "example", "your-secret-here"}
@@ -293,22 +292,8 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _json_object(cls, value: object) -> object:
-        # Held as JSON in the environment; parsed here, once, so a bad value stops the process
-        # at start-up instead of failing the first job that needs it.
-        if value is None:
-            return {}
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if isinstance(value, str):
-            if not value.strip():
-                return {}
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
-            if not isinstance(value, dict):
-                raise ValueError("must be a JSON object")
-        return value
+        # Held as JSON in the environment; parsed here, once (`settings_values.json_object`).
+        return json_object(value)
 
     @field_validator("llm_fallback_credentials", "llm_rate_limits", mode="after")
     @classmethod
@@ -346,16 +331,8 @@ class Settings(BaseSettings):
     def _webhook_secret_decodes(cls, value: SecretStr | None) -> SecretStr | None:
         """A `whsec_` secret is base64 (Standard Webhooks): one that does not decode is refused
         at start-up, not at the first webhook (which would then never be delivered)."""
-        if value is None:
-            return value
-        raw = value.get_secret_value()
-        if raw.startswith("whsec_"):
-            try:
-                decoded = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
-            except (binascii.Error, ValueError):
-                raise ValueError("a whsec_ secret must be base64 after the prefix") from None
-            if len(decoded) < 16:
-                raise ValueError("a whsec_ secret must hold at least 16 bytes") from None
+        if value is not None:
+            check_webhook_secret(value.get_secret_value())
         return value
 
     @property
