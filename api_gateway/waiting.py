@@ -194,9 +194,7 @@ def wait_until_terminal(
     listener = done_listener(client)
     try:
         with listener.watch(job_id) as watch:
-            record = await_terminal(
-                jobs, listener, watch, job_id, timeout_seconds, read_first=True
-            )
+            record = await_terminal(jobs, listener, watch, job_id, timeout_seconds, read_first=True)
             return record if record is not None else jobs.get(job_id)
     finally:
         slots.release()

@@ -8,7 +8,8 @@ Celery settings from `celeryconfig.py`):
   its `AsyncResult.get(timeout=S)`: 200 with the result, else 202 with the task id. No tenancy,
   no record, no idempotency, no rate limit, no webhook, no lease.
 
-Worker: `celery -A bench.handrolled_app:celery worker -P threads -c 16 -Q bench.noop,bench.handrolled`
+Worker: `celery -A bench.handrolled_app:celery worker -P threads -c 16 -Q bench.noop,...`
+(both tasks store their result, `ignore_result=False`: `get()` reads it).
 Route:  `uvicorn bench.handrolled_app:app`
 """
 

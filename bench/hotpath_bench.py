@@ -155,51 +155,64 @@ def run_phases(args: argparse.Namespace, skip: set[str], fleet, hand_port: int, 
     for run in paths.values():
         for _ in range(50):
             run()
-    medians: dict[str, float] = {}
     if "roundtrip" not in skip:
-        samples: dict[str, list[float]] = {name: [] for name in paths}
-        for _ in range(args.jobs):  # interleaved, so drift on the machine hits all alike
-            for name, run in paths.items():
-                samples[name].append(timed(run))
-        print(f"\nround trip of a trivial job, {args.jobs} sequential jobs per path (ms)")
-        print(f"{'path':<36} {'p50':>8} {'p99':>8} {'max':>8} {'n':>6}")
-        labels = {
-            "bare celery": "bare celery apply_async + get",
-            "hand-rolled": "hand-rolled FastAPI + Celery ?wait",
-            "ours": "ours POST /api/conditions/evaluate?wait",
-        }
-        for name in ("bare celery", "hand-rolled", "ours"):
-            medians[name], text = row(labels[name], samples[name])
-            print(text)
-        print(
-            f"p50 ours / hand-rolled: {medians['ours'] / medians['hand-rolled']:.2f}x   "
-            f"ours / bare celery: {medians['ours'] / medians['bare celery']:.2f}x"
-        )
-    client = redis.Redis.from_url(REDIS_URL)
+        round_trips(args.jobs, paths)
     if "throughput" not in skip:
-        print(f"\nsubmissions without waiting: {args.clients} clients x {args.seconds:g} s")
-        rates: dict[str, float] = {}
-        for name, port, path, queue in (
-            ("ours", our_port, "/api/conditions/evaluate", "eyeflow.interactive"),
-            ("hand-rolled", hand_port, "/evaluate", "bench.handrolled"),
-        ):
-            rates[name], counts = throughput(port, path, args.clients, args.seconds)
-            print(f"{name:<14} {rates[name]:>9.1f} accepted/s   answers {dict(sorted(counts.items()))}")
-            drained(client, [queue])
-        print(f"submissions/s ours / hand-rolled: {rates['ours'] / rates['hand-rolled']:.2f}x")
+        submissions(args, our_port, hand_port)
     if "commands" not in skip:
-        idle = idle_tally(REDIS_URL, 3.0)
-        print(f"\nRedis commands per job (MONITOR, db 12, idle background subtracted), "
-              f"{args.monitor_jobs} sequential jobs per path")  # fmt: skip
-        for name, run in paths.items():
-            counted = per_job(REDIS_URL, args.monitor_jobs, run, idle)
-            top = ", ".join(f"{cmd} {n:.1f}" for cmd, n in counted.top)
-            print(f"{name:<14} {counted.client:>5.1f} sent  {counted.lua:>5.1f} inside Lua   ({top})")
+        commands(args.monitor_jobs, paths)
     if "batch" not in skip:
         batch_phase(args, fleet, via_ours)
     celery.close()
     ours.close()
     hand.close()
+
+
+def round_trips(jobs: int, paths: dict[str, Callable[[], None]]) -> None:
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(jobs):  # interleaved, so drift on the machine hits all alike
+        for name, run in paths.items():
+            samples[name].append(timed(run))
+    print(f"\nround trip of a trivial job, {jobs} sequential jobs per path (ms)")
+    print(f"{'path':<36} {'p50':>8} {'p99':>8} {'max':>8} {'n':>6}")
+    labels = {
+        "bare celery": "bare celery apply_async + get",
+        "hand-rolled": "hand-rolled FastAPI + Celery ?wait",
+        "ours": "ours POST /api/conditions/evaluate?wait",
+    }
+    medians: dict[str, float] = {}
+    for name in ("bare celery", "hand-rolled", "ours"):
+        medians[name], text = row(labels[name], samples[name])
+        print(text)
+    print(
+        f"p50 ours / hand-rolled: {medians['ours'] / medians['hand-rolled']:.2f}x   "
+        f"ours / bare celery: {medians['ours'] / medians['bare celery']:.2f}x"
+    )
+
+
+def submissions(args: argparse.Namespace, our_port: int, hand_port: int) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    print(f"\nsubmissions without waiting: {args.clients} clients x {args.seconds:g} s")
+    rates: dict[str, float] = {}
+    for name, port, path, queue in (
+        ("ours", our_port, "/api/conditions/evaluate", "eyeflow.interactive"),
+        ("hand-rolled", hand_port, "/evaluate", "bench.handrolled"),
+    ):
+        rates[name], counts = throughput(port, path, args.clients, args.seconds)
+        answers = dict(sorted(counts.items()))
+        print(f"{name:<14} {rates[name]:>9.1f} accepted/s   answers {answers}")
+        drained(client, [queue])
+    print(f"submissions/s ours / hand-rolled: {rates['ours'] / rates['hand-rolled']:.2f}x")
+
+
+def commands(jobs: int, paths: dict[str, Callable[[], None]]) -> None:
+    idle = idle_tally(REDIS_URL, 3.0)
+    print(f"\nRedis commands per job (MONITOR, db 12, idle background subtracted), "
+          f"{jobs} sequential jobs per path")  # fmt: skip
+    for name, run in paths.items():
+        counted = per_job(REDIS_URL, jobs, run, idle)
+        top = ", ".join(f"{cmd} {n:.1f}" for cmd, n in counted.top)
+        print(f"{name:<14} {counted.client:>5.1f} sent {counted.lua:>5.1f} inside Lua ({top})")
 
 
 def batch_phase(args: argparse.Namespace, fleet, via_ours: Callable[[], None]) -> None:  # type: ignore[no-untyped-def]

@@ -82,9 +82,7 @@ def per_job(url: str, jobs: int, run: Callable[[], None], idle: Tally) -> PerJob
         for _ in range(jobs):
             run()
     scale = tally.seconds / idle.seconds if idle.seconds else 0.0
-    client = Counter(
-        {k: v - idle.client.get(k, 0) * scale for k, v in tally.client.items()}
-    )
+    client = Counter({k: v - idle.client.get(k, 0) * scale for k, v in tally.client.items()})
     lua = sum(tally.lua.values()) - sum(idle.lua.values()) * scale
     top = [(name, count / jobs) for name, count in client.most_common(8) if count / jobs >= 0.05]
     return PerJob(max(0.0, sum(client.values()) / jobs), max(0.0, lua / jobs), top)

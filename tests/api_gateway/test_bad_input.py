@@ -33,8 +33,6 @@ def gw() -> Any:
         yield here
 
 
-
-
 def _in_context(value: str) -> str:
     return f'{{"condition": "$a > 1", "context": {{"a": {value}}}}}'
 

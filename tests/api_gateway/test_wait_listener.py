@@ -41,7 +41,8 @@ def test_a_watch_taken_before_the_job_exists_is_woken_by_its_end() -> None:
             finisher.start()
             record = await_terminal(store, listener, watch, job.job_id, 10, read_first=False)
             finisher.join()
-        assert record is not None and record["status"] == "succeeded"
+        assert record is not None
+        assert record["status"] == "succeeded"
         assert reads == [job.job_id]  # no read before the wake-up, one after
         # Nobody watches it any more; a watch on a job that does not end times out quietly.
         with listener.watch(f"wait-test-{uuid.uuid4()}") as idle:

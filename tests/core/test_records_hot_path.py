@@ -57,7 +57,8 @@ def test_over_the_rate_nothing_is_written_and_a_held_claim_takes_no_token(
     other_claim = Claim(f"hot-path-test:{uuid.uuid4()}", "{}", 60)
     refused = store.accept(second, rate=rate, claim=other_claim)
     assert refused.outcome == "rate"
-    assert refused.retry_after is not None and 0 < refused.retry_after <= 1.0
+    assert refused.retry_after is not None
+    assert 0 < refused.retry_after <= 1.0
     assert not client.exists(job_key(second.job_id), other_claim.key)
 
 

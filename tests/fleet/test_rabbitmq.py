@@ -43,6 +43,9 @@ def test_a_countdown_waits_in_rabbitmq_not_in_a_worker(
             args=["no-such-job"],
             queue=fleet_settings.queue_webhooks,
             countdown=2.2,
+            # The fleet stores no Celery results (its records are the results): this one
+            # asks for its own, so `get()` waits until the task really ran.
+            ignore_result=False,
         )
         waiting = sum(ready_messages(url, f"celery_delayed_{level}") for level in (0, 1))
         held_by_workers = unacked_messages(url)
@@ -64,6 +67,7 @@ def test_a_sub_second_countdown_is_sent_and_runs(fleet: None, fleet_settings: Se
             args=["no-such-job"],
             queue=fleet_settings.queue_webhooks,
             countdown=0.2,
+            ignore_result=False,  # as above: `get()` waits for the task to have run
         )
         assert result.get(timeout=30) is None
     finally:
