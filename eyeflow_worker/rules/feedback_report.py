@@ -67,15 +67,16 @@ def report_feedback(
     applied: list[dict[str, Any]] = []
     not_applied: list[dict[str, Any]] = []
     for clause in split_feedback(feedback):
+        # A channel the catalogue does not offer cannot have been applied, whatever else a
+        # change shares with the clause ("send it to teams" and a new SEND_SLACK share "send").
+        unavailable = missing_channel_reason(clause, catalogue)
         terms = _terms(clause)
         removing = _REMOVING.search(clause.lower()) is not None
         carried = [e.summary for e in evidence if e.carries(terms, removing)]
-        if carried:
+        if carried and unavailable is None:
             applied.append({"clause": clause, "changes": carried})
         else:
-            reason = missing_channel_reason(clause, catalogue) or (
-                "no change in the refined rules corresponds to it"
-            )
+            reason = unavailable or "no change in the refined rules corresponds to it"
             not_applied.append({"clause": clause, "reason": reason})
     return {"feedback_applied": applied, "feedback_not_applied": not_applied}
 

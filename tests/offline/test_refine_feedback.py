@@ -212,3 +212,17 @@ def test_nothing_changed_means_nothing_applied() -> None:
 
     assert report["feedback_applied"] == []
     assert _clauses(report["feedback_not_applied"]) == ["use slack", "set severity to critical"]
+
+
+def test_a_channel_the_catalogue_lacks_is_never_reported_applied(
+    offline: OfflineProvider, drafted: Doc
+) -> None:
+    """'send it to teams' shares 'send' with the SEND_* action the slack clause brings in; the
+    teams clause is still not applied, for the catalogue offers no teams channel."""
+    result = _refine(offline, drafted, "use slack instead of email. Also send it to teams")
+
+    assert _clauses(result["feedback_applied"]) == ["use slack instead of email"]
+    assert [entry["clause"] for entry in result["feedback_not_applied"]] == [
+        "Also send it to teams"
+    ]
+    assert "no 'teams' channel" in result["feedback_not_applied"][0]["reason"]
