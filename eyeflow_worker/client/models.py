@@ -263,6 +263,7 @@ class BatchItem(_Model):
     tokens_used: int | None = None
     usage: Usage | None = None
     cost_usd: float | None = None
+    realtime_cost_usd: float | None = None
 
 
 class BatchPage(_Model):

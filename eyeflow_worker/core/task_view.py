@@ -120,6 +120,15 @@ class BatchItem(BaseModel):
     error: TaskError | None = None
     tokens_used: int | None = None
     usage: dict[str, Any] | None = None
+    cost_usd: float | None = Field(
+        default=None,
+        description="What this item's provider calls cost, in USD (economy items at the batch "
+        "rate); absent when the provider's price is unknown (Ollama, llama.cpp, offline).",
+    )
+    realtime_cost_usd: float | None = Field(
+        default=None,
+        description="Economy items: what the same calls would have cost realtime.",
+    )
 
 
 class BatchResultsPage(BaseModel):

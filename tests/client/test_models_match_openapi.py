@@ -38,9 +38,8 @@ PAIRS: dict[str, type[BaseModel]] = {
     "FallbackAction": models.FallbackAction,
 }
 # Fields the client reads that the schema does not list (the models admit extra keys):
-# `created` comes from the status code; a batch item's `cost_usd` is in every item the workers
-# store (docs/contract.md), not yet in `core.task_view.BatchItem`.
-CLIENT_ONLY = {"Accepted": {"created"}, "BatchItem": {"cost_usd"}}
+# `created` comes from the status code.
+CLIENT_ONLY = {"Accepted": {"created"}}
 
 
 @cache
