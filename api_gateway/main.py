@@ -155,27 +155,32 @@ def _install_docs(app: FastAPI) -> None:
 
 
 def _security_schemes(authenticator: Authenticator) -> list[Depends]:
-    """The bearer scheme in the OpenAPI document (the Authorize button of /docs), when the
-    gateway has a credential to check; an open gateway states none. It only documents: `caller`
-    in deps.py does the checking."""
+    """The bearer schemes in the OpenAPI document (the Authorize button of /docs), when the
+    gateway has a credential to check; an open gateway states none. Alternatives: the shared
+    tokens (`serviceToken`), and with a JWT key the signed tenant token (`tenantToken`). Both
+    travel as `Authorization: Bearer`; they only document — `caller` in deps.py checks."""
     if authenticator.is_open:
         return []
-    kinds = ["GATEWAY_API_TOKEN (the service, NestJS: names the tenant in X-User-ID)"]
-    kinds.append("OPERATOR_API_TOKEN (the operator: also `?all=true` and /metrics)")
-    if authenticator.algorithms:
-        kinds.append(
-            f"a tenant token: a JWT ({', '.join(authenticator.algorithms)}) with `tenant` and "
-            "`exp` claims, acting for that tenant only"
-        )
-    bearer = HTTPBearer(
+    service = HTTPBearer(
         auto_error=False,
-        scheme_name="bearer",
-        bearerFormat="JWT" if authenticator.algorithms else None,
-        description="`Authorization: Bearer <value>`, the value being one of: "
-        + "; ".join(kinds)
-        + ". README, \"Authentication\".",
+        scheme_name="serviceToken",
+        description="`Authorization: Bearer <value>` with GATEWAY_API_TOKEN (the service, "
+        "NestJS: names the tenant in X-User-ID) or OPERATOR_API_TOKEN (the operator: also "
+        '`?all=true` and /metrics). README, "Authentication".',
     )
-    return [Security(bearer)]
+    schemes = [Security(service)]
+    if authenticator.algorithms:
+        tenant = HTTPBearer(
+            auto_error=False,
+            scheme_name="tenantToken",
+            bearerFormat="JWT",
+            description=f"`Authorization: Bearer <jwt>`: a tenant token "
+            f"({', '.join(authenticator.algorithms)}) with `tenant` and `exp` claims, acting "
+            "for that tenant only (an X-User-ID naming another is 403); at most "
+            'GATEWAY_JWT_MAX_TTL_SECONDS long-lived. README, "Authentication".',
+        )
+        schemes.append(Security(tenant))
+    return schemes
 
 
 def _log_auth(authenticator: Authenticator) -> None:

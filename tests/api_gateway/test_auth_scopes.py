@@ -139,16 +139,19 @@ def _operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_openapi_has_the_bearer_scheme_on_every_route_but_health() -> None:
     with secured() as gw:
         spec = gw.request("GET", "/openapi.json", {}).json()
-        scheme = spec["components"]["securitySchemes"]["bearer"]
-        assert scheme["type"] == "http"
-        assert scheme["scheme"].lower() == "bearer"
-        assert scheme["bearerFormat"] == "JWT"
-        assert "OPERATOR_API_TOKEN" in scheme["description"]
+        schemes = spec["components"]["securitySchemes"]
+        assert set(schemes) == {"serviceToken", "tenantToken"}
+        for scheme in schemes.values():
+            assert scheme["type"] == "http"
+            assert scheme["scheme"].lower() == "bearer"
+        assert "OPERATOR_API_TOKEN" in schemes["serviceToken"]["description"]
+        assert schemes["tenantToken"]["bearerFormat"] == "JWT"
+        assert "`tenant`" in schemes["tenantToken"]["description"]
         operations = _operations(spec)
         assert "security" not in operations["GET /health"]
         for name, operation in operations.items():
-            if name != "GET /health":
-                assert operation.get("security") == [{"bearer": []}], name
+            if name != "GET /health":  # either scheme (OpenAPI: alternatives)
+                assert operation.get("security") == [{"serviceToken": []}, {"tenantToken": []}]
         # X-User-ID is documented; Authorization is the scheme's, not a parameter.
         params = {p["name"] for p in operations["POST /api/rules/generate"]["parameters"]}
         assert "X-User-ID" in params
