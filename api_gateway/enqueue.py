@@ -92,9 +92,24 @@ class Submitter:
         new job's id, when the caller needs it beforehand (`?wait` watches it before the job
         exists); a fresh one otherwise. Over the tenant's rate: `SubmissionRateLimited`."""
         job_id = job_id or str(uuid.uuid4())
-        # What this request logs from here on names the job. Routes are sync: they run in a
-        # copy of the request's context, so the binding ends with the request.
-        log_context.bind(task_id=job_id, tenant=tenant, kind=kind, attempt=0)
+        # What is logged while the job is enqueued names it; the binding ends with the call.
+        with log_context.bound(task_id=job_id, tenant=tenant, kind=kind, attempt=0):
+            return self._submit(
+                job_id, tenant, kind, payload, webhook_url, intents, idempotency_key,
+                fingerprint_body,
+            )  # fmt: skip
+
+    def _submit(
+        self,
+        job_id: str,
+        tenant: str,
+        kind: Kind,
+        payload: dict[str, Any],
+        webhook_url: str | None,
+        intents: tuple[str, ...],
+        idempotency_key: str | None,
+        fingerprint_body: dict[str, Any] | None,
+    ) -> Submission:
         claim: Claim | None = None
         claim_fingerprint = ""
         if idempotency_key is not None:

@@ -21,6 +21,10 @@ from eyeflow_worker.core.routing import Tasks
 
 @pytest.fixture
 def captured() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    # This thread's context as a job's would start: nothing bound (a test run elsewhere in this
+    # process may have bound fields in the main thread).
+    token = log_context.bind()
+    log_context.clear()
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(json_formatter())
@@ -31,6 +35,7 @@ def captured() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     logger.propagate = False
     yield logger, stream
     logger.removeHandler(handler)
+    log_context.reset(token)
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
