@@ -28,6 +28,7 @@ from api_gateway.openapi_models import Responses, json_error
 from api_gateway.request_context import RequestLogContext
 from api_gateway.routes import cache, ops, schemas, submissions, tasks
 from api_gateway.state import build_state
+from api_gateway.waiting import done_listener
 from eyeflow_worker.core.logging_setup import configure_logging
 from eyeflow_worker.core.settings import Settings, load_settings
 
@@ -58,10 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(running: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = _THREADPOOL_SIZE
         _log_auth(authenticator)
         yield
+        done_listener(running.state.gateway.redis).stop()  # `?wait`'s pub/sub thread and connection
 
     app = FastAPI(
         title="Eyeflow worker fleet gateway",

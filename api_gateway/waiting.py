@@ -37,6 +37,7 @@ _PREFIX = done_channel("")
 # While the listener is not subscribed, a watch re-reads the record this often.
 _FALLBACK_POLL_SECONDS = 1.0
 _RECONNECT_SECONDS = 0.5
+_STOP_CHECK_SECONDS = 0.5
 
 
 class Watch:
@@ -66,6 +67,7 @@ class DoneListener:
         self._generation: int | None = None
         self._count = 0
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @contextmanager
     def watch(self, job_id: str) -> Iterator[Watch]:
@@ -99,21 +101,33 @@ class DoneListener:
                 )
                 self._thread.start()
 
+    def stop(self, timeout: float = 2.0) -> None:
+        """End the thread and its connection (the gateway's shutdown); a later watch would
+        start it again. Waiting requests are woken, to read their records once more."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            self._thread = None
+        self._stopping.clear()
+
     def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 self._listen()
             except Exception as error:  # Redis away: wake everyone, then try again
                 logger.warning("job-done listener: %s; reconnecting", type(error).__name__)
             self._unsubscribed()
-            time.sleep(_RECONNECT_SECONDS)
+            self._stopping.wait(_RECONNECT_SECONDS)
 
     def _listen(self) -> None:
         pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
         try:
             pubsub.psubscribe(_PATTERN)
-            while True:
-                message: dict[str, Any] | None = pubsub.get_message(timeout=30.0)
+            while not self._stopping.is_set():
+                # A short timeout: how long a shutdown waits for this thread to notice.
+                message: dict[str, Any] | None = pubsub.get_message(timeout=_STOP_CHECK_SECONDS)
                 if message is None:
                     continue
                 if message["type"] == "psubscribe":

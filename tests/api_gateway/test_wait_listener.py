@@ -10,8 +10,9 @@ import uuid
 
 import redis
 
-from api_gateway.waiting import DoneListener, await_terminal
+from api_gateway.waiting import DoneListener, await_terminal, done_listener
 from eyeflow_worker.core.records import JobStore, NewJob, job_key
+from tests.api_gateway.submit_helpers import gateway
 
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/15"
 
@@ -48,5 +49,41 @@ def test_a_watch_taken_before_the_job_exists_is_woken_by_its_end() -> None:
         with listener.watch(f"wait-test-{uuid.uuid4()}") as idle:
             assert await_terminal(store, listener, idle, "nothing", 0.3, read_first=False) is None
     finally:
+        listener.stop()
         client.delete(job_key(job.job_id))
         client.close()
+
+
+def _listener_threads() -> int:
+    return sum(1 for thread in threading.enumerate() if thread.name == "job-done-listener")
+
+
+def test_stop_ends_the_thread_and_its_subscription_and_a_new_watch_restarts_it() -> None:
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    listener = DoneListener(client)
+    before = _listener_threads()
+    try:
+        with listener.watch("warm-up") as first:
+            assert first.wait(5)  # subscribed
+        assert _listener_threads() == before + 1
+        listener.stop()
+        assert _listener_threads() == before
+        with listener.watch("again") as again:
+            assert again.wait(5)  # a new thread subscribed: the watch is woken to read
+        with listener.watch("then") as then:
+            assert listener.reliable(then)  # taken while subscribed
+        assert _listener_threads() == before + 1
+    finally:
+        listener.stop()
+        client.close()
+    assert _listener_threads() == before
+
+
+def test_a_gateways_shutdown_stops_its_listener() -> None:
+    with gateway() as gw:
+        assert gw.http.post(
+            "/api/conditions/evaluate?wait=0.2", json={"condition": "1 < 2", "context": {}}
+        ).status_code in (200, 202)
+        assert any(t.name == "job-done-listener" for t in threading.enumerate())
+        listener = done_listener(gw.app.state.gateway.redis)
+    assert listener._thread is None  # the shutdown's effect
