@@ -6,6 +6,7 @@ a 202 always means "a worker will see this", and a 503 means "nothing was kept".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -71,6 +72,7 @@ class Submitter:
         self._idempotency_ttl = settings.idempotency_ttl_seconds
         # Taken in the same script that writes the record (a repeat under a held
         # Idempotency-Key takes none).
+        self._release_claim = client.register_script(_RELEASE_OWN_CLAIM)
         self._rate = SubmitRate(
             client, settings.tenant_submit_rate_per_minute, settings.tenant_submit_burst
         )
@@ -111,6 +113,7 @@ class Submitter:
         fingerprint_body: dict[str, Any] | None,
     ) -> Submission:
         claim: Claim | None = None
+        created = False  # the script wrote the record (and took the rate token)
         claim_fingerprint = ""
         if idempotency_key is not None:
             body = fingerprint_body if fingerprint_body is not None else payload
@@ -126,12 +129,12 @@ class Submitter:
             job_id, tenant, kind, payload, webhook_url, intents, self._deadline_at(kind, payload)
         )
         task, queue = job_route(kind, self._settings)
-        claim_key = claim.key if claim is not None else None
         try:
             # One round trip: the rate token, the claim and the record (`core/job_accept.py`).
             accepted = self._jobs.accept(job, rate=self._rate, claim=claim)
             if accepted.outcome == "rate":
                 raise SubmissionRateLimited(accepted.retry_after or 1.0)
+            created = accepted.outcome == "created"
             if accepted.outcome == "held":
                 existing = _held_job(accepted.held_value or "{}", claim_fingerprint)
                 log_context.bind(task_id=existing)
@@ -141,7 +144,9 @@ class Submitter:
                 task, args=[job_id, tenant], task_id=job_id, queue=queue, retry=False
             )
         except (OperationalError, redis.exceptions.RedisError) as exc:
-            self._forget(job_id, claim_key)
+            self._forget(job_id, claim)
+            if created:  # the broker refused it: nothing was kept, nothing is charged
+                self._give_back(tenant)
             raise BrokerUnavailable(str(exc)) from None
         except (SubmissionRateLimited, IdempotencyConflict):
             raise  # nothing was written
@@ -149,13 +154,13 @@ class Submitter:
             # Anything else (a value Redis cannot encode, which the body parse should have
             # refused) is a bug answered with 500 — but it must not hold the Idempotency-Key,
             # or the caller's corrected request would be told "still being processed".
-            self._forget(job_id, claim_key)
+            self._forget(job_id, claim)
             raise
-        if claim_key is not None:
+        if claim is not None:
             # Only now may a repeat of this request be answered with the job: it really exists.
             ready = self._claim_value(claim_fingerprint, job_id, True)
             try:
-                self._redis.set(claim_key, ready, xx=True, ex=self._idempotency_ttl)
+                self._redis.set(claim.key, ready, xx=True, ex=self._idempotency_ttl)
             except redis.exceptions.RedisError:
                 # The job is enqueued and will run: say so. The pending claim expires shortly.
                 logger.warning(
@@ -175,13 +180,28 @@ class Submitter:
     def _claim_value(fingerprint: str, job_id: str, ready: bool) -> str:
         return json.dumps({"fingerprint": fingerprint, "job_id": job_id, "ready": ready})
 
-    def _forget(self, job_id: str, claim_key: str | None) -> None:
+    def _give_back(self, tenant: str) -> None:
+        # Redis down: the bucket refills with time anyway.
+        with contextlib.suppress(redis.exceptions.RedisError):
+            self._rate.give_back(tenant)
+
+    def _forget(self, job_id: str, claim: Claim | None) -> None:
+        """Undo a submission that failed: its record, and its claim — only if the claim is this
+        request's own pending one. The script may have answered `held` (another request's
+        claim) with the reply lost to a timeout: that claim is not ours to delete."""
         try:
             self._jobs.discard(job_id)
-            if claim_key is not None:
-                self._redis.delete(claim_key)
+            if claim is not None:
+                self._release_claim(keys=[claim.key], args=[claim.value])
         except redis.exceptions.RedisError:
-            pass  # Redis itself is down: the record expires with its TTL.
+            pass  # Redis itself is down: the record and a pending claim expire with their TTL.
+
+
+# Compare-and-delete: the claim goes only while it still holds the value this request set.
+_RELEASE_OWN_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 def _claim_key(tenant: str, key: str) -> str:

@@ -37,6 +37,13 @@ end
 
 # KEYS[1] bucket. ARGV: tokens per second, burst.
 _TAKE = TAKE_FUNCTION + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"
+# KEYS[1] bucket. ARGV: burst. A token back (at most a full bucket), if the bucket still exists.
+_GIVE_BACK = """
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+if tokens == nil then return 0 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(tonumber(ARGV[1]), tokens + 1)))
+return 1
+"""
 
 
 def bucket_key(tenant: str) -> str:
@@ -50,6 +57,7 @@ class SubmitRate:
         self._per_second = per_minute / 60.0
         self._burst = burst
         self._take = client.register_script(_TAKE)
+        self._give_back = client.register_script(_GIVE_BACK)
 
     @property
     def enabled(self) -> bool:
@@ -70,3 +78,9 @@ class SubmitRate:
             return None
         wait_ms = int(self._take(keys=[bucket_key(tenant)], args=[self._per_second, self._burst]))
         return None if wait_ms == 0 else wait_ms / 1000.0
+
+    def give_back(self, tenant: str) -> None:
+        """Return the token of a submission that was refused after it was taken (the broker
+        was down: nothing was kept, so nothing is charged)."""
+        if self.enabled:
+            self._give_back(keys=[bucket_key(tenant)], args=[self._burst])

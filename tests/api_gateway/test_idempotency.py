@@ -102,3 +102,54 @@ def test_a_pending_claim_expires_quickly_and_a_confirmed_one_lasts(client: redis
 
     assert 0 < pending_ttl <= 60  # a gateway dying here blocks the key for a minute, not a day
     assert client.ttl(claim_key) > 3000
+
+
+class LostReplyStore(JobStore):
+    """Runs the accept script, then loses its reply (a socket timeout after Redis answered)."""
+
+    def accept(self, *args: Any, **kwargs: Any) -> Any:
+        super().accept(*args, **kwargs)
+        raise redis.exceptions.TimeoutError("reply lost")
+
+
+def test_a_repeat_whose_reply_is_lost_leaves_the_first_requests_claim(
+    client: redis.Redis,
+) -> None:
+    """The script answered `held` (the key is the first request's) but the repeat never saw it:
+    its 503 must not delete the first request's claim, or a retry would make a second job."""
+    broker = SlowBroker()
+    broker.release.set()
+    first = _submit(_submitter(client, broker))
+    claims = list(client.scan_iter(match="eyeflow:idempotency:t:*"))
+    held = {key: client.get(key) for key in claims}
+
+    settings = Settings(_env_file=None, idempotency_ttl_seconds=3600)  # type: ignore[call-arg]
+    losing = Submitter(client, LostReplyStore(client, 60), broker, settings)  # type: ignore[arg-type]
+    with pytest.raises(BrokerUnavailable):
+        _submit(losing)
+
+    assert {key: client.get(key) for key in claims} == held  # still the first request's
+    again = _submit(_submitter(client, broker))
+    assert (again.job_id, again.created) == (first.job_id, False)
+    assert broker.sent == [first.job_id]
+
+
+def test_a_submission_the_broker_refuses_gives_its_rate_token_back(client: redis.Redis) -> None:
+    """A 503 keeps nothing, the tenant's rate token included: a client retrying through a broker
+    outage is not locked out by 429s once the broker is back."""
+    broker = SlowBroker()
+    broker.release.set()
+    broker.fail = True
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, tenant_submit_rate_per_minute=60, tenant_submit_burst=2
+    )
+    submitter = Submitter(client, JobStore(client, 60), broker, settings)  # type: ignore[arg-type]
+    for _ in range(5):  # more refusals than the burst
+        with pytest.raises(BrokerUnavailable):
+            _submit(submitter)
+    broker.fail = False
+    for _ in range(2):  # the whole burst is still there
+        submitter.submit(
+            tenant="t", kind="generate", payload={"user_intent": "x"}, webhook_url=None
+        )
+    assert len(broker.sent) == 2
