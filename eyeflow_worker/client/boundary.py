@@ -166,7 +166,13 @@ def _conflict(r: httpx.Response, w: Where, detail: Any, red: Redactor) -> Eyeflo
             task = Task.model_validate(body["task"])
         except pydantic.ValidationError:
             task = None  # the message still says what happened
-    return Conflict(red(f"conflict on {w.what}: {detail}"), detail=detail, task=task)
+    after = _retry_after(r)  # only "still being processed": try again shortly
+    return Conflict(
+        red(f"conflict on {w.what}: {detail}{_after_text(after)}"),
+        detail=detail,
+        task=task,
+        retry_after=after,
+    )
 
 
 def _too_large(_r: httpx.Response, w: Where, detail: Any, red: Redactor) -> EyeflowError:

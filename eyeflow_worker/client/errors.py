@@ -137,13 +137,23 @@ class NotFound(GatewayError):
 class Conflict(GatewayError):
     """409: the task had already finished (cancel), a batch still runs (retry), or an
     Idempotency-Key was reused with another body. `task` is the task as it now stands when the
-    gateway sent it."""
+    gateway sent it. One 409 is not final: the same Idempotency-Key while its first request is
+    still being enqueued — the gateway sends `Retry-After` then, and the error is `retryable`
+    (send the same request again after `retry_after` seconds)."""
 
     def __init__(
-        self, message: str, *, status: int = 409, detail: Any = None, task: Task | None = None
+        self,
+        message: str,
+        *,
+        status: int = 409,
+        detail: Any = None,
+        task: Task | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, status=status, detail=detail)
         self.task = task
+        self.retry_after = retry_after
+        self.retryable = retry_after is not None
 
 
 class PayloadTooLarge(GatewayError):

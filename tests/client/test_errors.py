@@ -115,6 +115,16 @@ def test_a_409_without_a_task_still_is_a_conflict() -> None:
 
     assert isinstance(error, Conflict)
     assert error.task is None
+    assert (error.retryable, error.retry_after) == (False, None)  # final: another body
+
+
+def test_a_409_still_being_processed_is_retryable_after_its_retry_after() -> None:
+    detail = "A request with this Idempotency-Key is still being processed; retry shortly"
+    error = _raised(409, {"detail": detail}, {"Retry-After": "1"})
+
+    assert isinstance(error, Conflict)
+    assert (error.retryable, error.retry_after) == (True, 1.0)
+    assert "retry after 1 s" in error.message
 
 
 @pytest.mark.parametrize(
