@@ -87,12 +87,14 @@ def catalogue_schema() -> dict[str, Any]:
 
 
 _PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
-# What `egress.url_shape_problem` accepts, as a pattern: http(s) in any case, a host (a DNS name
-# in ASCII, or an IP literal) with no credentials, a numeric port. Stricter than the check for
-# internationalised names (send them as punycode); the address policy (public unless listed in
-# WEBHOOK_ALLOWED_HOSTS) is the description's, it depends on the operator's list.
-WEBHOOK_URL_PATTERN = (
-    r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])"
-    rf"(:{_PORT})?([/?#][!-~]*)?$"
-)
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+# A DNS name whose last label starts with a letter (an all-digit one would be read as an IPv4
+# address, and `999.1.1.1` is none), or a dotted-quad IPv4 address.
+_HOST = rf"(({_LABEL}\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?|{_OCTET}(\.{_OCTET}){{3}})"
+# What `egress.url_shape_problem` accepts, as a pattern: http(s) in any case, a host with no
+# credentials, a numeric port, then a path, query or fragment of visible ASCII. Stricter than
+# the check — internationalised names must be sent as punycode, and IPv6 literals are not
+# stated (valid ones are accepted) — never looser. The address policy (public unless listed in
+# WEBHOOK_ALLOWED_HOSTS) is the field's description: it depends on the operator's list.
+WEBHOOK_URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(:{_PORT})?([/?#][!-~]*)?$"

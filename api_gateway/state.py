@@ -68,4 +68,10 @@ def state_from_app(request: Request) -> GatewayState:
     return state
 
 
-StateDep = Annotated[GatewayState, Depends(state_from_app)]
+async def _state_dependency(request: Request) -> GatewayState:
+    # `async`: FastAPI runs a plain `def` dependency on its thread pool, a thread hop per
+    # request for an attribute read (`state_from_app` stays plain for its direct callers).
+    return state_from_app(request)
+
+
+StateDep = Annotated[GatewayState, Depends(_state_dependency)]

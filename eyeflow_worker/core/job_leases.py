@@ -22,7 +22,9 @@ held by this very message and delivered again by the broker (RabbitMQ gives a de
 messages back the moment its connection drops; kombu's Redis restore only after the
 visibility timeout, past any job's time limit) → taken over at once; held by another message,
 or held by this one and not a redelivery (a duplicate sent by hand) or handed to another
-message → refused, and the message does nothing.
+message → refused, and the message does nothing. Generate, refine and evaluate take theirs in
+the script that starts the job (`transitions.BEGIN`) and end it in the one that stores its
+outcome (`transitions.FINISH`): the same rules (`record_lease.FUNCTIONS`), fence and index.
 """
 
 from __future__ import annotations
@@ -34,45 +36,33 @@ from typing import Any, Final
 
 import redis
 
+from eyeflow_worker.core.record_lease import FENCE, FIELDS, FUNCTIONS, LEASES, LeaseAsk, Work
 from eyeflow_worker.core.records import job_key
 
-LEASES: Final = "eyeflow:leases"
-_FENCE: Final = "eyeflow:lease-fence"
-_WORKER_PREFIX: Final = "eyeflow:worker:"
-_FIELDS: Final = (
-    "lease_state", "lease_worker", "lease_token", "lease_expires_at", "lease_task_id",
-    "lease_task", "lease_args", "lease_kwargs", "lease_queue",
-)  # fmt: skip
+__all__ = ["LEASES", "Acquired", "Expired", "LeaseStore", "Work"]
 
-# KEYS: lease hash, index, fence, job record. ARGV: task id, worker, now, ttl, task, args,
-# kwargs, queue, on_record ('1': the hash is the job record), hash ttl, redelivered ('1': the
-# broker delivers this message again because its consumer is gone — it takes over the lease
-# that very message held).
+_WORKER_PREFIX: Final = "eyeflow:worker:"
+_FIELDS: Final = FIELDS
+
+# KEYS: lease hash, index, fence, job record. ARGV: as `LeaseAsk.args` (task id, worker, now,
+# ttl, task, args, kwargs, queue, redelivered), then on_record ('1': the hash is the job
+# record), hash ttl. The rules are `record_lease.FUNCTIONS`' (shared with `transitions.BEGIN`).
 # Returns {1, token, tenant} taken, {0, holder} refused, {-1, ''} no such job. The tenant is
 # the record's: workers act for the tenant the job belongs to, never one a message names.
-_ACQUIRE = """
+_ACQUIRE = (
+    FUNCTIONS
+    + """
 local tenant = redis.call('HGET', KEYS[4], 'tenant')
 if not tenant then return {-1, ''} end
-local state = redis.call('HGET', KEYS[1], 'lease_state')
-local expires = tonumber(redis.call('HGET', KEYS[1], 'lease_expires_at') or '0')
 local now = tonumber(ARGV[3])
-if state and expires > now then
-  local next_id = redis.call('HGET', KEYS[1], 'lease_task_id')
-  local handed_to_me = state == 'handed' and next_id == ARGV[1]
-  local mine_redelivered = state == 'held' and next_id == ARGV[1] and ARGV[11] == '1'
-  if not (handed_to_me or mine_redelivered) then
-    return {0, redis.call('HGET', KEYS[1], 'lease_worker') or ''}
-  end
-end
-local token = redis.call('INCR', KEYS[3])
-local expiry = now + tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], 'lease_state', 'held', 'lease_worker', ARGV[2],
-  'lease_token', token, 'lease_expires_at', expiry, 'lease_task_id', ARGV[1],
-  'lease_task', ARGV[5], 'lease_args', ARGV[6], 'lease_kwargs', ARGV[7], 'lease_queue', ARGV[8])
-if ARGV[9] ~= '1' then redis.call('EXPIRE', KEYS[1], ARGV[10]) end
-redis.call('ZADD', KEYS[2], expiry, KEYS[1])
+local holder = lease_refused(KEYS[1], ARGV[1], now, ARGV[9])
+if holder then return {0, holder} end
+local token = lease_take(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], now, tonumber(ARGV[4]),
+  ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+if ARGV[10] ~= '1' then redis.call('EXPIRE', KEYS[1], ARGV[11]) end
 return {1, token, tenant}
 """
+)
 
 # KEYS: lease hash, index. ARGV: token, new expiry. Renews a held lease this token holds.
 _RENEW = """
@@ -81,6 +71,24 @@ if redis.call('HGET', KEYS[1], 'lease_state') ~= 'held' then return 0 end
 redis.call('HSET', KEYS[1], 'lease_expires_at', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[1])
 return 1
+"""
+
+# KEYS: index, then n lease hashes. ARGV: new expiry, then their n tokens. `_RENEW` for every
+# lease a worker process holds, in one step (`tasks.leasing`'s renewer); returns the keys no
+# longer held by their token (lost: taken over, handed, or ended).
+_RENEW_MANY = """
+local lost = {}
+for i = 2, #KEYS do
+  local key, token = KEYS[i], ARGV[i]
+  if redis.call('HGET', key, 'lease_token') == token
+      and redis.call('HGET', key, 'lease_state') == 'held' then
+    redis.call('HSET', key, 'lease_expires_at', ARGV[1])
+    redis.call('ZADD', KEYS[1], ARGV[1], key)
+  else
+    lost[#lost + 1] = key
+  end
+end
+return lost
 """
 
 # KEYS: lease hash, index. ARGV: token, next task id, until, args, kwargs, require_expired
@@ -99,18 +107,9 @@ redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
 return 1
 """
 
-# KEYS: lease hash, index. ARGV: token ('' = whatever holds it), on_record ('1': clear the
+# KEYS: lease hash, index. ARGV: token ('' : whatever holds it), on_record ('1': clear the
 # fields, else delete the hash). Ends the lease; returns 1 when it ended.
-_RELEASE = """
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
-if ARGV[2] == '1' then
-  redis.call('HDEL', KEYS[1], """ + ", ".join(f"'{name}'" for name in _FIELDS) + """)
-else
-  redis.call('DEL', KEYS[1])
-end
-redis.call('ZREM', KEYS[2], KEYS[1])
-return 1
-"""
+_RELEASE = FUNCTIONS + "return lease_end(KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1')\n"
 
 
 def job_lease_key(job_id: str) -> str:
@@ -130,17 +129,6 @@ def job_of(key: str) -> str:
 def on_record(key: str) -> bool:
     """Is this lease hash a job record (rather than an item's own lease hash)?"""
     return ":lease:" not in key
-
-
-@dataclass(frozen=True)
-class Work:
-    """What a lease is for: the message to send again if its worker dies."""
-
-    task: str
-    args: Sequence[Any]
-    kwargs: Mapping[str, Any]
-    queue: str
-    task_id: str
 
 
 @dataclass(frozen=True)
@@ -171,6 +159,7 @@ class LeaseStore:
         self._ttl = record_ttl_seconds
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
+        self._renew_many = client.register_script(_RENEW_MANY)
         self._hand_over = client.register_script(_HAND_OVER)
         self._release = client.register_script(_RELEASE)
 
@@ -186,19 +175,25 @@ class LeaseStore:
     ) -> Acquired:
         """Take the lease on `key` (of the job `job_of(key)`) for `work`; `redelivered`: the
         broker gave this message back (its consumer died), so it takes over its own lease."""
+        ask = LeaseAsk(work, worker, now, ttl_seconds, redelivered)
         found = self._acquire(
-            keys=[key, LEASES, _FENCE, job_of(key)],
-            args=[
-                work.task_id, worker, repr(now), repr(ttl_seconds), work.task,
-                json.dumps(list(work.args)), json.dumps(dict(work.kwargs)), work.queue,
-                "1" if on_record(key) else "0", self._ttl, "1" if redelivered else "0",
-            ],
+            keys=[key, LEASES, FENCE, job_of(key)],
+            args=[*ask.args(), "1" if on_record(key) else "0", self._ttl],
         )
         code, value = int(found[0]), str(found[1])
         return Acquired(code, value, str(found[2]) if code == 1 else None)
 
     def renew(self, key: str, token: str, until: float) -> bool:
         return bool(self._renew(keys=[key, LEASES], args=[token, repr(until)]))
+
+    def renew_many(self, held: Mapping[str, str], until: float) -> set[str]:
+        """Renew every lease in `held` (key → token) until `until` in one step; the keys whose
+        lease is no longer held by that token (lost)."""
+        if not held:
+            return set()
+        keys = list(held)
+        lost = self._renew_many(keys=[LEASES, *keys], args=[repr(until), *held.values()])
+        return {str(key) for key in lost}
 
     def hand_over(
         self,
@@ -215,8 +210,12 @@ class LeaseStore:
             self._hand_over(
                 keys=[key, LEASES],
                 args=[
-                    token, work.task_id, repr(until), json.dumps(list(work.args)),
-                    json.dumps(dict(work.kwargs)), "0" if expired_by is None else "1",
+                    token,
+                    work.task_id,
+                    repr(until),
+                    json.dumps(list(work.args)),
+                    json.dumps(dict(work.kwargs)),
+                    "0" if expired_by is None else "1",
                     repr(expired_by or 0.0),
                 ],
             )

@@ -8,15 +8,16 @@ or a retry; a holder that dies stops renewing, and its work is free again within
 
 `RedisLease` is such a lease on one Redis key (SET NX PX with a random token, renewed and
 released only by the holder of the token, so a holder that outlived its lease never extends or
-frees the next holder's). `Heartbeat` is the renewing thread alone, for leases kept elsewhere
-(a job record's lease fields).
+frees the next holder's). `Heartbeat` is the renewing thread alone, for leases kept elsewhere.
+`Renewer` is one renewing thread for many leases: a worker process registers every job lease it
+holds there and one call per tick renews them all, so a job costs no thread of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from uuid import uuid4
 
@@ -73,6 +74,66 @@ class Heartbeat:
                 logger.warning("%s: lost to another holder", self._thread.name)
                 self._lost.set()
                 return
+
+
+class Renewer:
+    """Renews every lease registered with `hold` (key → fencing token) every
+    `interval_seconds`, with one `renew_all` call per tick on one daemon thread (started at the
+    first `hold`), until `drop`. `renew_all` answers the keys whose lease was lost (someone else
+    holds it now): they are dropped. A `renew_all` that raises (Redis briefly unreachable) is
+    logged and tried again at the next tick: the leases may lapse meanwhile, which only lets the
+    work be taken over. A lease is renewed at most `interval_seconds` after it was taken, as a
+    `Heartbeat` of its own would; a tick with nothing held costs nothing."""
+
+    def __init__(
+        self,
+        renew_all: Callable[[Mapping[str, str]], set[str]],
+        interval_seconds: float,
+        name: str,
+    ) -> None:
+        self._renew_all = renew_all
+        self._interval = interval_seconds
+        self._name = name
+        self._held: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, key: str, token: str) -> None:
+        with self._lock:
+            self._held[key] = token
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._held.pop(key, None)
+
+    def holding(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._held)
+
+    def renew_now(self) -> None:
+        """One tick: renew what is held now (the thread's loop; callable from tests)."""
+        held = self.holding()
+        if not held:
+            return
+        try:
+            lost = self._renew_all(held)
+        except Exception as exc:  # the next tick tries again; never kill the worker
+            logger.warning("%s: renewing %d lease(s) failed (%s)", self._name, len(held), exc)
+            return
+        with self._lock:
+            for key in lost:
+                # Dropped meanwhile (the job ended as the tick ran) or held anew: not a loss.
+                if self._held.get(key) == held.get(key):
+                    logger.warning("%s: lease %s lost to another holder", self._name, key)
+                    del self._held[key]
+
+    def _run(self) -> None:
+        stopped = threading.Event()  # never set: the thread lives as long as its process
+        while not stopped.wait(self._interval):
+            self.renew_now()
 
 
 class RedisLease:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import redis
@@ -40,6 +40,7 @@ import redis
 from eyeflow_worker.core import transitions
 from eyeflow_worker.core.job_accept import Acceptance, Acceptor, Claim, NewJob, utc_now
 from eyeflow_worker.core.metrics import METRICS_KEY, Increment
+from eyeflow_worker.core.record_lease import FENCE, LEASES, Begun, LeaseAsk
 from eyeflow_worker.core.submit_rate import SubmitRate
 from eyeflow_worker.core.task_view import Status
 
@@ -229,19 +230,24 @@ class JobStore:
     def start(self, job_id: str) -> bool:
         return bool(self._start(keys=[job_key(job_id)], args=[utc_now()]))
 
-    def begin(self, job_id: str) -> tuple[dict[str, str], dict[str, Any]] | None:
-        """`start`, and the record and parsed payload as started, in one round trip (a worker
-        taking a job); None when the job is already finished, cancelled or gone."""
-        values = self._begin(keys=[job_key(job_id)], args=[utc_now(), *RECORD_FIELDS, "payload"])
-        if not values:
-            return None
+    def begin(self, job_id: str, lease: LeaseAsk) -> Begun:
+        """Take the job's lease for `lease` and start the job, and read the record and parsed
+        payload as started, in one round trip (`transitions.BEGIN`: a worker taking a job)."""
+        found = self._begin(
+            keys=[job_key(job_id), LEASES, FENCE],
+            args=[utc_now(), *lease.args(), *RECORD_FIELDS, "payload"],
+        )
+        code = int(found[0])
+        if code != 1:
+            return Begun(code, holder=str(found[1]) if code == 0 else "")
+        values = found[2]
         record = {
             field: str(value)
             for field, value in zip(RECORD_FIELDS, values, strict=False)
             if value is not None
         }
         raw = values[-1]
-        return record, (json.loads(str(raw)) if raw else {})
+        return Begun(1, str(found[1]), record=record, payload=json.loads(str(raw)) if raw else {})
 
     def mark_retrying(self, job_id: str) -> None:
         self._set_running_status(keys=[job_key(job_id)], args=["retrying"])
@@ -250,16 +256,26 @@ class JobStore:
         self._set_running_status(keys=[job_key(job_id)], args=["running"])
 
     def succeed(
-        self, job_id: str, result: Mapping[str, Any], counted: Sequence[Increment] = ()
+        self,
+        job_id: str,
+        result: Mapping[str, Any],
+        counted: Sequence[Increment] = (),
+        lease: str = "",
     ) -> bool:
         """End the job `succeeded`; `counted`: the metrics it adds, written in the same step
-        when (and only when) this call ended it (`metrics.job_ended_increments`)."""
-        return self._terminal(job_id, "succeeded", "result", result, counted)
+        when (and only when) this call ended it (`metrics.job_ended_increments`);
+        `lease`: the fencing token of the lease `begin` took, ended in the same step (whether
+        or not this call ended the job)."""
+        return self._terminal(job_id, "succeeded", "result", result, counted, lease)
 
     def fail(
-        self, job_id: str, error: Mapping[str, Any], counted: Sequence[Increment] = ()
+        self,
+        job_id: str,
+        error: Mapping[str, Any],
+        counted: Sequence[Increment] = (),
+        lease: str = "",
     ) -> bool:
-        return self._terminal(job_id, "failed", "error", error, counted)
+        return self._terminal(job_id, "failed", "error", error, counted, lease)
 
     def cancel(self, job_id: str) -> bool:
         error = {"code": "cancelled", "message": "Cancelled by the caller", "details": None}
@@ -358,8 +374,9 @@ class JobStore:
         field: str,
         value: Mapping[str, Any],
         counted: Sequence[Increment] = (),
+        lease: str = "",
     ) -> bool:
-        keys = self._ending_keys(job_id)
+        keys = [*self._ending_keys(job_id), LEASES]
         if counted:
             keys.append(METRICS_KEY)
         changed = self._finish(
@@ -373,12 +390,8 @@ class JobStore:
                 done_channel(job_id),
                 job_id,
                 time.time(),
+                lease,
                 *(part for increment in counted for part in increment),
             ],
         )
         return bool(changed)
-
-
-def _chunks(values: tuple[str, ...], size: int) -> Iterable[tuple[str, ...]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

@@ -1,9 +1,11 @@
 """The Lua scripts that change a job record. Every state change that must not race (start,
 finish, cancel, a batch item landing, re-opening a batch's failed items) is one script, so a
-cancel and a finishing worker — or two retries — can never both win. `records.JobStore`
-registers and calls them; the key layout is described there.
+cancel and a finishing worker — or two retries — can never both win. A job's start and finish
+also take and end its lease (`record_lease.py`), so the lease costs no round trip of its own.
+`records.JobStore` registers and calls them; the key layout is described there.
 """
 
+from eyeflow_worker.core.record_lease import FUNCTIONS as LEASE_FUNCTIONS
 from eyeflow_worker.core.submit_rate import TAKE_FUNCTION
 
 # Shared by the scripts that end a job. KEYS: job, intents, items, outbox, succeeded, failed.
@@ -94,14 +96,29 @@ end
 # KEYS[1] job key. ARGV: now. Returns 1 when the job may run, 0 when it is already terminal.
 START = _START_FUNCTION + "if start(KEYS[1], ARGV[1]) then return 1 end\nreturn 0\n"
 
-# KEYS[1] job key. ARGV: now, then record field names. As START, and when the job may run, the
-# values of those fields as it now stands (HMGET): a worker starts a job and reads what it runs
-# in one round trip. Returns 0 when the job is already terminal (or gone).
+# KEYS: job, lease index, lease fence. ARGV: now, then the lease ask (`LeaseAsk.args`: task
+# id, worker, now in epoch seconds, ttl, task, args, kwargs, queue, redelivered), then record
+# field names. A worker takes a job's lease, starts the job and reads what it runs in one round
+# trip; the lease rules are `record_lease.FUNCTIONS`' (the same as `job_leases`' acquire).
+# Returns {-1} no such job; {0, holder} the lease is another message's (nothing changes);
+# {2} the job has already ended (nothing starts, and whatever lease it had — expired, or handed
+# to this message — ends: as taking it and giving it back); {1, token, {values}} started, with
+# the lease held by `token` and the HMGET of the fields as the job now stands.
 BEGIN = (
     _START_FUNCTION
+    + LEASE_FUNCTIONS
     + """
-if not start(KEYS[1], ARGV[1]) then return 0 end
-return redis.call('HMGET', KEYS[1], unpack(ARGV, 2))
+if not redis.call('HGET', KEYS[1], 'tenant') then return {-1} end
+local now = tonumber(ARGV[4])
+local holder = lease_refused(KEYS[1], ARGV[2], now, ARGV[10])
+if holder then return {0, holder} end
+if not start(KEYS[1], ARGV[1]) then
+  lease_end(KEYS[1], KEYS[2], '', true)
+  return {2}
+end
+local token = lease_take(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], now, tonumber(ARGV[5]),
+  ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+return {1, token, redis.call('HMGET', KEYS[1], unpack(ARGV, 11))}
 """
 )
 
@@ -123,14 +140,19 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
 
-# KEYS: job, intents, items, outbox, succeeded, failed, and optionally the metrics hash. ARGV:
-# status, now, field ('result'|'error'), JSON, ttl, channel, job id, now (epoch seconds), then
-# the metrics' increments as triples (op 'i' HINCRBY | 'f' HINCRBYFLOAT, field, amount), counted
-# only when this call made the transition — so counting a job costs no round trip of its own
-# and a job is counted once. Returns 1 when this call made the terminal transition.
+# KEYS: job, intents, items, outbox, succeeded, failed, lease index, and optionally the metrics
+# hash. ARGV: status, now, field ('result'|'error'), JSON, ttl, channel, job id, now (epoch
+# seconds), the lease token of the worker ending the job ('': none, e.g. a caller's cancel),
+# then the metrics' increments as triples (op 'i' HINCRBY | 'f' HINCRBYFLOAT, field, amount),
+# counted only when this call made the transition — so counting a job costs no round trip of
+# its own and a job is counted once. The worker's lease ends here too (if that token still
+# holds it), also when the job had ended already (cancelled while it ran): the job's lease
+# costs no round trip at its end either. Returns 1 when this call made the terminal transition.
 FINISH = (
     ENDED
+    + LEASE_FUNCTIONS
     + """
+if ARGV[9] ~= '' then lease_end(KEYS[1], KEYS[7], ARGV[9], true) end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'succeeded' or status == 'failed' or status == 'cancelled' then
   return 0
@@ -140,12 +162,12 @@ if not redis.call('HGET', KEYS[1], 'started_at') then
   redis.call('HSET', KEYS[1], 'started_at', ARGV[2])
 end
 ended(ARGV[1], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
-if KEYS[7] then
-  for i = 9, #ARGV - 2, 3 do
+if KEYS[8] then
+  for i = 10, #ARGV - 2, 3 do
     if ARGV[i] == 'i' then
-      redis.call('HINCRBY', KEYS[7], ARGV[i + 1], ARGV[i + 2])
+      redis.call('HINCRBY', KEYS[8], ARGV[i + 1], ARGV[i + 2])
     else
-      redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i + 1], ARGV[i + 2])
+      redis.call('HINCRBYFLOAT', KEYS[8], ARGV[i + 1], ARGV[i + 2])
     end
   end
 end

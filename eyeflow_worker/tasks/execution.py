@@ -25,6 +25,7 @@ from eyeflow_worker.core.llm_config import ProviderConfig
 from eyeflow_worker.core.metrics import Increment, job_ended_increments
 from eyeflow_worker.providers.registry import build_llm
 from eyeflow_worker.runtime import Runtime
+from eyeflow_worker.tasks.leasing import StartedJob
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +98,10 @@ def error_for(exc: BaseException, job_id: str) -> dict[str, Any]:
 INFRA_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
-def run_job(rt: Runtime, job_id: str, tenant: str, work: JobWork) -> None:
-    """Run one job: the caller holds its lease (`tasks.leasing.leased`)."""
-    begun = rt.jobs.begin(job_id)  # started, and read as started: one round trip
-    if begun is None:
-        logger.info("job %s is already finished or cancelled; skipping", job_id)
-        rt.webhooks.requeue_if_lost(job_id, rt.jobs.get(job_id))
-        return
-    record, payload = begun
+def run_job(rt: Runtime, job: StartedJob, tenant: str, work: JobWork) -> None:
+    """Run one job that `tasks.leasing.leased_job` leased and started: the script that stores
+    its outcome also ends its lease (and counts its metrics)."""
+    held, record, payload, job_id = job.held, job.record, job.payload, job.job_id
     # The job's own count of starts (a redelivery after a worker died is 2); Celery's postrun
     # gives the context back as the task found it.
     log_context.bind(attempt=int(record.get("attempts") or 1))
@@ -117,17 +114,26 @@ def run_job(rt: Runtime, job_id: str, tenant: str, work: JobWork) -> None:
     except Exception as exc:
         error = error_for(exc, job_id)
         counted = ended_counts(record, "failed")
-        changed = durably(lambda: rt.jobs.fail(job_id, error, counted))
+        changed = durably(lambda: rt.jobs.fail(job_id, error, counted, held.token))
     else:
         outcome = result
         counted = ended_counts(record, "succeeded")
-        changed = durably(lambda: rt.jobs.succeed(job_id, outcome, counted))
+        changed = durably(lambda: rt.jobs.succeed(job_id, outcome, counted, held.token))
+    # Also when the job had ended meanwhile (cancelled): the script ended the lease either way.
+    held.ended_with_job()
     # The job is counted by the very script that ended it (no round trip of its own); what is
     # left is queueing its webhook.
     if changed and record.get("webhook_url"):
         rt.webhooks.queue(job_id)
     if result is not None:
         record_usage(rt, result, tenant)
+
+
+def job_already_ended(rt: Runtime, job_id: str) -> None:
+    """A message for a job that is finished or cancelled: nothing runs; its webhook is queued
+    again should the worker that ended it have died before queueing it."""
+    logger.info("job %s is already finished or cancelled; skipping", job_id)
+    rt.webhooks.requeue_if_lost(job_id, rt.jobs.get(job_id))
 
 
 def durably(write: Callable[[], T]) -> T:

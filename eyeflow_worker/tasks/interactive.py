@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from eyeflow_worker.celery_app import app
-from eyeflow_worker.core.job_leases import job_lease_key
 from eyeflow_worker.core.routing import Tasks
 from eyeflow_worker.evaluation import LLMChoice, evaluate_condition_job
 from eyeflow_worker.rules.service import generate_rules, refine_rules
 from eyeflow_worker.tasks.base import TASK_OPTIONS, RuntimeTask
-from eyeflow_worker.tasks.execution import JobContext, JobWork, run_job
-from eyeflow_worker.tasks.leasing import leased, message, redelivered
+from eyeflow_worker.tasks.execution import JobContext, JobWork, job_already_ended, run_job
+from eyeflow_worker.tasks.leasing import StartedJob, leased_job, message, redelivered
 
 # A plain-English verdict depends on the context values, which change; an hour bounds staleness.
 _CONDITION_CACHE_TTL_SECONDS = 3600
@@ -52,12 +51,15 @@ def _evaluate(payload: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
 
 
 def _run_leased(task: RuntimeTask, job_id: str, tenant: str, work: JobWork) -> None:
-    """Run the job under its lease; a delivery that finds it leased does nothing."""
+    """Lease, start and run the job; a delivery that finds it leased does nothing. The lease is
+    taken by the script that starts the job and ended by the one that stores its outcome."""
     sent = message(task.name, [job_id, tenant], {}, task.request.id, job_id)
     again = redelivered(task.request)
-    with leased(task.rt, job_lease_key(job_id), sent, redelivery=again) as held:
-        if held is not None:
-            run_job(task.rt, job_id, held.tenant_for(tenant), work)
+    with leased_job(task.rt, job_id, sent, redelivery=again) as job:
+        if isinstance(job, StartedJob):
+            run_job(task.rt, job, job.held.tenant_for(tenant), work)
+        elif job.code == 2:
+            job_already_ended(task.rt, job_id)
 
 
 @app.task(name=Tasks.GENERATE, **TASK_OPTIONS)

@@ -2,13 +2,16 @@
 dead workers.
 
 Every job message (generate, refine, evaluate, a batch's start, a batch item) runs inside
-`leased`: it takes the job's lease before doing anything — a message that finds the job leased
-(its holder may still be running it: a broker redelivery, a reaper's re-send racing a slow
-worker) does nothing — and renews it every third of `LEASE_SECONDS` on a daemon thread while it
-works, waits on a rate limit or sleeps before a provider retry. It releases the lease when the
-job's outcome is stored; a batch item that waits out a transient error hands it to the re-try's
-countdown message; a task that raises for Celery's infrastructure retry hands it to its own
-retry (same task id).
+`leased` (`leased_job`): it takes the job's lease before doing anything — a message that finds
+the job leased (its holder may still be running it: a broker redelivery, a reaper's re-send
+racing a slow worker) does nothing — and renews it every third of `LEASE_SECONDS` while it
+works, waits on a rate limit or sleeps before a provider retry: one daemon thread per process
+(`Renewer`) renews every lease the process holds, in one script per tick. It releases the lease
+when the job's outcome is stored — generate, refine and evaluate (`leased_job`) take it in the
+script that starts the job and end it in the one that stores its outcome, so the lease costs
+them no round trip of its own; a batch item that waits out a transient error hands it to the
+re-try's countdown message; a task that raises for Celery's infrastructure retry hands it to
+its own retry (same task id).
 
 Each worker process marks itself present (`eyeflow:worker:{id}`, half a lease, renewed every
 third of that).
@@ -40,8 +43,9 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from eyeflow_worker.celery_app import app, settings
-from eyeflow_worker.core.job_leases import LeaseStore, Work
-from eyeflow_worker.core.lease import Heartbeat
+from eyeflow_worker.core.job_leases import LeaseStore, Work, job_lease_key
+from eyeflow_worker.core.lease import Heartbeat, Renewer
+from eyeflow_worker.core.record_lease import Begun, LeaseAsk
 from eyeflow_worker.core.routing import queue_for
 from eyeflow_worker.core.worker_consumer import job_handed_back
 from eyeflow_worker.runtime import Runtime, runtime_of
@@ -97,15 +101,30 @@ def redelivered(request: Any) -> bool:
 # --- holding ------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8)
+def _renewer_of(pid: int, store: LeaseStore, ttl_seconds: float) -> Renewer:
+    del pid  # a key only: a forked child builds (and starts) its own renewer
+    return Renewer(
+        lambda held: store.renew_many(held, time.time() + ttl_seconds),
+        ttl_seconds / 3,
+        f"lease-renewer:{worker_id()}",
+    )
+
+
+def renewer(rt: Runtime) -> Renewer:
+    """This process's one renewer of the leases it holds (every third of a lease)."""
+    return _renewer_of(os.getpid(), lease_store(rt), rt.settings.lease_seconds)
+
+
 @dataclass
 class Held:
-    """A lease this process holds; `hand_over` or `release` end it (once)."""
+    """A lease this process holds; `hand_over`, `release` or `ended_with_job` end it (once)."""
 
     store: LeaseStore
     key: str
     token: str
     work: Work
-    heartbeat: Heartbeat
+    renewer: Renewer
     tenant: str  # the job record's: the tenant a worker acts for
     ended: bool = field(default=False)
 
@@ -119,14 +138,30 @@ class Held:
 
     def hand_over(self, next_message: Work, until: float) -> None:
         """The job goes on in `next_message` (due by `until`): it may take the lease then."""
-        self.heartbeat.stop()
-        self.ended = True
+        self._stop()
         self.store.hand_over(self.key, self.token, next_message, until)
 
     def release(self) -> None:
-        self.heartbeat.stop()
-        self.ended = True
+        self._stop()
         self.store.release(self.key, self.token)
+
+    def ended_with_job(self) -> None:
+        """The script that ended the job ended this lease too (`transitions.FINISH`)."""
+        self._stop()
+
+    def _stop(self) -> None:
+        self.renewer.drop(self.key)
+        self.ended = True
+
+
+@dataclass(frozen=True)
+class StartedJob:
+    """A job this process leased and started (`leased_job`): the job as started."""
+
+    job_id: str
+    held: Held
+    record: Mapping[str, str]
+    payload: Mapping[str, Any]
 
 
 _held: dict[str, Held] = {}
@@ -134,9 +169,7 @@ _held_lock = threading.Lock()
 
 
 @contextmanager
-def leased(
-    rt: Runtime, key: str, work: Work, *, redelivery: bool = False
-) -> Iterator[Held | None]:
+def leased(rt: Runtime, key: str, work: Work, *, redelivery: bool = False) -> Iterator[Held | None]:
     """Hold the lease on `key` for `work` for the block; None when the job is leased by another
     message (or gone): then do nothing. Released at the end of the block unless handed over; an
     exception (Celery's infrastructure retry, a time limit) hands it to the same message, so its
@@ -150,21 +183,50 @@ def leased(
             logger.info("%s: leased by %s; this delivery does nothing", work.task_id, taken.value)
         yield None
         return
-    token = taken.value
-    heartbeat = Heartbeat(lambda: store.renew(key, token, time.time() + ttl), ttl / 3, key)
-    held = Held(store, key, token, work, heartbeat, taken.tenant)
-    heartbeat.start()
+    with _holding(Held(store, key, taken.value, work, renewer(rt), taken.tenant)) as held:
+        yield held
+
+
+@contextmanager
+def leased_job(
+    rt: Runtime, job_id: str, work: Work, *, redelivery: bool = False
+) -> Iterator[StartedJob | Begun]:
+    """`leased` for a job whose lease lives on its record (generate, refine, evaluate), with
+    the job's start: the lease is taken in the script that starts and reads the job
+    (`JobStore.begin`), and the script that ends the job ends it (pass `held.token` to
+    `succeed`/`fail`, then call `held.ended_with_job`), so the lease costs no round trip. Yields
+    the started job, or what `begin` answered when the job does not run here (`Begun.code` 0:
+    leased by another message; 2: ended already; -1: gone). Exceptions and the end of the block
+    as `leased`'s."""
+    _ensure_present(rt)
+    ask = LeaseAsk(work, worker_id(), time.time(), rt.settings.lease_seconds, redelivery)
+    begun = rt.jobs.begin(job_id, ask)
+    if begun.code != 1 or begun.record is None or begun.payload is None:
+        if begun.code == 0:
+            logger.info("%s: leased by %s; this delivery does nothing", work.task_id, begun.holder)
+        yield begun
+        return
+    tenant = begun.record.get("tenant", "")
+    held = Held(lease_store(rt), job_lease_key(job_id), begun.token, work, renewer(rt), tenant)
+    with _holding(held):
+        yield StartedJob(job_id, held, begun.record, begun.payload)
+
+
+@contextmanager
+def _holding(held: Held) -> Iterator[Held]:
+    """Renew `held` (with every other lease of this process) for the block; see `leased`."""
+    held.renewer.hold(held.key, held.token)
     with _held_lock:
-        _held[key] = held
+        _held[held.key] = held
     try:
         yield held
     except BaseException:
         if not held.ended:
-            _best_effort(lambda: held.hand_over(work, time.time() + _INFRA_RETRY_WAIT_SECONDS))
+            _best_effort(lambda: held.hand_over(held.work, time.time() + _INFRA_RETRY_WAIT_SECONDS))
         raise
     finally:
         with _held_lock:
-            _held.pop(key, None)
+            _held.pop(held.key, None)
         if not held.ended:
             _best_effort(held.release)
 

@@ -1,14 +1,15 @@
 """Job leases against a real Redis (database 7; each test's own job ids, its index entries
 removed after): taking, refusing a second delivery, renewing with the holder's token only,
 handing over to one named message, and what the reaper sees (`LeaseStore.expired`, presence);
-then `tasks.leasing.reap` sending again exactly the jobs whose worker is gone."""
+then `tasks.leasing.reap` sending again exactly the jobs whose worker is gone; the lease a job's
+start takes and its finish ends (same rules, same fence); one renewer for all a process holds."""
 
 from __future__ import annotations
 
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from eyeflow_worker.core.job_leases import (
     item_lease_key,
     job_lease_key,
 )
+from eyeflow_worker.core.lease import Renewer
+from eyeflow_worker.core.record_lease import LeaseAsk
 from eyeflow_worker.core.records import JobStore, NewJob
 from eyeflow_worker.runtime import Runtime
 from eyeflow_worker.tasks import leasing
@@ -247,3 +250,182 @@ def test_a_broker_redelivery_of_the_holding_message_takes_its_lease_over(
     assert taken.code == 1
     assert int(taken.value) > int(first.value)
     assert not store.renew(key, first.value, now + TTL)  # the dead holder's token is void
+
+
+# --- the lease taken by the job's start and ended by its finish (`transitions.BEGIN`/`FINISH`) ---
+
+
+def ask(task_id: str, worker: str = "w1", now: float | None = None, **kw: Any) -> LeaseAsk:
+    return LeaseAsk(work(task_id), worker, time.time() if now is None else now, TTL, **kw)
+
+
+def test_begin_takes_the_lease_with_the_same_rules_as_acquire(
+    client: redis.Redis, store: LeaseStore, job_id: str
+) -> None:
+    jobs = JobStore(client, 3600)
+    key = job_lease_key(job_id)
+    begun = jobs.begin(job_id, ask(job_id))
+    assert begun.code == 1
+    assert begun.record is not None
+    assert begun.record["tenant"] == "acme"
+    fields = client.hgetall(key)
+    assert (fields["lease_state"], fields["lease_worker"], fields["lease_token"]) == (
+        "held", "w1", begun.token,
+    )  # fmt: skip
+    assert fields["lease_task"] == "eyeflow.generate"
+    assert client.zscore(LEASES, key) == pytest.approx(float(fields["lease_expires_at"]))
+    # Another message, or this one again without the broker's redelivered flag: refused, and
+    # the job is not started again.
+    refused = jobs.begin(job_id, ask("another-message", "w2"))
+    assert (refused.code, refused.holder) == (0, "w1")
+    assert jobs.begin(job_id, ask(job_id, "w2")).code == 0
+    assert client.hget(key, "attempts") == "1"
+    # The same message redelivered (its consumer died): taken over with a newer token.
+    again = jobs.begin(job_id, ask(job_id, "w2", redelivered=True))
+    assert again.code == 1
+    assert int(again.token) > int(begun.token)
+    assert not store.renew(key, begun.token, time.time() + TTL)  # the old holder's is void
+    # An expired lease is anyone's: one fence for both ways of taking a lease.
+    later = jobs.begin(job_id, ask("third", "w3", time.time() + 2 * TTL))
+    assert later.code == 1
+    assert int(later.token) > int(again.token)
+
+
+def test_finish_ends_the_lease_of_its_token_only_and_also_after_a_cancel(
+    client: redis.Redis, job_id: str
+) -> None:
+    jobs = JobStore(client, 3600)
+    key = job_lease_key(job_id)
+    token = jobs.begin(job_id, ask(job_id)).token
+    assert jobs.cancel(job_id)  # a caller's cancel while it runs: the worker still holds it
+    assert client.hget(key, "lease_token") == token
+    assert not jobs.succeed(job_id, {"result": 1}, lease="not-the-token")
+    assert client.hget(key, "lease_token") == token
+    # The worker's finish loses to the cancel but ends its lease all the same.
+    assert not jobs.succeed(job_id, {"result": 1}, lease=token)
+    assert not [name for name in client.hgetall(key) if name.startswith("lease_")]
+    assert client.zscore(LEASES, key) is None
+    assert client.hget(key, "status") == "cancelled"
+
+
+def test_a_failing_job_ends_its_lease_in_the_failing_write(
+    client: redis.Redis, job_id: str
+) -> None:
+    jobs = JobStore(client, 3600)
+    key = job_lease_key(job_id)
+    token = jobs.begin(job_id, ask(job_id)).token
+    assert jobs.fail(job_id, {"code": "x", "message": "m", "details": None}, lease=token)
+    assert not [name for name in client.hgetall(key) if name.startswith("lease_")]
+    assert client.zscore(LEASES, key) is None
+
+
+def test_begin_on_an_ended_job_starts_nothing_and_ends_the_lease_it_was_handed(
+    client: redis.Redis, store: LeaseStore, job_id: str
+) -> None:
+    """As taking the lease and giving it back: a re-send of a job that ended meanwhile."""
+    jobs = JobStore(client, 3600)
+    key = job_lease_key(job_id)
+    token = jobs.begin(job_id, ask(job_id)).token
+    assert store.hand_over(key, token, work(f"{job_id}:rp1"), time.time() + 100)
+    assert jobs.succeed(job_id, {"result": 1})  # ended by another path, lease still handed
+    assert jobs.begin(job_id, ask("some-other-message")).code == 0  # handed to another
+    assert jobs.begin(job_id, ask(f"{job_id}:rp1")).code == 2
+    assert not [name for name in client.hgetall(key) if name.startswith("lease_")]
+    assert client.zscore(LEASES, key) is None
+    assert client.hget(key, "attempts") == "1"
+    gone = f"lease-test-gone-{uuid.uuid4().hex}"
+    assert jobs.begin(gone, ask(gone)).code == -1
+    assert not client.exists(job_lease_key(gone))
+
+
+def test_leased_job_hands_the_lease_to_its_message_on_an_exception_and_the_retry_takes_it(
+    client: redis.Redis, job_id: str
+) -> None:
+    settings = settings_from(fleet_environment(REDIS_URL))
+    rt = Runtime.build(settings, None)  # type: ignore[arg-type]
+    key = job_lease_key(job_id)
+    seen: list[bool] = []
+
+    def blip() -> None:
+        with leasing.leased_job(rt, job_id, work(job_id)) as job:
+            seen.append(isinstance(job, leasing.StartedJob))
+            seen.append(key in leasing.renewer(rt).holding())  # renewed while it runs
+            raise redis.exceptions.ConnectionError("blip")
+
+    with pytest.raises(redis.exceptions.ConnectionError):
+        blip()
+    assert seen == [True, True]
+    assert key not in leasing.renewer(rt).holding()
+    assert (client.hget(key, "lease_state"), client.hget(key, "lease_task_id")) == (
+        "handed", job_id,
+    )  # fmt: skip
+    with leasing.leased_job(rt, job_id, work("another-message")) as other:
+        assert not isinstance(other, leasing.StartedJob)
+        assert other.code == 0
+    with leasing.leased_job(rt, job_id, work(job_id)) as retry:  # the retry takes it at once
+        assert isinstance(retry, leasing.StartedJob)
+        assert rt.jobs.succeed(job_id, {"result": 1}, lease=retry.held.token)
+        retry.held.ended_with_job()
+    assert not [name for name in client.hgetall(key) if name.startswith("lease_")]
+
+
+def test_one_renewer_renews_every_held_lease_in_one_step_and_drops_the_lost(
+    client: redis.Redis, store: LeaseStore, job_id: str
+) -> None:
+    jobs = JobStore(client, 3600)
+    other = f"lease-test-{uuid.uuid4().hex}"
+    jobs.create(NewJob(other, "acme", "generate", {"user_intent": "x"}))
+    now = time.time()
+    first = jobs.begin(job_id, ask(job_id, now=now)).token
+    second = jobs.begin(other, ask(other, now=now)).token
+    calls: list[dict[str, str]] = []
+
+    def renew_all(held: Mapping[str, str]) -> set[str]:
+        calls.append(dict(held))
+        return store.renew_many(held, now + 1000)
+
+    renewer = Renewer(renew_all, 60.0, "test-renewer")
+    try:
+        renewer.hold(job_lease_key(job_id), first)
+        renewer.hold(job_lease_key(other), second)
+        # The second job's lease is taken over (its worker looked dead): lost, then dropped.
+        assert jobs.begin(other, ask(other, "w2", now=now, redelivered=True)).code == 1
+        renewer.renew_now()
+        assert len(calls) == 1
+        assert len(calls[0]) == 2
+        assert client.zscore(LEASES, job_lease_key(job_id)) == pytest.approx(now + 1000)
+        assert client.hget(job_lease_key(job_id), "lease_expires_at") == repr(now + 1000)
+        assert client.hget(job_lease_key(other), "lease_worker") == "w2"  # not extended by us
+        assert client.zscore(LEASES, job_lease_key(other)) == pytest.approx(now + TTL)
+        assert renewer.holding() == {job_lease_key(job_id): first}
+        renewer.drop(job_lease_key(job_id))
+        renewer.renew_now()  # nothing held: no call at all
+        assert len(calls) == 1
+    finally:
+        client.delete(job_lease_key(other))
+
+
+def test_the_renewer_thread_keeps_a_lease_alive_and_survives_a_redis_error(
+    client: redis.Redis, store: LeaseStore, job_id: str
+) -> None:
+    """A long job (or one waiting on a rate limit or a retry) keeps its lease: the renewer
+    ticks on its own thread; a tick that fails (Redis restarting) is retried at the next."""
+    key = job_lease_key(job_id)
+    token = JobStore(client, 3600).begin(job_id, ask(job_id, now=time.time() - TTL + 0.5)).token
+    ticks: list[int] = []
+
+    def renew_all(held: Mapping[str, str]) -> set[str]:
+        ticks.append(1)
+        if len(ticks) == 1:
+            raise redis.exceptions.ConnectionError("Redis restarting")
+        return store.renew_many(held, time.time() + TTL)
+
+    renewer = Renewer(renew_all, 0.05, "test-renewer-thread")
+    renewer.hold(key, token)
+    deadline = time.time() + 3
+    while len(ticks) < 3 and time.time() < deadline:
+        time.sleep(0.02)
+    renewer.drop(key)
+    assert len(ticks) >= 3
+    assert float(client.hget(key, "lease_expires_at") or 0) > time.time() + TTL - 2
+    assert renewer.holding() == {}

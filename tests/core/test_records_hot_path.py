@@ -1,11 +1,12 @@
 """The submission's and the worker's single round trips (real Redis, database 15; only the keys
 made here are deleted): accepting a job takes the rate token, claims the Idempotency-Key and
-writes the record all or nothing; a worker starts and reads a job in one script; the script that
-ends a job counts it, once."""
+writes the record all or nothing; a worker leases, starts and reads a job in one script; the
+script that ends a job ends its lease and counts it, once."""
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ import pytest
 import redis
 
 from eyeflow_worker.core.metrics import METRICS_KEY, job_ended_increments
+from eyeflow_worker.core.record_lease import LEASES, LeaseAsk, Work
 from eyeflow_worker.core.records import Claim, JobStore, NewJob, job_key
 from eyeflow_worker.core.submit_rate import SubmitRate, bucket_key
 
@@ -73,18 +75,28 @@ def test_a_batch_of_thousands_of_intents_is_written_in_order(client: redis.Redis
     client.delete(f"{key}:intents")
 
 
-def test_begin_starts_and_reads_in_one_step_and_refuses_an_ended_job(client: redis.Redis) -> None:
+def test_begin_leases_starts_and_reads_in_one_step_and_refuses_an_ended_job(
+    client: redis.Redis,
+) -> None:
     store = JobStore(client, 60)
     job = _job()
     store.create(job)
-    begun = store.begin(job.job_id)
-    assert begun is not None
-    record, payload = begun
-    assert (record["status"], record["attempts"], payload) == ("running", "1", {"condition": "1"})
-    assert record["started_at"]
-    assert store.succeed(job.job_id, {"result": True})
-    assert store.begin(job.job_id) is None
-    assert store.begin(f"hot-path-{uuid.uuid4()}") is None  # no such job
+    work = Work("eyeflow.evaluate", [job.job_id, job.tenant], {}, "q", job.job_id)
+    begun = store.begin(job.job_id, LeaseAsk(work, "w1", time.time(), 30.0))
+    try:
+        assert begun.code == 1
+        assert begun.record is not None
+        assert (begun.record["status"], begun.record["attempts"]) == ("running", "1")
+        assert begun.payload == {"condition": "1"}
+        assert begun.record["started_at"]
+        assert client.hget(job_key(job.job_id), "lease_token") == begun.token
+        assert store.succeed(job.job_id, {"result": True}, lease=begun.token)
+        assert client.hget(job_key(job.job_id), "lease_token") is None
+        assert store.begin(job.job_id, LeaseAsk(work, "w1", time.time(), 30.0)).code == 2
+        gone = f"hot-path-{uuid.uuid4()}"  # no such job
+        assert store.begin(gone, LeaseAsk(work, "w1", time.time(), 30.0)).code == -1
+    finally:
+        client.zrem(LEASES, job_key(job.job_id))
 
 
 def test_the_script_that_ends_a_job_counts_it_once(client: redis.Redis) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,15 +13,16 @@ import redis
 from eyeflow_worker.core.celery_factory import create_celery_app
 from eyeflow_worker.core.deadline import Deadline
 from eyeflow_worker.core.errors import JobTimeout, ProviderRateLimited
+from eyeflow_worker.core.job_leases import Work, job_lease_key
 from eyeflow_worker.core.llm import LLMRequest, Message
 from eyeflow_worker.core.records import NewJob
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.rules.sample_catalogue import sample_catalogue
 from eyeflow_worker.runtime import Runtime
-from eyeflow_worker.tasks import execution
-from eyeflow_worker.tasks.execution import JobContext
+from eyeflow_worker.tasks import execution, leasing
+from eyeflow_worker.tasks.execution import JobContext, JobWork
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/15"
 
 
 @pytest.fixture
@@ -132,10 +134,11 @@ def test_a_redis_blip_on_the_final_write_keeps_the_paid_for_result(
         work_runs.append(1)
         return {"result": True}
 
-    execution.run_job(rt, job_id, "system", work)
+    run_leased(rt, job_id, work)
 
     assert (len(work_runs), len(calls)) == (1, 3)  # the work ran once; only the write was redone
     assert (rt.jobs.get(job_id) or {})["status"] == "succeeded"
+    assert not lease_fields(rt, job_id)  # the write that ended the job ended its lease
 
 
 def test_a_redis_error_inside_the_work_goes_to_the_infrastructure_retry_not_a_failure(
@@ -148,8 +151,24 @@ def test_a_redis_error_inside_the_work_goes_to_the_infrastructure_retry_not_a_fa
         raise redis.exceptions.ConnectionError("Redis restarting")
 
     with pytest.raises(redis.exceptions.ConnectionError):  # Celery's autoretry takes it
-        execution.run_job(rt, job_id, "system", work)
+        run_leased(rt, job_id, work)
 
     record = rt.jobs.get(job_id) or {}
     assert record["status"] == "running"  # not a final `internal_error`
     assert "error" not in record
+    # The lease went to the same message: Celery's retry (same task id) takes it at once.
+    lease = lease_fields(rt, job_id)
+    assert (lease["lease_state"], lease["lease_task_id"]) == ("handed", job_id)
+
+
+def run_leased(rt: Runtime, job_id: str, work: JobWork) -> None:
+    """What `tasks.interactive` does with a message for `job_id`."""
+    sent = Work("eyeflow.evaluate", [job_id, "system"], {}, "eyeflow.interactive", job_id)
+    with leasing.leased_job(rt, job_id, sent) as job:
+        assert isinstance(job, leasing.StartedJob)
+        execution.run_job(rt, job, "system", work)
+
+
+def lease_fields(rt: Runtime, job_id: str) -> dict[str, str]:
+    record = rt.redis.hgetall(job_lease_key(job_id))
+    return {name: str(value) for name, value in record.items() if str(name).startswith("lease_")}
