@@ -332,7 +332,7 @@ class JobStore:
         key = job_key(job_id)
         undone = self._undo_retry(
             keys=[key, f"{key}:items", f"{key}:failed", f"{key}:reopened", WEBHOOK_OUTBOX],
-            args=[run, job_id, time.time()],
+            args=[run, job_id, time.time(), done_channel(job_id)],
         )
         return bool(undone)
 

@@ -251,7 +251,7 @@ return {'ok', run, failed}
 """
 )
 
-# KEYS: batch, items, failed, stash, outbox. ARGV: run, job id, now (epoch seconds).
+# KEYS: batch, items, failed, stash, outbox. ARGV: run, job id, now (epoch seconds), the done channel.
 # Undoes RETRY_FAILED when its re-run could not be queued (broker down): only while that run is
 # still the batch's current one and the batch was not cancelled meanwhile. Every re-opened item
 # without a result gets its old one back; `retries` stays, so any message of the undone run that
@@ -289,6 +289,8 @@ if redis.call('HEXISTS', KEYS[1], 'webhook_url') == 1
   redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
 end
 redis.call('DEL', KEYS[4])
+-- Ended again: a `?wait` on the batch is woken like by any end.
+redis.call('PUBLISH', ARGV[4], final)
 return 1
 """
 )

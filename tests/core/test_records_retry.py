@@ -349,3 +349,25 @@ def test_an_old_item_message_redelivered_after_the_retry_does_nothing(rt: Runtim
     }
     batch.generate_item.run(job_id, "system", 1)  # and once the batch ended again: still nothing
     assert rt.jobs.get(job_id) == record
+
+
+def test_an_undone_retry_wakes_a_wait_on_the_batch(store: JobStore, db10: redis.Redis) -> None:
+    """Ended again by the undo: the done channel says so, or a `?wait` that arrived between the
+    retry and its undo would sleep out its whole wait on a batch that had ended."""
+    from api_gateway.waiting import DoneListener, await_terminal
+
+    job_id = _finished_batch(store, webhook=False)
+    listener = DoneListener(db10)
+    try:
+        with listener.watch("warm-up") as first:
+            assert first.wait(5)  # subscribed
+        store.retry_failed(job_id)
+        with listener.watch(job_id) as watch:
+            undo = threading.Timer(0.2, lambda: store.undo_retry(job_id, 1))
+            undo.start()
+            record = await_terminal(store, listener, watch, job_id, 5, read_first=True)
+            undo.join()
+        assert record is not None
+        assert record["status"] in ("succeeded", "failed")
+    finally:
+        listener.stop()
