@@ -163,12 +163,17 @@ def _security_schemes(authenticator: Authenticator) -> list[Depends]:
     travel as `Authorization: Bearer`; they only document — `caller` in deps.py checks."""
     if authenticator.is_open:
         return []
+    service_role = (
+        "GATEWAY_API_TOKEN (the service: with GATEWAY_REQUIRE_JWT set, refused on every route "
+        "that acts for a tenant, 403)"
+        if authenticator.require_jwt
+        else "GATEWAY_API_TOKEN (the service, NestJS: names the tenant in X-User-ID)"
+    )
     service = HTTPBearer(
         auto_error=False,
         scheme_name="serviceToken",
-        description="`Authorization: Bearer <value>` with GATEWAY_API_TOKEN (the service, "
-        "NestJS: names the tenant in X-User-ID) or OPERATOR_API_TOKEN (the operator: also "
-        '`?all=true` and /metrics). README, "Authentication".',
+        description=f"`Authorization: Bearer <value>` with {service_role} or OPERATOR_API_TOKEN "
+        '(the operator: also `?all=true` and /metrics). README, "Authentication".',
     )
     schemes = [Security(service)]
     if authenticator.algorithms:

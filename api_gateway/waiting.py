@@ -67,6 +67,8 @@ class DoneListener:
         self._generation: int | None = None
         self._count = 0
         self._thread: threading.Thread | None = None
+        # The running thread's own stop flag: a thread that outlives `stop()`'s join (stuck on a
+        # connect) still sees its flag set, whatever thread a later watch starts.
         self._stopping = threading.Event()
 
     @contextmanager
@@ -97,40 +99,42 @@ class DoneListener:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._run, name="job-done-listener", daemon=True
+                    target=self._run,
+                    args=(self._stopping,),
+                    name="job-done-listener",
+                    daemon=True,
                 )
                 self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """End the thread and its connection (the gateway's shutdown); a later watch would
         start it again. Waiting requests are woken, to read their records once more."""
-        self._stopping.set()
-        thread = self._thread
+        with self._lock:
+            thread, stopping = self._thread, self._stopping
+            self._thread, self._stopping = None, threading.Event()
+        stopping.set()
         if thread is not None:
             thread.join(timeout)
-        with self._lock:
-            self._thread = None
-        self._stopping.clear()
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
+    def _run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
             try:
-                self._listen()
+                self._listen(stopping)
             except Exception as error:  # Redis away: wake everyone, then try again
                 logger.warning("job-done listener: %s; reconnecting", type(error).__name__)
             self._unsubscribed()
-            self._stopping.wait(_RECONNECT_SECONDS)
+            stopping.wait(_RECONNECT_SECONDS)
 
-    def _listen(self) -> None:
+    def _listen(self, stopping: threading.Event) -> None:
         pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
         try:
             pubsub.psubscribe(_PATTERN)
-            while not self._stopping.is_set():
+            while not stopping.is_set():
                 # A short timeout: how long a shutdown waits for this thread to notice.
                 message: dict[str, Any] | None = pubsub.get_message(timeout=_STOP_CHECK_SECONDS)
                 if message is None:
                     continue
-                if message["type"] == "psubscribe":
+                if message["type"] == "psubscribe" and not stopping.is_set():
                     self._subscribed()
                 elif message["type"] == "pmessage":
                     self._deliver(str(message["channel"]).removeprefix(_PREFIX))

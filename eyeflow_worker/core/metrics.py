@@ -28,7 +28,8 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "eyeflow_tokens": ("LLM tokens used, by provider and direction", ("provider", "direction")),
     "eyeflow_tenant_tokens": ("LLM tokens used, by tenant and direction", ("tenant", "direction")),
     "eyeflow_tenant_cost_microusd": (
-        "LLM cost of the results stored, in millionths of a US dollar (priced models), by tenant",
+        "LLM spend on the tenant's jobs, in millionths of a US dollar (priced models): every "
+        "answered provider call, also when its result was not kept (a cancel, a redelivery)",
         ("tenant",),
     ),
     "eyeflow_provider_rate_limited": (
