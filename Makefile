@@ -20,7 +20,6 @@ lint:    ## ruff + mypy --strict + import-linter contracts (installs the tools i
 
 bench:   ## every benchmark (installs what it needs first)
 	scripts/venv.sh requirements-dev.txt
-	.venv/bin/python bench/roundtrip_bench.py
 	.venv/bin/python bench/hotpath_bench.py
 	.venv/bin/python bench/conditions_bench.py
 	.venv/bin/python bench/quality_bench.py

@@ -26,7 +26,9 @@ import httpx
 import redis
 from processes import ROOT, free_port, gateway_command, spawn, stop, wait_until
 
-REDIS_URL = "redis://127.0.0.1:6379/12"  # the benches' own database: flushed before every run
+# The benches' own database: flushed before every run. EYEFLOW_BENCH_REDIS points a run at a
+# private server instead, so that two engineers' runs do not flush each other.
+REDIS_URL = os.environ.get("EYEFLOW_BENCH_REDIS", "redis://127.0.0.1:6379/12")
 TERMINAL = {"succeeded", "failed", "cancelled"}
 _SCRUBBED = (
     "NESTJS_SERVER_URL",

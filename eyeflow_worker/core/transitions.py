@@ -251,7 +251,8 @@ return {'ok', run, failed}
 """
 )
 
-# KEYS: batch, items, failed, stash, outbox. ARGV: run, job id, now (epoch seconds), the done channel.
+# KEYS: batch, items, failed, stash, outbox. ARGV: run, job id, now (epoch seconds), the done
+# channel.
 # Undoes RETRY_FAILED when its re-run could not be queued (broker down): only while that run is
 # still the batch's current one and the batch was not cancelled meanwhile. Every re-opened item
 # without a result gets its old one back; `retries` stays, so any message of the undone run that

@@ -140,12 +140,16 @@ def durably(write: Callable[[], T]) -> T:
     """Run a job's final write, retrying a Redis blip for up to a minute.
 
     The result is paid-for LLM work held only in memory: letting the error escape would make
-    the task's own retry run the whole job (and its provider calls) again.
+    the task's own retry run the whole job (and its provider calls) again. The first try goes
+    straight to Redis: building the retry loop costs more than a trivial job's write (hot path
+    round 3), so it is built only once a try has failed.
     """
+    try:
+        return write()
+    except INFRA_ERRORS:
+        pass
     retrying = Retrying(
-        retry=retry_if_exception_type(
-            (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-        ),
+        retry=retry_if_exception_type(INFRA_ERRORS),
         wait=wait_exponential(multiplier=0.5, max=10),
         stop=stop_after_delay(60),
         reraise=True,
