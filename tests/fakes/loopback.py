@@ -4,13 +4,21 @@ connections still open."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def private_loopback_address() -> str:
+    """An address of 127.0.0.0/8 of its own (127.66.x.y): a fake that must count every call it
+    gets binds there, so a worker another test left behind, still calling the port its own fake
+    had, cannot reach it should the port be reused."""
+    return f"127.66.{secrets.randbelow(254) + 1}.{secrets.randbelow(254) + 1}"
+
+
 class LoopbackHTTP:
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") -> None:
+        self.httpd = ThreadingHTTPServer((host, 0), handler)
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
         self._thread = threading.Thread(

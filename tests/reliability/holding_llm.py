@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
-from tests.fakes.loopback import LoopbackHTTP
+from tests.fakes.loopback import LoopbackHTTP, private_loopback_address
 from tests.rules.scripted import rules_doc
 
 _INTENT = re.compile(r"^Intent: (.*)$", re.MULTILINE)
@@ -64,7 +64,8 @@ class HoldingOllama:
         self.calls: list[ChatCall] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._http = LoopbackHTTP(self._handler_class())
+        # Counted calls: on an address of its own, out of reach of other tests' workers.
+        self._http = LoopbackHTTP(self._handler_class(), host=private_loopback_address())
 
     @property
     def url(self) -> str:
