@@ -10,7 +10,6 @@ else.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import socket
@@ -29,6 +28,7 @@ from eyeflow_worker.core.celery_factory import create_celery_app
 from eyeflow_worker.core.settings import Settings
 from tests.fakes.llm_servers import FakeLLMServer, anthropic_error, anthropic_message
 from tests.fleet.worker_process import ROOT, fleet_environment
+from tests.integration.conftest import VALID_JSON  # valid rules for the sample catalogue
 
 OPS_DB = 5
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + f"/{OPS_DB}"
@@ -38,29 +38,6 @@ SERVICE_TOKEN = "service-ops-test-SECRET-5353"
 SECRETS = (LLM_KEY, OPERATOR_TOKEN, SERVICE_TOKEN)
 INTENT = "Alert team when database memory exceeds 85%"
 BATCH_SIZE = 6
-# What the fake answers: valid, faithful rules for INTENT on the built-in sample catalogue.
-VALID_JSON = json.dumps(
-    {
-        "workflow_name": "db-memory-alert",
-        "trigger": "ON_METRIC_UPDATE",
-        "rules": [
-            {
-                "name": "check-db-memory",
-                "condition": "$metrics.db_memory_percent > 85",
-                "then": [
-                    {
-                        "action": "SEND_WITH_ESCALATION",
-                        "params": {
-                            "team": "dba-oncall",
-                            "message": "Database memory above 85%",
-                            "severity": "high",
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-)
 
 
 @dataclass
