@@ -210,10 +210,12 @@ def db14(reliability_broker: Broker) -> Iterator[redis.Redis]:
     client.close()
 
 
+# What `worker_factory` gives a test: start a worker with (env, queues, name).
+WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
+
+
 @pytest.fixture
-def worker_factory(
-    tmp_path: Path, reliability_broker: Broker
-) -> Iterator[Callable[[dict[str, str], str, str], KillableWorker]]:
+def worker_factory(tmp_path: Path, reliability_broker: Broker) -> Iterator[WorkerFactory]:
     """Start workers (`env`, queues, name) that are always stopped at the end of the test
     (before its RabbitMQ vhost, if any, is removed)."""
     del reliability_broker

@@ -25,7 +25,7 @@ from api_gateway.main import create_app
 from eyeflow_worker.core.records import job_key
 from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import (
-    KillableWorker,
+    WorkerFactory,
     ollama_env,
     reliability_env,
     settings_from,
@@ -33,8 +33,6 @@ from tests.reliability.conftest import (
 )
 
 logger = logging.getLogger(__name__)
-
-WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
 
 
 def _free_port() -> int:

@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import redis
 from fastapi.testclient import TestClient
@@ -25,7 +24,7 @@ from eyeflow_worker.core.records import job_key
 from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import (
     Broker,
-    KillableWorker,
+    WorkerFactory,
     ollama_env,
     settings_from,
     wait_until,
@@ -34,7 +33,6 @@ from tests.reliability.holding_llm import HoldingOllama
 
 logger = logging.getLogger(__name__)
 
-WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
 RECOVERY_SECONDS = 90  # the bound, with the defaults
 
 

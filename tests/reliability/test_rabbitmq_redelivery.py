@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 import pytest
 import redis
@@ -24,7 +23,7 @@ from api_gateway.main import create_app
 from eyeflow_worker.core.records import job_key
 from tests.brokers import ready_messages, unacked_messages
 from tests.reliability.conftest import (
-    KillableWorker,
+    WorkerFactory,
     active_broker_url,
     ollama_env,
     settings_from,
@@ -34,7 +33,6 @@ from tests.reliability.holding_llm import HoldingOllama
 
 pytestmark = pytest.mark.parametrize("reliability_broker", ["rabbitmq"], indirect=True)
 logger = logging.getLogger(__name__)
-WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
 # "Promptly": the broker's own doing, far below the visibility timeout (3600 s here).
 PROMPT_SECONDS = 5.0
 

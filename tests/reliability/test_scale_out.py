@@ -20,14 +20,13 @@ import redis
 
 from eyeflow_worker.core.records import job_key
 from tests.reliability.conftest import (
-    KillableWorker,
+    WorkerFactory,
     ollama_env,
     settings_from,
     wait_until,
 )
 from tests.reliability.holding_llm import HoldingOllama
 
-WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"succeeded", "failed", "cancelled"}
 

@@ -12,7 +12,6 @@ message back within seconds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import redis
 from fastapi.testclient import TestClient
@@ -21,7 +20,7 @@ from api_gateway.main import create_app
 from eyeflow_worker.core.records import job_key
 from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import (
-    KillableWorker,
+    WorkerFactory,
     ollama_env,
     queued_messages,
     settings_from,
@@ -30,7 +29,6 @@ from tests.reliability.conftest import (
 from tests.reliability.holding_llm import HoldingOllama
 
 logger = logging.getLogger(__name__)
-WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
 SOFT_SECONDS = 1.0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -23,7 +22,7 @@ from eyeflow_worker.core.records import job_key
 from tests.fleet.helpers import wait_for_task
 from tests.reliability.conftest import (
     VISIBILITY_TIMEOUT,
-    KillableWorker,
+    WorkerFactory,
     ollama_env,
     settings_from,
     unacked_delivery_times,
@@ -33,8 +32,6 @@ from tests.reliability.conftest import (
 from tests.reliability.holding_llm import HoldingOllama
 
 logger = logging.getLogger(__name__)
-
-WorkerFactory = Callable[[dict[str, str], str, str], KillableWorker]
 
 
 def _ollama_env(fake: HoldingOllama) -> dict[str, str]:
