@@ -25,7 +25,6 @@ from api_gateway.request_schemas import (
 )
 from eyeflow_worker.conditions.syntax_check import malformed_expression
 from eyeflow_worker.core.catalogue_shapes import shape_problems
-from eyeflow_worker.core.workflow_rules import WorkflowRules
 
 
 def _readable_catalogue(value: dict[str, Any]) -> dict[str, Any]:
@@ -174,11 +173,11 @@ class RefineRequest(_Submission):
     def _rules_document(cls, value: dict[str, Any]) -> dict[str, Any]:
         """The rules to refine must be a rules document (the catalogue checks come later).
 
-        Top-level keys outside the schema (NestJS metadata such as `id`, `createdAt`) are
-        tolerated; the document itself must hold."""
-        core = {key: item for key, item in value.items() if key in WorkflowRules.model_fields}
+        Checked by `RulesDocument`, the model the OpenAPI states for the field: top-level keys
+        outside the schema (NestJS metadata such as `id`, `createdAt`) are tolerated; the
+        document itself must hold."""
         try:
-            WorkflowRules.model_validate(core)
+            RulesDocument.model_validate(value)
         except ValidationError as invalid:
             problems = "; ".join(
                 f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"
