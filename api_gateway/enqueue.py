@@ -20,6 +20,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from eyeflow_worker.core import log_context
+from eyeflow_worker.core.collected_send import BrokerCommand, CollectedSender, collects_sends
 from eyeflow_worker.core.records import Claim, JobStore, NewJob
 from eyeflow_worker.core.routing import Kind, job_route
 from eyeflow_worker.core.settings import Settings
@@ -73,6 +74,9 @@ class Submitter:
         # Taken in the same script that writes the record (a repeat under a held
         # Idempotency-Key takes none).
         self._release_claim = client.register_script(_RELEASE_OWN_CLAIM)
+        # On the records' own Redis the record's script also enqueues the message (one round
+        # trip, both or neither); on another broker the message is sent after the record.
+        self._collector = CollectedSender(celery) if collects_sends(settings) else None
         self._rate = SubmitRate(
             client, settings.tenant_submit_rate_per_minute, settings.tenant_submit_burst
         )
@@ -100,6 +104,10 @@ class Submitter:
                 job_id, tenant, kind, payload, webhook_url, intents, idempotency_key,
                 fingerprint_body,
             )  # fmt: skip
+
+    def close(self) -> None:
+        if self._collector is not None:
+            self._collector.close()
 
     def _submit(
         self,
@@ -130,8 +138,14 @@ class Submitter:
         )
         task, queue = job_route(kind, self._settings)
         try:
-            # One round trip: the rate token, the claim and the record (`core/job_accept.py`).
-            accepted = self._jobs.accept(job, rate=self._rate, claim=claim)
+            message: tuple[BrokerCommand, ...] = ()
+            if self._collector is not None:
+                message = self._collector.commands(
+                    task, args=[job_id, tenant], task_id=job_id, queue=queue
+                )
+            # One round trip: the rate token, the claim, the record (`core/job_accept.py`) and,
+            # collected, the message.
+            accepted = self._jobs.accept(job, rate=self._rate, claim=claim, message=message)
             if accepted.outcome == "rate":
                 raise SubmissionRateLimited(accepted.retry_after or 1.0)
             created = accepted.outcome == "created"
@@ -140,9 +154,10 @@ class Submitter:
                 log_context.bind(task_id=existing)
                 logger.info("idempotent repeat: answered with the existing job")
                 return Submission(existing, kind, created=False)
-            self._celery.send_task(
-                task, args=[job_id, tenant], task_id=job_id, queue=queue, retry=False
-            )
+            if self._collector is None:
+                self._celery.send_task(
+                    task, args=[job_id, tenant], task_id=job_id, queue=queue, retry=False
+                )
         except (OperationalError, redis.exceptions.RedisError) as exc:
             self._forget(job_id, claim)
             if created:  # the broker refused it: nothing was kept, nothing is charged

@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _log_auth(authenticator)
         yield
         done_listener(running.state.gateway.redis).stop()  # `?wait`'s pub/sub thread and connection
+        running.state.gateway.submitter.close()  # its broker connection
 
     app = FastAPI(
         title="Eyeflow worker fleet gateway",

@@ -6,7 +6,7 @@ taken, the Idempotency-Key claimed and the record (and a batch's intents) writte
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -14,6 +14,7 @@ from typing import Any, Literal
 import redis
 
 from eyeflow_worker.core import transitions
+from eyeflow_worker.core.collected_send import BrokerCommand
 from eyeflow_worker.core.routing import Kind
 from eyeflow_worker.core.submit_rate import SubmitRate, bucket_key
 
@@ -83,11 +84,20 @@ class Acceptor:
         self._accept = client.register_script(transitions.ACCEPT)
 
     def accept(
-        self, job: NewJob, *, rate: SubmitRate | None = None, claim: Claim | None = None
+        self,
+        job: NewJob,
+        *,
+        rate: SubmitRate | None = None,
+        claim: Claim | None = None,
+        message: Sequence[BrokerCommand] = (),
     ) -> Acceptance:
+        """Write a new job's record in one round trip, with the tenant's submission token, the
+        Idempotency-Key's claim and — given as its final broker commands (`collected_send.py`)
+        — its message: all or nothing."""
         key = f"eyeflow:job:{job.job_id}"
         limited = rate is not None and rate.enabled
         pairs = [part for item in record_fields(job).items() for part in item]
+        commands = [part for sent in message for part in (sent.operation, sent.target, sent.value)]
         args: list[str | int | float] = [
             rate.per_second if rate is not None and limited else 0,
             rate.burst if rate is not None and limited else 1,
@@ -95,7 +105,9 @@ class Acceptor:
             claim.value if claim is not None else "",
             claim.ttl_seconds if claim is not None else 0,
             len(pairs),
+            len(commands),
             *pairs,
+            *commands,
             *job.intents,
         ]
         # Unused keys are still named (a script declares every key it may touch).
@@ -105,6 +117,7 @@ class Acceptor:
                 f"{key}:intents",
                 bucket_key(job.tenant),
                 claim.key if claim is not None else key,
+                *(command.target for command in message if command.operation != "publish"),
             ],
             args=args,
         )

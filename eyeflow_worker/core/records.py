@@ -38,6 +38,7 @@ from typing import Any, Literal
 import redis
 
 from eyeflow_worker.core import transitions
+from eyeflow_worker.core.collected_send import BrokerCommand
 from eyeflow_worker.core.job_accept import Acceptance, Acceptor, Claim, NewJob, utc_now
 from eyeflow_worker.core.metrics import METRICS_KEY, Increment
 from eyeflow_worker.core.record_lease import FENCE, LEASES, Begun, LeaseAsk
@@ -109,11 +110,11 @@ class JobStore:
         self._acceptor.accept(job)
 
     def accept(
-        self, job: NewJob, *, rate: SubmitRate | None = None, claim: Claim | None = None
-    ) -> Acceptance:
-        """Write a new job's record in one round trip, with the tenant's submission token and
-        the Idempotency-Key's claim (`job_accept.py`): all or nothing."""
-        return self._acceptor.accept(job, rate=rate, claim=claim)
+        self, job: NewJob, *, rate: SubmitRate | None = None, claim: Claim | None = None,
+        message: Sequence[BrokerCommand] = (),
+    ) -> Acceptance:  # fmt: skip
+        """A new job's record, rate token, Idempotency-Key claim and message: `job_accept.py`."""
+        return self._acceptor.accept(job, rate=rate, claim=claim, message=message)
 
     def discard(self, job_id: str) -> None:
         """Forget a job that was never enqueued (the broker refused it)."""

@@ -43,16 +43,25 @@ local function ended(status, ttl, channel, job_id, now_epoch)
 end
 """
 
-# KEYS: job, intents, rate bucket, idempotency claim. ARGV: tokens per second ('0': no limit),
-# burst, record ttl, claim value ('': no claim), claim ttl, 2n, the record's n field/value pairs,
-# then a batch's intents. A submission's one round trip before its message is sent: a claim
-# already held is returned as it is (nothing else happens: a repeat takes no token); a tenant
-# over its rate gets the milliseconds until a token is there, and nothing is written; else the
-# token is taken, the claim (pending) set, the record and the intents list written — all or
-# nothing. Returns {'held', value}, {'rate', ms} or {'ok'}.
+# KEYS: job, intents, rate bucket, idempotency claim, then the queue lists the job's message is
+# pushed to. ARGV: tokens per second ('0': no limit), burst, record ttl, claim value ('': no
+# claim), claim ttl, 2n, 3m, the record's n field/value pairs, the message's m broker commands
+# (operation, target, value: `collected_send.BrokerCommand`; none when the message is sent
+# separately), then a batch's intents. A submission's one round trip: a claim already held is
+# returned as it is (nothing else happens: a repeat takes no token); a tenant over its rate gets
+# the milliseconds until a token is there, and nothing is written; else the token is taken, the
+# claim (pending) set, the record and the intents list written and the message enqueued (its
+# task-sent event published) — all or nothing. Returns {'held', value}, {'rate', ms} or {'ok'}.
 ACCEPT = (
     TAKE_FUNCTION
     + """
+local n = tonumber(ARGV[6])
+local commands = 8 + n
+local first = commands + tonumber(ARGV[7])
+local run = {lpush = 'LPUSH', publish = 'PUBLISH', pexpire = 'PEXPIRE'}
+for i = commands, first - 1, 3 do  -- checked before anything is written
+  if not run[ARGV[i]] then return redis.error_reply('unknown broker command ' .. ARGV[i]) end
+end
 if ARGV[4] ~= '' then
   local held = redis.call('GET', KEYS[4])
   if held then return {'held', held} end
@@ -63,10 +72,8 @@ if rate > 0 then
   if wait > 0 then return {'rate', wait} end
 end
 if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5]) end
-local n = tonumber(ARGV[6])
-redis.call('HSET', KEYS[1], unpack(ARGV, 7, 6 + n))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8, 7 + n))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-local first = 7 + n
 if #ARGV >= first then
   -- in chunks: unpack() of more than a few thousand values overflows Lua's stack
   for i = first, #ARGV, 1000 do
@@ -74,6 +81,7 @@ if #ARGV >= first then
   end
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
+for i = commands, first - 1, 3 do redis.call(run[ARGV[i]], ARGV[i + 1], ARGV[i + 2]) end
 return {'ok'}
 """
 )

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -20,7 +19,7 @@ from pydantic import SecretStr
 
 from api_gateway.main import create_app
 from api_gateway.routes.cache import REFRESH_ALL_KEY
-from tests.api_gateway.submit_helpers import connect, forget, settings
+from tests.api_gateway.submit_helpers import connect, forget, recorded_sends, settings
 
 SERVICE = "service-token-for-the-auth-tests"
 OPERATOR = "operator-token-for-the-auth-tests"
@@ -80,9 +79,7 @@ class Secured:
     sent: list[Sent] = field(default_factory=list)
     tenants: set[str] = field(default_factory=set)
 
-    def request(
-        self, method: str, path: str, headers: dict[str, str], body: Any = None
-    ) -> Any:
+    def request(self, method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:
         if "X-User-ID" in headers:
             self.tenants.add(headers["X-User-ID"])
         return self.http.request(method, path, headers=headers, json=body)
@@ -104,14 +101,11 @@ def secured(*tenants: str, **overrides: Any) -> Iterator[Secured]:
     app = create_app(settings(**values))
     here = Secured(TestClient(app), tenants=set(tenants))
 
-    def send_task(name: str, **kwargs: Any) -> None:
-        here.sent.append(Sent(name, kwargs))
-
     client = connect()
     client.delete(REFRESH_ALL_KEY)
     try:
         with (
-            mock.patch.object(app.state.gateway.celery, "send_task", side_effect=send_task),
+            recorded_sends(app.state.gateway, lambda n, kw: here.sent.append(Sent(n, kw))),
             here.http,
         ):
             yield here

@@ -1,12 +1,17 @@
 """Shared by the submission tests: a gateway on the real Redis (database 15, the gateway tests'
 own; these tests never flush it — they delete the jobs they created and their own tenants'
-keys, each test under a tenant of its own) whose broker is a stub that records what was sent."""
+keys, each test under a tenant of its own) whose broker is a stub that records what was sent.
+
+A send the gateway collects into the record's script (`collected_send.py`: `send_task` given a
+`producer`) still runs — it only builds the message — so the script pushes it onto this
+database's queue lists, which no worker reads; `forget` empties them."""
 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +28,12 @@ from eyeflow_worker.core.submit_rate import bucket_key
 
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/15"
 JSON = {"content-type": "application/json"}
+# The fleet's queue lists (kombu's Redis transport: one per queue and priority step).
+QUEUE_LISTS = tuple(
+    queue + step
+    for queue in ("eyeflow.interactive", "eyeflow.batch", "eyeflow.webhooks", "eyeflow.maintenance")
+    for step in ("", "\x06\x163", "\x06\x166", "\x06\x169")
+)
 
 
 @dataclass
@@ -58,14 +69,42 @@ def gateway(tenant: str | None = None, **overrides: Any) -> Iterator[Gateway]:
     state = app.state.gateway
     here = Gateway(TestClient(app), app, tenant or f"t-{uuid.uuid4().hex[:12]}")
 
-    def send_task(name: str, **kwargs: Any) -> None:
-        here.sent.append(str(kwargs["task_id"]))
-
     try:
-        with mock.patch.object(state.celery, "send_task", side_effect=send_task), here.http:
+        with (
+            recorded_sends(state, lambda _, sent: here.sent.append(sent["task_id"])),
+            here.http,
+        ):
             yield here
     finally:
         forget(here.tenant, here.sent)
+
+
+@contextmanager
+def recorded_sends(state: Any, record: Callable[[str, dict[str, Any]], None]) -> Iterator[Any]:
+    """`state.celery.send_task` stubbed: `record(name, kwargs)` for every message enqueued. A
+    collected send (see the module's docstring) goes on to build its message, and is recorded
+    once the record's script has pushed it. Yields the stub."""
+    build = state.celery.send_task
+    accept = state.jobs.accept
+    collected = threading.local()
+
+    def send_task(name: str, **kwargs: Any) -> Any:
+        if "producer" not in kwargs:
+            return record(name, kwargs)
+        collected.send = (name, kwargs)
+        return build(name, **kwargs)
+
+    def accept_and_record(job: Any, **options: Any) -> Any:
+        acceptance = accept(job, **options)
+        if acceptance.outcome == "created" and options.get("message"):
+            record(*collected.send)
+        return acceptance
+
+    with (
+        mock.patch.object(state.celery, "send_task", side_effect=send_task) as stub,
+        mock.patch.object(state.jobs, "accept", side_effect=accept_and_record),
+    ):
+        yield stub
 
 
 def forget(tenant: str, job_ids: list[str]) -> None:
@@ -74,6 +113,6 @@ def forget(tenant: str, job_ids: list[str]) -> None:
         for job_id in job_ids:
             client.delete(job_key(job_id), f"{job_key(job_id)}:intents")
         claims = list(client.scan_iter(match=f"eyeflow:idempotency:{tenant}:*"))
-        client.delete(bucket_key(tenant), *claims)
+        client.delete(bucket_key(tenant), *claims, *QUEUE_LISTS)
     finally:
         client.close()

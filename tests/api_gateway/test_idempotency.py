@@ -15,6 +15,11 @@ from eyeflow_worker.core.records import JobStore
 from eyeflow_worker.core.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
+# These tests hold and fail the message's send itself: the path where the broker is not the
+# records' Redis and the message is sent after the record (`SlowBroker` stands in for Celery;
+# nothing connects to this URL). On the records' own Redis, record and message are written by
+# one script (`tests/api_gateway/test_collected_send.py`).
+SEPARATE_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 class SlowBroker:
@@ -34,6 +39,10 @@ class SlowBroker:
         self.sent.append(kwargs["task_id"])
 
 
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, broker_url=SEPARATE_BROKER, **values)  # type: ignore[call-arg]
+
+
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
     connection = redis.Redis.from_url(REDIS_URL, decode_responses=True)
@@ -44,7 +53,7 @@ def client() -> Iterator[redis.Redis]:
 
 
 def _submitter(client: redis.Redis, broker: SlowBroker) -> Submitter:
-    settings = Settings(_env_file=None, idempotency_ttl_seconds=3600)  # type: ignore[call-arg]
+    settings = _settings(idempotency_ttl_seconds=3600)
     return Submitter(client, JobStore(client, 60), broker, settings)  # type: ignore[arg-type]
 
 
@@ -123,7 +132,7 @@ def test_a_repeat_whose_reply_is_lost_leaves_the_first_requests_claim(
     claims = list(client.scan_iter(match="eyeflow:idempotency:t:*"))
     held = {key: client.get(key) for key in claims}
 
-    settings = Settings(_env_file=None, idempotency_ttl_seconds=3600)  # type: ignore[call-arg]
+    settings = _settings(idempotency_ttl_seconds=3600)
     losing = Submitter(client, LostReplyStore(client, 60), broker, settings)  # type: ignore[arg-type]
     with pytest.raises(BrokerUnavailable):
         _submit(losing)
@@ -140,9 +149,7 @@ def test_a_submission_the_broker_refuses_gives_its_rate_token_back(client: redis
     broker = SlowBroker()
     broker.release.set()
     broker.fail = True
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, tenant_submit_rate_per_minute=60, tenant_submit_burst=2
-    )
+    settings = _settings(tenant_submit_rate_per_minute=60, tenant_submit_burst=2)
     submitter = Submitter(client, JobStore(client, 60), broker, settings)  # type: ignore[arg-type]
     for _ in range(5):  # more refusals than the burst
         with pytest.raises(BrokerUnavailable):

@@ -1,0 +1,147 @@
+"""A submission's message written by its record's script (`core/collected_send.py`), on real
+Redis (database 15; the keys made here are deleted): the message is the one `send_task` pushes,
+it is enqueued with the record or not at all, and a Redis that is down is a quick 503."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from api_gateway.enqueue import BrokerUnavailable, SubmissionRateLimited, Submitter
+from eyeflow_worker.core.celery_factory import create_celery_app
+from eyeflow_worker.core.collected_send import BrokerCommand, CollectedSender, collects_sends
+from eyeflow_worker.core.records import JobStore, NewJob, job_key
+from eyeflow_worker.core.redis_client import get_redis
+from eyeflow_worker.core.settings import Settings
+from eyeflow_worker.core.submit_rate import bucket_key
+
+REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/15"
+QUEUE = "collected-send-test.queue"  # a queue no worker reads
+TOPIC = "/15.celeryev/task.sent"  # kombu's fanout topic of Celery's task-sent event
+
+
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, redis_url=REDIS_URL, **values)
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    yield connection
+    for pattern in ("eyeflow:job:collected-*", "eyeflow:submit-rate:t-collected-*"):
+        for key in connection.scan_iter(match=pattern):
+            connection.delete(key)
+    connection.delete(QUEUE, "eyeflow.interactive")
+    connection.close()
+
+
+@pytest.fixture
+def celery() -> Iterator[Celery]:
+    app = create_celery_app(_settings(), include_tasks=False)
+    yield app
+    app.close()
+
+
+def _messages(client: redis.Redis, queue: str = QUEUE) -> list[dict[str, Any]]:
+    return [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
+
+
+def test_only_the_records_own_redis_collects() -> None:
+    assert collects_sends(_settings())
+    assert not collects_sends(_settings(broker_url=REDIS_URL.rsplit("/", 1)[0] + "/14"))
+    assert not collects_sends(_settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"))
+
+
+def test_the_collected_message_is_the_one_send_task_pushes(
+    client: redis.Redis, celery: Celery
+) -> None:
+    job_id = f"collected-{uuid.uuid4()}"
+    commands = CollectedSender(celery).commands(
+        "eyeflow.evaluate", args=[job_id, "t"], task_id=job_id, queue=QUEUE
+    )
+    assert client.llen(QUEUE) == 0  # collected, not sent
+    pushed = [c for c in commands if c.operation == "lpush"]
+    events = [c for c in commands if c.operation == "publish"]
+    assert [c.target for c in pushed] == [QUEUE]
+    assert [c.target for c in events] == [TOPIC]
+
+    listener = client.pubsub()  # type: ignore[no-untyped-call]
+    listener.subscribe(TOPIC)
+    assert listener.get_message(timeout=5) is not None  # the subscribe confirmation
+    celery.send_task("eyeflow.evaluate", args=[job_id, "t"], task_id=job_id, queue=QUEUE)
+    (sent,) = _messages(client)
+    event = listener.get_message(timeout=5)
+    listener.close()
+
+    collected = json.loads(pushed[0].value)
+    # Everything but the delivery tag, a fresh uuid per publish, is the same.
+    assert collected["properties"].pop("delivery_tag") != sent["properties"].pop("delivery_tag")
+    assert collected == sent
+    assert event is not None
+    sent_event, collected_event = json.loads(event["data"]), json.loads(events[0].value)
+    assert sent_event.keys() == collected_event.keys()
+    assert sent_event["headers"] == collected_event["headers"]
+
+
+def test_a_submission_enqueues_its_message_with_its_record_or_not_at_all(
+    client: redis.Redis, celery: Celery
+) -> None:
+    settings = _settings(tenant_submit_rate_per_minute=60, tenant_submit_burst=1)
+    submitter = Submitter(client, JobStore(client, 60), celery, settings)
+    tenant = f"t-collected-{uuid.uuid4().hex[:8]}"
+    evaluate = {"condition": "1", "context": {}}
+    first = submitter.submit(
+        tenant=tenant, kind="evaluate", payload=evaluate, webhook_url=None,
+        job_id=f"collected-{uuid.uuid4()}",
+    )  # fmt: skip
+    (message,) = _messages(client, "eyeflow.interactive")
+    assert message["headers"]["id"] == first.job_id
+    assert message["headers"]["task"] == "eyeflow.evaluate"
+    assert client.hget(job_key(first.job_id), "status") == "queued"
+    # Over the rate: neither a record nor a message.
+    refused_id = f"collected-{uuid.uuid4()}"
+    with pytest.raises(SubmissionRateLimited):
+        submitter.submit(
+            tenant=tenant, kind="evaluate", payload=evaluate, webhook_url=None, job_id=refused_id
+        )
+    assert not client.exists(job_key(refused_id))
+    assert len(_messages(client, "eyeflow.interactive")) == 1
+
+
+def test_a_script_that_fails_writes_nothing(client: redis.Redis) -> None:
+    """The commands are checked before anything is written: a refused one leaves no record, no
+    message and the tenant's token untouched."""
+    store = JobStore(client, 60)
+    tenant = f"t-collected-{uuid.uuid4().hex[:8]}"
+    job = NewJob(f"collected-{uuid.uuid4()}", tenant, "evaluate", {"condition": "1"})
+    bogus = BrokerCommand("flushdb", QUEUE, "x")  # type: ignore[arg-type]
+    valid = BrokerCommand("lpush", QUEUE, "{}")
+    with pytest.raises(redis.exceptions.ResponseError, match="unknown broker command flushdb"):
+        store.accept(job, message=(valid, bogus))
+    assert not client.exists(job_key(job.job_id), bucket_key(tenant))
+    assert client.llen(QUEUE) == 0
+
+
+def test_redis_down_is_a_quick_503() -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(_env_file=None, redis_url=f"redis://127.0.0.1:{port}/0")
+    celery = create_celery_app(settings, include_tasks=False)
+    down = get_redis(settings)  # as the gateway's
+    submitter = Submitter(down, JobStore(down, 60), celery, settings)
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable):
+        submitter.submit(tenant="t", kind="evaluate", payload={}, webhook_url=None)
+    # kombu's reconnect back-off (2 s and more) is not waited for.
+    assert time.monotonic() - started < 1.5
+    celery.close()
