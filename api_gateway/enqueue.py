@@ -92,17 +92,19 @@ class Submitter:
         idempotency_key: str | None = None,
         fingerprint_body: dict[str, Any] | None = None,
         job_id: str | None = None,
+        waited: bool = False,
     ) -> Submission:
         """Enqueue a job. `fingerprint_body` is the whole request body (intents and webhook URL
         included): an Idempotency-Key reused with any other body is a conflict. `job_id`: the
         new job's id, when the caller needs it beforehand (`?wait` watches it before the job
-        exists); a fresh one otherwise. Over the tenant's rate: `SubmissionRateLimited`."""
+        exists); a fresh one otherwise. `waited`: the caller waits for the job's end (its done
+        message carries the record). Over the tenant's rate: `SubmissionRateLimited`."""
         job_id = job_id or str(uuid.uuid4())
         # What is logged while the job is enqueued names it; the binding ends with the call.
         with log_context.bound(task_id=job_id, tenant=tenant, kind=kind, attempt=0):
             return self._submit(
                 job_id, tenant, kind, payload, webhook_url, intents, idempotency_key,
-                fingerprint_body,
+                fingerprint_body, waited,
             )  # fmt: skip
 
     def close(self) -> None:
@@ -119,6 +121,7 @@ class Submitter:
         intents: tuple[str, ...],
         idempotency_key: str | None,
         fingerprint_body: dict[str, Any] | None,
+        waited: bool,
     ) -> Submission:
         claim: Claim | None = None
         created = False  # the script wrote the record (and took the rate token)
@@ -133,9 +136,8 @@ class Submitter:
                 # must not answer "still being processed" for a day.
                 _PENDING_CLAIM_SECONDS,
             )
-        job = NewJob(
-            job_id, tenant, kind, payload, webhook_url, intents, self._deadline_at(kind, payload)
-        )
+        deadline_at = self._deadline_at(kind, payload)
+        job = NewJob(job_id, tenant, kind, payload, webhook_url, intents, deadline_at, waited)
         task, queue = job_route(kind, self._settings)
         try:
             message: tuple[BrokerCommand, ...] = ()

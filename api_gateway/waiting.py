@@ -4,7 +4,8 @@ One listener per gateway process and Redis client (`done_listener`): a daemon th
 connection of its own, pattern-subscribed to every job's done channel (`eyeflow:job-done:*`,
 published by the scripts that end a job), hands each message to the requests watching that job.
 A wait costs no subscription, no connection and no polling of its own: the request registers its
-watch, is woken by the job's message (a `threading.Event`), and reads the record once.
+watch, is woken by the job's message (a `threading.Event`), and reads the record once — or not at
+all for a job submitted with `?wait`, whose done message carries its record.
 
 No message is missed: a watch taken while the listener is subscribed sees every message
 published after it; `?wait` on a submission takes its watch *before* the job exists, so it need
@@ -17,6 +18,7 @@ items publish none, only their batch's end), and ignores those nobody there wait
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -27,7 +29,7 @@ from typing import Any
 
 import redis
 
-from eyeflow_worker.core.records import JobStore, done_channel
+from eyeflow_worker.core.records import RECORD_FIELDS, JobStore, done_channel
 from eyeflow_worker.core.task_view import TERMINAL
 
 logger = logging.getLogger(__name__)
@@ -48,8 +50,12 @@ class Watch:
         self._event = threading.Event()
         # The listener's subscription this watch started under (None: it was not subscribed).
         self.generation = generation
+        # The ended job's record, when its message carried it (a job submitted with `?wait`).
+        self.record: dict[str, str] | None = None
 
-    def wake(self) -> None:
+    def wake(self, record: dict[str, str] | None = None) -> None:
+        if record is not None:
+            self.record = record
         self._event.set()
 
     def wait(self, timeout: float) -> bool:
@@ -137,7 +143,8 @@ class DoneListener:
                 if message["type"] == "psubscribe" and not stopping.is_set():
                     self._subscribed()
                 elif message["type"] == "pmessage":
-                    self._deliver(str(message["channel"]).removeprefix(_PREFIX))
+                    job_id = _text(message["channel"]).removeprefix(_PREFIX)
+                    self._deliver(job_id, _text(message["data"]))
         finally:
             pubsub.close()
 
@@ -156,11 +163,27 @@ class DoneListener:
         for watch in everyone:
             watch.wake()
 
-    def _deliver(self, job_id: str) -> None:
+    def _deliver(self, job_id: str, data: str) -> None:
         with self._lock:
             watches = list(self._watches.get(job_id, ()))
+        if not watches:
+            return
+        record = _carried_record(data)
         for watch in watches:
-            watch.wake()
+            watch.wake(record)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _carried_record(data: str) -> dict[str, str] | None:
+    """The record a done message carries (`transitions.ENDED`: a JSON object of the record's
+    fields), as `JobStore.get` reads it; None for a message of the status alone."""
+    if not data.startswith("{"):
+        return None
+    fields = json.loads(data)
+    return {name: str(fields[name]) for name in RECORD_FIELDS if name in fields}
 
 
 @lru_cache(maxsize=8)
@@ -192,7 +215,7 @@ def await_terminal(
         woken = watch.wait(remaining if reliable else min(remaining, _FALLBACK_POLL_SECONDS))
         if not woken and reliable:
             break  # subscribed all along and no message: the job has not ended
-        record = jobs.get(job_id)
+        record = watch.record if watch.record is not None else jobs.get(job_id)
         if record is None or record.get("status") in TERMINAL:
             return record
     return record

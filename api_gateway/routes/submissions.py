@@ -125,7 +125,7 @@ def _submit_and_wait(
     job_id = str(uuid.uuid4())
     listener = done_listener(state.redis)
     with listener.watch(job_id) as watch:
-        submission = _submitted(state, submit, job_id=job_id)
+        submission = _submitted(state, submit, job_id=job_id, waited=True)
         if submission.job_id != job_id:  # an idempotent repeat: another job, maybe done
             with listener.watch(submission.job_id) as repeat:
                 record = await_terminal(

@@ -34,6 +34,8 @@ class NewJob:
     intents: tuple[str, ...] = ()
     # A batch's deadline (epoch seconds): until then its items re-try transient failures.
     deadline_at: float | None = None
+    # A request waits on it (`?wait`): its done message carries its record (`transitions.ENDED`).
+    waited: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ def record_fields(job: NewJob) -> dict[str, str]:
     }
     if job.webhook_url:
         fields["webhook_url"] = job.webhook_url
+    if job.waited:
+        fields["waiter"] = "1"
     if job.kind == "batch":
         fields.update(total=str(len(job.intents)), succeeded="0", failed="0")
         if job.deadline_at is not None:

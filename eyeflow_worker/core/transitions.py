@@ -18,6 +18,21 @@ from eyeflow_worker.core.submit_rate import TAKE_FUNCTION
 # both: a retry re-runs those items with them. A cancelled batch keeps its intents: its results
 # pages show the intent of every item that never ran.
 ENDED = """
+-- A job a request waits on (`waiter`, set at submission) is published whole, so the waiting
+-- request needs no read of its own; any other, by its status.
+local function publish_done(channel, status)
+  if not redis.call('HGET', KEYS[1], 'waiter') then
+    redis.call('PUBLISH', channel, status)
+    return
+  end
+  local fields = redis.call('HGETALL', KEYS[1])
+  local record = {}
+  for i = 1, #fields, 2 do
+    if fields[i] ~= 'payload' then record[fields[i]] = fields[i + 1] end
+  end
+  redis.call('PUBLISH', channel, cjson.encode(record))
+end
+
 local function release_payload(status)
   if redis.call('HGET', KEYS[1], 'kind') ~= 'batch' or status == 'cancelled' then
     redis.call('HDEL', KEYS[1], 'payload')
@@ -39,7 +54,7 @@ local function ended(status, ttl, channel, job_id, now_epoch)
   if redis.call('HEXISTS', KEYS[1], 'webhook_url') == 1 then
     redis.call('ZADD', KEYS[4], now_epoch, job_id)
   end
-  redis.call('PUBLISH', channel, status)
+  publish_done(channel, status)
 end
 """
 

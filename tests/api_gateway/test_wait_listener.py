@@ -54,6 +54,39 @@ def test_a_watch_taken_before_the_job_exists_is_woken_by_its_end() -> None:
         client.close()
 
 
+def test_a_waited_jobs_done_message_carries_its_record() -> None:
+    """Submitted with `?wait` (`waited`): its end wakes the watch with the record itself, as
+    `JobStore.get` reads it — no read at all; a job nobody waited on is announced by status."""
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    store = JobStore(client, 60)
+    listener = DoneListener(client)
+    waited = NewJob(f"wait-test-{uuid.uuid4()}", "t-wait", "evaluate", {"c": "1"}, waited=True)
+    plain = NewJob(f"wait-test-{uuid.uuid4()}", "t-wait", "evaluate", {"c": "1"})
+    try:
+        with listener.watch("warm-up") as first:
+            assert first.wait(5)
+        reads: list[str] = []
+        real_get = store.get
+        store.get = lambda job_id: reads.append(job_id) or real_get(job_id)  # type: ignore[method-assign]
+        with listener.watch(waited.job_id) as watch, listener.watch(plain.job_id) as other:
+            store.create(waited)
+            store.create(plain)
+            store.succeed(waited.job_id, {"result": {"value": True, "why": "1 > 0"}})
+            store.fail(plain.job_id, {"message": "no"})
+            record = await_terminal(store, listener, watch, waited.job_id, 10, read_first=False)
+            assert reads == []
+            assert other.wait(5)
+            assert other.record is None  # announced by its status
+        assert record is not None
+        assert record["status"] == "succeeded"
+        assert "payload" not in record
+        assert record == real_get(waited.job_id)
+    finally:
+        listener.stop()
+        client.delete(job_key(waited.job_id), job_key(plain.job_id))
+        client.close()
+
+
 def _listener_threads() -> int:
     return sum(1 for thread in threading.enumerate() if thread.name == "job-done-listener")
 
