@@ -8,6 +8,9 @@ Celery settings from `celeryconfig.py`):
   its `AsyncResult.get(timeout=S)`: 200 with the result, else 202 with the task id. No tenancy,
   no record, no idempotency, no rate limit, no webhook, no lease.
 
+Both on kombu's own Redis transport, unless `BENCH_BASELINE_TRANSPORT=fleet` gives them the
+fleet's (`eyeflow_worker/core/kombu_redis.py`, which `create_celery_app` installs for ours).
+
 Worker: `celery -A bench.handrolled_app:celery worker -P threads -c 16 -Q bench.noop,...`
 (both tasks store their result, `ignore_result=False`: `get()` reads it).
 Route:  `uvicorn bench.handrolled_app:app`
@@ -15,6 +18,7 @@ Route:  `uvicorn bench.handrolled_app:app`
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Celery
@@ -24,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from celeryconfig import celery_config
+from eyeflow_worker.core.kombu_redis import TRANSPORT_PATH
 from eyeflow_worker.core.settings import load_settings
 from eyeflow_worker.evaluation import evaluate_deterministically
 
@@ -32,6 +37,8 @@ EVALUATE_QUEUE = "bench.handrolled"
 
 celery = Celery("bench-handrolled")
 celery.conf.update(celery_config(load_settings()))
+if os.environ.get("BENCH_BASELINE_TRANSPORT") == "fleet":  # hotpath_bench --baseline-transport
+    celery.conf.broker_transport = TRANSPORT_PATH
 
 
 @celery.task(name="bench.noop", ignore_result=False)

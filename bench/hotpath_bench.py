@@ -108,6 +108,13 @@ def main() -> None:
     parser.add_argument("--intents", type=int, default=5000)
     parser.add_argument("--latency-ms", type=int, default=400, help="the batch provider's")
     parser.add_argument("--skip", default="", help="comma list of phases to skip")
+    parser.add_argument(
+        "--baseline-transport",
+        choices=("kombu", "fleet"),
+        default="kombu",
+        help="the baselines' Redis transport: kombu's own (what a team would run), or the "
+        "fleet's (core/kombu_redis.py: one client per channel)",
+    )
     args = parser.parse_args()
     skip = set(args.skip.split(","))
 
@@ -118,6 +125,7 @@ def main() -> None:
             # Far above what the bench submits: the limiter runs on every submission but never
             # refuses (the hand-rolled route has none).
             TENANT_SUBMIT_RATE_PER_MINUTE="60000000", TENANT_SUBMIT_BURST="1000000",
+            BENCH_BASELINE_TRANSPORT=args.baseline_transport,
         )  # fmt: skip
         with running_fleet(env, name="hotpath") as fleet:
             hand_port = free_port()

@@ -11,6 +11,7 @@ from kombu.exceptions import OperationalError
 
 from celeryconfig import celery_config
 from eyeflow_worker.core.broker import fleet_broker_kind
+from eyeflow_worker.core.kombu_redis import TRANSPORT_PATH
 from eyeflow_worker.core.settings import Settings
 
 TASK_MODULES = ["eyeflow_worker.tasks"]
@@ -70,4 +71,7 @@ def create_celery_app(settings: Settings, *, include_tasks: bool = True) -> Cele
     app_class = _WholeSecondCountdowns if fleet_broker_kind(settings) == "amqp" else _FleetCelery
     celery: Celery = app_class("eyeflow", include=TASK_MODULES if include_tasks else [])
     celery.conf.update(celery_config(settings))
+    if settings.effective_broker_url.startswith("redis://"):
+        # kombu's Redis transport, keeping one client per channel (`core/kombu_redis.py`).
+        celery.conf.broker_transport = TRANSPORT_PATH
     return celery
