@@ -1,7 +1,11 @@
 """Turning an accepted request into a queued job: idempotency, the job record, the Celery message.
 
-The record is written before the message is sent and removed again if the broker refuses it, so
-a 202 always means "a worker will see this", and a 503 means "nothing was kept".
+On the records' own Redis (the default broker) the rate token, the Idempotency-Key's claim, the
+record and the message are one script (`core/collected_send.py`): all or nothing. On another
+broker (RabbitMQ) the record is written first and removed again if the broker refuses the
+message. Either way a 202 means "a worker will see this"; a 503 means nothing was kept — or, the
+one ambiguity, Redis answered nothing about a script that may have run: then a retry under the
+same Idempotency-Key gets the job if it exists.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from eyeflow_worker.core import log_context
-from eyeflow_worker.core.collected_send import BrokerCommand, CollectedSender, collects_sends
-from eyeflow_worker.core.records import Claim, JobStore, NewJob
+from eyeflow_worker.core.collected_send import CollectedSender, collects_sends
+from eyeflow_worker.core.records import Acceptance, Claim, JobStore, NewJob, job_key
 from eyeflow_worker.core.routing import Kind, job_route
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.core.submit_rate import SubmitRate
@@ -123,6 +127,7 @@ class Submitter:
         fingerprint_body: dict[str, Any] | None,
         waited: bool,
     ) -> Submission:
+        collected = self._collector is not None
         claim: Claim | None = None
         created = False  # the script wrote the record (and took the rate token)
         claim_fingerprint = ""
@@ -131,23 +136,22 @@ class Submitter:
             claim_fingerprint = _fingerprint(kind, body)
             claim = Claim(
                 _claim_key(tenant, idempotency_key),
-                self._claim_value(claim_fingerprint, job_id, False),
-                # A pending claim lives briefly: if this gateway dies before enqueueing, the key
-                # must not answer "still being processed" for a day.
-                _PENDING_CLAIM_SECONDS,
+                self._claim_value(claim_fingerprint, job_id, collected),
+                # Collected, the claim is written with the record and the message: ready at once,
+                # for its whole TTL. Otherwise it is pending until the message is sent, and lives
+                # briefly: if this gateway dies before enqueueing, the key must not answer "still
+                # being processed" for a day.
+                self._idempotency_ttl if collected else _PENDING_CLAIM_SECONDS,
             )
         deadline_at = self._deadline_at(kind, payload)
         job = NewJob(job_id, tenant, kind, payload, webhook_url, intents, deadline_at, waited)
         task, queue = job_route(kind, self._settings)
         try:
-            message: tuple[BrokerCommand, ...] = ()
             if self._collector is not None:
-                message = self._collector.commands(
-                    task, args=[job_id, tenant], task_id=job_id, queue=queue
-                )
-            # One round trip: the rate token, the claim, the record (`core/job_accept.py`) and,
-            # collected, the message.
-            accepted = self._jobs.accept(job, rate=self._rate, claim=claim, message=message)
+                accepted = self._accept_collected(self._collector, job, claim, task, queue)
+            else:
+                # One round trip: the rate token, the claim and the record (`core/job_accept.py`).
+                accepted = self._jobs.accept(job, rate=self._rate, claim=claim)
             if accepted.outcome == "rate":
                 raise SubmissionRateLimited(accepted.retry_after or 1.0)
             created = accepted.outcome == "created"
@@ -156,14 +160,18 @@ class Submitter:
                 log_context.bind(task_id=existing)
                 logger.info("idempotent repeat: answered with the existing job")
                 return Submission(existing, kind, created=False)
-            if self._collector is None:
+            if not collected:
                 self._celery.send_task(
                     task, args=[job_id, tenant], task_id=job_id, queue=queue, retry=False
                 )
         except (OperationalError, redis.exceptions.RedisError) as exc:
-            self._forget(job_id, claim)
-            if created:  # the broker refused it: nothing was kept, nothing is charged
-                self._give_back(tenant)
+            # Collected, the script wrote everything or nothing, so there is nothing to undo —
+            # and a record that may exist (its reply lost, Redis gone before it could be
+            # checked) is a job that runs: an Idempotency-Key's retry finds it by its claim.
+            if not collected:
+                self._forget(job_id, claim)
+                if created:  # the broker refused it: nothing was kept, nothing is charged
+                    self._give_back(tenant)
             raise BrokerUnavailable(str(exc)) from None
         except (SubmissionRateLimited, IdempotencyConflict):
             raise  # nothing was written
@@ -173,18 +181,36 @@ class Submitter:
             # or the caller's corrected request would be told "still being processed".
             self._forget(job_id, claim)
             raise
-        if claim is not None:
-            # Only now may a repeat of this request be answered with the job: it really exists.
-            ready = self._claim_value(claim_fingerprint, job_id, True)
-            try:
-                self._redis.set(claim.key, ready, xx=True, ex=self._idempotency_ttl)
-            except redis.exceptions.RedisError:
-                # The job is enqueued and will run: say so. The pending claim expires shortly.
-                logger.warning(
-                    "job %s enqueued but its Idempotency-Key claim not confirmed", job_id
-                )
+        if claim is not None and not collected:
+            self._confirm_claim(claim, claim_fingerprint, job_id)
         logger.info("job queued on %s", queue)
         return Submission(job_id, kind, created=True)
+
+    def _accept_collected(
+        self, collector: CollectedSender, job: NewJob, claim: Claim | None, task: str, queue: str
+    ) -> Acceptance:
+        """The rate token, the claim, the record and the message in one script. Its reply lost
+        (a timeout, a dropped connection): the script ran in full or not at all, so a record
+        that exists now is the job, enqueued."""
+        message = collector.commands(
+            task, args=[job.job_id, job.tenant], task_id=job.job_id, queue=queue
+        )
+        try:
+            return self._jobs.accept(job, rate=self._rate, claim=claim, message=message)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            if not self._redis.exists(job_key(job.job_id)):
+                raise
+            logger.warning("job %s accepted (its reply was lost; the record is there)", job.job_id)
+            return Acceptance("created")
+
+    def _confirm_claim(self, claim: Claim, fingerprint: str, job_id: str) -> None:
+        """Only now may a repeat of this request be answered with the job: it really exists."""
+        ready = self._claim_value(fingerprint, job_id, True)
+        try:
+            self._redis.set(claim.key, ready, xx=True, ex=self._idempotency_ttl)
+        except redis.exceptions.RedisError:
+            # The job is enqueued and will run: say so. The pending claim expires shortly.
+            logger.warning("job %s enqueued but its Idempotency-Key claim not confirmed", job_id)
 
     def _deadline_at(self, kind: Kind, payload: dict[str, Any]) -> float | None:
         """A batch's deadline (epoch seconds): its own `deadline` from now, or the fleet's."""

@@ -169,8 +169,8 @@ class DoneListener:
         if not watches:
             return
         record = _carried_record(data)
-        for watch in watches:
-            watch.wake(record)
+        for watch in watches:  # each its own copy: the requests may change what they get
+            watch.wake(None if record is None else dict(record))
 
 
 def _text(value: str | bytes) -> str:

@@ -133,11 +133,17 @@ class CollectedSender:
                     # One try: Redis down is a 503 now (as the record's script would answer),
                     # not after kombu's reconnect back-off.
                     connection.ensure_connection(max_retries=0)
-                    self._channel = _CollectingChannel(connection.default_channel)
+                    channel = _CollectingChannel(connection.default_channel)
+                    producer = Producer(channel, auto_declare=False)  # type: ignore[no-untyped-call]
+                    # Every queue declared now, under the lock (kombu remembers it): else a
+                    # burst of first sends would each declare (a few round trips) at once, on a
+                    # channel pool of 10 connections that refuses the 11th.
+                    for queue in self._celery.amqp.queues.values():
+                        producer.maybe_declare(queue)  # type: ignore[no-untyped-call]
                 except Exception:
                     connection.release()
                     raise
-                self._producer = Producer(self._channel, auto_declare=False)  # type: ignore[no-untyped-call]
+                self._channel, self._producer = channel, producer
             return self._channel, self._producer
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
 """kombu's Redis transport with one client object per channel for its short commands — the
-fleet's broker transport on `redis://` and `rediss://` (`celery_factory.create_celery_app`).
+fleet's broker transport on `redis://` (`celery_factory.create_celery_app`; TLS and Sentinel
+brokers keep kombu's own).
 
 kombu 5.7's Redis channel builds a new `redis.Redis` for every publish, ack and unacked
 bookkeeping step (`Channel.conn_or_acquire` → `_create_client`), and redis-py 8 fills some 200
@@ -24,7 +25,11 @@ TRANSPORT_PATH = f"{__name__}:Transport"
 
 class Channel(kombu_redis.Channel):
     _shared_client: Any = None
-    _shared_client_lock = threading.Lock()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Before kombu's own set-up, which already creates clients.
+        self._shared_client_lock = threading.Lock()
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:

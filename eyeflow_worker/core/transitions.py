@@ -19,18 +19,26 @@ from eyeflow_worker.core.submit_rate import TAKE_FUNCTION
 # pages show the intent of every item that never ran.
 ENDED = """
 -- A job a request waits on (`waiter`, set at submission) is published whole, so the waiting
--- request needs no read of its own; any other, by its status.
+-- request needs no read of its own — up to 64 KiB: every gateway receives every done message,
+-- and a large result is read by the one that waits. Any other job, by its status.
 local function publish_done(channel, status)
   if not redis.call('HGET', KEYS[1], 'waiter') then
     redis.call('PUBLISH', channel, status)
     return
   end
   local fields = redis.call('HGETALL', KEYS[1])
-  local record = {}
+  local record, size = {}, 0
   for i = 1, #fields, 2 do
-    if fields[i] ~= 'payload' then record[fields[i]] = fields[i + 1] end
+    if fields[i] ~= 'payload' then
+      record[fields[i]] = fields[i + 1]
+      size = size + #fields[i] + #fields[i + 1]
+    end
   end
-  redis.call('PUBLISH', channel, cjson.encode(record))
+  if size > 65536 then
+    redis.call('PUBLISH', channel, status)
+  else
+    redis.call('PUBLISH', channel, cjson.encode(record))
+  end
 end
 
 local function release_payload(status)

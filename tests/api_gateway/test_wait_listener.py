@@ -87,6 +87,29 @@ def test_a_waited_jobs_done_message_carries_its_record() -> None:
         client.close()
 
 
+def test_a_waited_job_with_a_large_result_is_announced_by_its_status() -> None:
+    """Over 64 KiB the record stays out of the message (every gateway receives every done
+    message): the one request waiting reads it."""
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    store = JobStore(client, 60)
+    listener = DoneListener(client)
+    job = NewJob(f"wait-test-{uuid.uuid4()}", "t-wait", "evaluate", {"c": "1"}, waited=True)
+    try:
+        with listener.watch(job.job_id) as watch:
+            assert watch.wait(5)  # subscribed
+            store.create(job)
+            store.succeed(job.job_id, {"result": "x" * 70_000})
+            assert watch.wait(5)
+            assert watch.record is None
+            record = await_terminal(store, listener, watch, job.job_id, 5, read_first=False)
+        assert record is not None
+        assert len(record["result"]) > 70_000
+    finally:
+        listener.stop()
+        client.delete(job_key(job.job_id))
+        client.close()
+
+
 def _listener_threads() -> int:
     return sum(1 for thread in threading.enumerate() if thread.name == "job-done-listener")
 

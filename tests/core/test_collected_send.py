@@ -9,6 +9,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kombu.utils.functional
@@ -150,3 +151,80 @@ def test_redis_down_is_a_503_without_kombus_reconnect_back_off(
             submitter.submit(tenant="t", kind="evaluate", payload={}, webhook_url=None)
     assert slept == []
     celery.close()
+
+
+class _LostReply(JobStore):
+    """Runs the accept script, then loses its reply (a socket timeout after Redis answered);
+    `exists_fails`: Redis then answers nothing at all."""
+
+    def __init__(self, client: redis.Redis, *, exists_fails: bool = False) -> None:
+        super().__init__(client, 60)
+        self._exists_fails = exists_fails
+
+    def accept(self, *args: Any, **kwargs: Any) -> Any:
+        super().accept(*args, **kwargs)
+        if self._exists_fails:
+            self._lose_redis()
+        raise redis.exceptions.TimeoutError("reply lost")
+
+    def _lose_redis(self) -> None:
+        raise redis.exceptions.ConnectionError("Redis gone") from None
+
+
+def test_a_lost_reply_is_answered_by_the_record_and_its_claim(
+    client: redis.Redis, celery: Celery
+) -> None:
+    """The script ran but its reply was lost: the job exists with its message, so it is
+    accepted (not a 503 whose retry would run it twice), and a repeat under the same
+    Idempotency-Key is answered with it."""
+    tenant = f"t-collected-{uuid.uuid4().hex[:8]}"
+    evaluate = {"condition": "1", "context": {}}
+    submit = dict(tenant=tenant, kind="evaluate", payload=evaluate, webhook_url=None,
+                  idempotency_key="k", fingerprint_body=evaluate)  # fmt: skip
+    losing = Submitter(client, _LostReply(client), celery, _settings())
+    first = losing.submit(**submit, job_id=f"collected-{uuid.uuid4()}")  # type: ignore[arg-type]
+    assert first.created
+    (message,) = _messages(client, "eyeflow.interactive")
+    assert message["headers"]["id"] == first.job_id
+    repeat = Submitter(client, JobStore(client, 60), celery, _settings()).submit(**submit)  # type: ignore[arg-type]
+    assert (repeat.job_id, repeat.created) == (first.job_id, False)
+    assert len(_messages(client, "eyeflow.interactive")) == 1
+    for key in client.scan_iter(match=f"eyeflow:idempotency:{tenant}:*"):
+        client.delete(key)
+
+
+def test_a_lost_reply_redis_cannot_confirm_is_a_503_that_undoes_nothing(
+    client: redis.Redis, celery: Celery
+) -> None:
+    """Redis answers nothing about a script that ran: 503 — and the job, which exists with its
+    message, is left to run (deleting its record would strand the message)."""
+    job_id = f"collected-{uuid.uuid4()}"
+    store = _LostReply(client, exists_fails=True)
+    submitter = Submitter(client, store, celery, _settings())
+    real_exists = client.exists
+    client.exists = lambda *keys: store._lose_redis()  # type: ignore[method-assign, assignment]
+    try:
+        with pytest.raises(BrokerUnavailable):
+            submitter.submit(
+                tenant="t-collected-x", kind="evaluate", payload={}, webhook_url=None,
+                job_id=job_id,
+            )  # fmt: skip
+    finally:
+        client.exists = real_exists  # type: ignore[method-assign]
+    assert client.hget(job_key(job_id), "status") == "queued"
+    assert len(_messages(client, "eyeflow.interactive")) == 1
+
+
+def test_a_burst_of_first_submissions_all_enqueue(client: redis.Redis, celery: Celery) -> None:
+    """40 at once on a gateway that has sent nothing yet: the queues are declared once, before
+    any send, not by each of them on the broker channel's 10 connections."""
+    submitter = Submitter(client, JobStore(client, 60), celery, _settings())
+    ids = [f"collected-{uuid.uuid4()}" for _ in range(40)]
+    with ThreadPoolExecutor(40) as pool:
+        done = list(pool.map(lambda job_id: submitter.submit(
+            tenant="t-collected-burst", kind="evaluate", payload={}, webhook_url=None,
+            job_id=job_id,
+        ), ids))  # fmt: skip
+    assert all(s.created for s in done)
+    queued = {m["headers"]["id"] for m in _messages(client, "eyeflow.interactive")}
+    assert queued == set(ids)

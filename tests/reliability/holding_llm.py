@@ -110,7 +110,12 @@ class HoldingOllama:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if len(raw) < length or not raw:
+                    # Its worker was killed while sending it (the headers out, not the body):
+                    # a request that never arrived is no provider call.
+                    return
+                body = json.loads(raw)
                 messages = body.get("messages") or [{}]
                 found = _INTENT.search(str(messages[-1].get("content", "")))
                 call = fake._arrive(found.group(1) if found else "")
