@@ -102,7 +102,7 @@ class _CollectingChannel:
 
 class CollectedSender:
     """`send_task` with its Redis commands returned, not run. Thread-safe: each thread collects
-    its own send; the broker connection (used only to declare the queue once) is shared."""
+    its own send; the broker connection (used only to declare the queues, once) is shared."""
 
     def __init__(self, celery: Celery) -> None:
         self._celery = celery
