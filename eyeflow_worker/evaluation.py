@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from eyeflow_worker.conditions import ConditionError, compile_condition, looks_like_expression
+from eyeflow_worker.conditions.syntax_check import malformed_expression
 from eyeflow_worker.core.errors import InvalidInput, InvalidLLMOutput
 from eyeflow_worker.core.llm import LLMRequest, Message, Provider
 
@@ -63,24 +64,39 @@ def evaluate_condition_job(
 
     Plain English ("overloaded", "the database looks overloaded") goes to the LLM *before* the
     evaluator is tried: read as an expression it would be a bare word, always true, whatever the
-    context says. `llm_factory` (None when the fallback is off) is called only then.
+    context says. So does a text that holds an operator symbol but does not parse and is not
+    clearly an expression — "is cpu > 80?", which the gateway let through as English
+    (`conditions.syntax_check`'s rule, one rule on both sides). `llm_factory` (None when the
+    fallback is off) is called only then.
     """
     if not looks_like_expression(condition):
-        if llm_factory is None:
-            raise InvalidInput(
-                "Condition is plain English, not an expression, and the LLM fallback is off "
-                "(CONDITION_LLM_FALLBACK=false); write it as an expression such as "
-                "'$metrics.cpu > 80'",
-                details={"condition": condition},
-            )
-        return _ask_llm_cached(llm_factory(), condition, context, cache, cache_ttl_seconds)
+        return _in_english(condition, context, llm_factory, cache, cache_ttl_seconds)
     try:
         return evaluate_deterministically(condition, context)
     except ConditionError as parse_error:
+        if malformed_expression(condition) is None:
+            return _in_english(condition, context, llm_factory, cache, cache_ttl_seconds)
         raise InvalidInput(
             f"Condition is not a valid expression: {parse_error.message}",
             details={"condition": condition, **_error_position(parse_error)},
         ) from None
+
+
+def _in_english(
+    condition: str,
+    context: Mapping[str, Any],
+    llm_factory: LLMFactory | None,
+    cache: redis.Redis,
+    cache_ttl_seconds: int,
+) -> dict[str, Any]:
+    if llm_factory is None:
+        raise InvalidInput(
+            "Condition is plain English, not an expression, and the LLM fallback is off "
+            "(CONDITION_LLM_FALLBACK=false); write it as an expression such as "
+            "'$metrics.cpu > 80'",
+            details={"condition": condition},
+        )
+    return _ask_llm_cached(llm_factory(), condition, context, cache, cache_ttl_seconds)
 
 
 @dataclass(frozen=True)

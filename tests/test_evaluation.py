@@ -145,6 +145,17 @@ def test_a_broken_expression_is_reported_not_sent_to_the_llm(cache: fakeredis.Fa
     assert llm.requests == []
 
 
+def test_english_with_an_operator_symbol_goes_to_the_llm(cache: fakeredis.FakeRedis) -> None:
+    """"is cpu > 80?" passes the gateway as English (the `?` is no character of the language):
+    the job asks the LLM too, instead of failing it as a broken expression."""
+    llm = CountingProvider('{"result": true, "explanation": "cpu is 91, above 80"}')
+    result = _run("is cpu > 80?", {"cpu": 91}, llm, cache)
+    assert (result["method"], result["result"]) == ("llm", True)
+    assert len(llm.requests) == 1
+    with pytest.raises(InvalidInput, match="plain English"):
+        _run("is cpu > 80?", {"cpu": 91}, None, cache)
+
+
 @pytest.mark.parametrize(
     "answer",
     ["I think it is overloaded.", '{"result": "yes", "explanation": "x"}', '{"explanation": "x"}'],
