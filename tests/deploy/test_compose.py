@@ -182,6 +182,7 @@ def test_compose_is_safe_by_default() -> None:
     for name in ("GATEWAY_API_TOKEN", "WEBHOOK_SECRET", "CACHE_ENCRYPTION_KEY"):
         assert env[name].startswith("${" + name + ":?set " + name), name
     assert env["WEBHOOK_ALLOWED_HOSTS"] == "${WEBHOOK_ALLOWED_HOSTS:-}"  # no internal receivers
+    assert env["LOG_FORMAT"] == "${LOG_FORMAT:-json}"  # what a log shipper reads
     services = COMPOSE["services"]
     assert services["gateway"]["ports"] == ["${GATEWAY_BIND:-127.0.0.1}:${GATEWAY_PORT:-8000}:8000"]
     assert services["flower"]["ports"] == ["${FLOWER_BIND:-127.0.0.1}:${FLOWER_PORT:-5555}:5555"]
