@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from eyeflow_worker.conditions import ConditionError, compile_condition, looks_like_expression
-from eyeflow_worker.conditions.syntax_check import malformed_expression
+from eyeflow_worker.conditions.syntax_check import malformed_expression, names_a_variable
 from eyeflow_worker.core.errors import InvalidInput, InvalidLLMOutput
 from eyeflow_worker.core.llm import LLMRequest, Message, Provider
 
@@ -64,17 +64,17 @@ def evaluate_condition_job(
 
     Plain English ("overloaded", "the database looks overloaded") goes to the LLM *before* the
     evaluator is tried: read as an expression it would be a bare word, always true, whatever the
-    context says. So does a text that holds an operator symbol but does not parse and is not
-    clearly an expression — "is cpu > 80?", which the gateway let through as English
-    (`conditions.syntax_check`'s rule, one rule on both sides). `llm_factory` (None when the
-    fallback is off) is called only then.
+    context says. So does a text that holds an operator symbol, does not parse, is not clearly
+    an expression and names no `$variable` — "is cpu > 80?", which the gateway let through as
+    English (`conditions.syntax_check`'s rule); "$metrics.cpu > 80?" is a broken expression and
+    fails with its position. `llm_factory` (None when the fallback is off) is called only then.
     """
     if not looks_like_expression(condition):
         return _in_english(condition, context, llm_factory, cache, cache_ttl_seconds)
     try:
         return evaluate_deterministically(condition, context)
     except ConditionError as parse_error:
-        if malformed_expression(condition) is None:
+        if malformed_expression(condition) is None and not names_a_variable(condition):
             return _in_english(condition, context, llm_factory, cache, cache_ttl_seconds)
         raise InvalidInput(
             f"Condition is not a valid expression: {parse_error.message}",

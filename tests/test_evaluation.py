@@ -154,6 +154,11 @@ def test_english_with_an_operator_symbol_goes_to_the_llm(cache: fakeredis.FakeRe
     assert len(llm.requests) == 1
     with pytest.raises(InvalidInput, match="plain English"):
         _run("is cpu > 80?", {"cpu": 91}, None, cache)
+    # A `$variable` makes it a broken expression: its position, not a question for the LLM.
+    with pytest.raises(InvalidInput) as caught:
+        _run("$metrics.cpu > 80?", {}, llm, cache)
+    assert caught.value.details["column"] >= 1
+    assert len(llm.requests) == 1
 
 
 @pytest.mark.parametrize(

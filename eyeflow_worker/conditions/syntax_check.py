@@ -52,6 +52,11 @@ def malformed_expression(text: str) -> ConditionError | None:
     return None
 
 
+def names_a_variable(text: str) -> bool:
+    """Does `text` name a `$variable` anywhere (`$500` is money, not one)?"""
+    return _NAMED_VARIABLE.search(text) is not None
+
+
 def _clearly_an_expression(text: str, failure: ConditionSyntaxError) -> bool:
     if isinstance(failure, UnexpectedCharacter):
         return False  # a character outside the language: most likely prose ("is cpu > 80?")
