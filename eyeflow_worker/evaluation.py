@@ -69,26 +69,15 @@ def evaluate_condition_job(
     English (`conditions.syntax_check`'s rule); "$metrics.cpu > 80?" is a broken expression and
     fails with its position. `llm_factory` (None when the fallback is off) is called only then.
     """
-    if not looks_like_expression(condition):
-        return _in_english(condition, context, llm_factory, cache, cache_ttl_seconds)
-    try:
-        return evaluate_deterministically(condition, context)
-    except ConditionError as parse_error:
-        if malformed_expression(condition) is None and not names_a_variable(condition):
-            return _in_english(condition, context, llm_factory, cache, cache_ttl_seconds)
-        raise InvalidInput(
-            f"Condition is not a valid expression: {parse_error.message}",
-            details={"condition": condition, **_error_position(parse_error)},
-        ) from None
-
-
-def _in_english(
-    condition: str,
-    context: Mapping[str, Any],
-    llm_factory: LLMFactory | None,
-    cache: redis.Redis,
-    cache_ttl_seconds: int,
-) -> dict[str, Any]:
+    if looks_like_expression(condition):
+        try:
+            return evaluate_deterministically(condition, context)
+        except ConditionError as parse_error:
+            if malformed_expression(condition) is not None or names_a_variable(condition):
+                raise InvalidInput(
+                    f"Condition is not a valid expression: {parse_error.message}",
+                    details={"condition": condition, **_error_position(parse_error)},
+                ) from None
     if llm_factory is None:
         raise InvalidInput(
             "Condition is plain English, not an expression, and the LLM fallback is off "
