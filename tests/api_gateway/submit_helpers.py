@@ -28,12 +28,6 @@ from eyeflow_worker.core.submit_rate import bucket_key
 
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/15"
 JSON = {"content-type": "application/json"}
-# The fleet's queue lists (kombu's Redis transport: one per queue and priority step).
-QUEUE_LISTS = tuple(
-    queue + step
-    for queue in ("eyeflow.interactive", "eyeflow.batch", "eyeflow.webhooks", "eyeflow.maintenance")
-    for step in ("", "\x06\x163", "\x06\x166", "\x06\x169")
-)
 
 
 @dataclass
@@ -113,6 +107,8 @@ def forget(tenant: str, job_ids: list[str]) -> None:
         for job_id in job_ids:
             client.delete(job_key(job_id), f"{job_key(job_id)}:intents")
         claims = list(client.scan_iter(match=f"eyeflow:idempotency:{tenant}:*"))
-        client.delete(bucket_key(tenant), *claims, *QUEUE_LISTS)
+        # The fleet's queue lists (`eyeflow.interactive`, … and their priority steps).
+        queue_lists = list(client.scan_iter(match="eyeflow.*"))
+        client.delete(bucket_key(tenant), *claims, *queue_lists)
     finally:
         client.close()
