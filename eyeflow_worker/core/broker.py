@@ -37,9 +37,14 @@ _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 _NOT_FOUND = 404  # AMQP reply code of a passive declare of a queue that does not exist
 
 
+def broker_scheme(url: str) -> str:
+    """The URL's scheme, lower-cased ('' without one)."""
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
 def broker_kind(url: str) -> BrokerKind:
     """`redis`, `amqp` (RabbitMQ) or `other`, from the URL's scheme."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    scheme = broker_scheme(url)
     if scheme in _REDIS_SCHEMES:
         return "redis"
     if scheme in _AMQP_SCHEMES:

@@ -10,7 +10,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from celeryconfig import celery_config
-from eyeflow_worker.core.broker import fleet_broker_kind
+from eyeflow_worker.core.broker import broker_scheme, fleet_broker_kind
 from eyeflow_worker.core.kombu_redis import TRANSPORT_PATH
 from eyeflow_worker.core.settings import Settings
 
@@ -71,7 +71,8 @@ def create_celery_app(settings: Settings, *, include_tasks: bool = True) -> Cele
     app_class = _WholeSecondCountdowns if fleet_broker_kind(settings) == "amqp" else _FleetCelery
     celery: Celery = app_class("eyeflow", include=TASK_MODULES if include_tasks else [])
     celery.conf.update(celery_config(settings))
-    if settings.effective_broker_url.startswith("redis://"):
-        # kombu's Redis transport, keeping one client per channel (`core/kombu_redis.py`).
+    if broker_scheme(settings.effective_broker_url) == "redis":
+        # kombu's Redis transport, keeping one client per channel (`core/kombu_redis.py`); TLS,
+        # Sentinel and socket brokers keep kombu's own.
         celery.conf.broker_transport = TRANSPORT_PATH
     return celery

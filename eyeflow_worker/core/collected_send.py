@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from celery import Celery
 from kombu.messaging import Producer
@@ -24,7 +24,7 @@ from eyeflow_worker.core.broker import broker_kind
 from eyeflow_worker.core.settings import Settings
 
 Operation = Literal["lpush", "publish", "pexpire"]
-_OPERATIONS: frozenset[str] = frozenset({"lpush", "publish", "pexpire"})
+_OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
 
 
 @dataclass(frozen=True)
