@@ -17,15 +17,18 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
+from starlette.concurrency import run_in_threadpool
 
 from eyeflow_worker.core import log_context
 from eyeflow_worker.core.collected_send import CollectedSender, collects_sends
-from eyeflow_worker.core.records import Acceptance, Claim, JobStore, NewJob, job_key
+from eyeflow_worker.core.records import Acceptance, Claim, JobStore, NewJob
+from eyeflow_worker.core.records_async import AsyncRecords
 from eyeflow_worker.core.routing import Kind, job_route
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.core.submit_rate import SubmitRate
@@ -67,11 +70,13 @@ class Submitter:
         self,
         client: redis.Redis,
         jobs: JobStore,
+        records: AsyncRecords,
         celery: Celery,
         settings: Settings,
     ) -> None:
         self._redis = client
         self._jobs = jobs
+        self._records = records
         self._celery = celery
         self._settings = settings
         self._idempotency_ttl = settings.idempotency_ttl_seconds
@@ -85,7 +90,7 @@ class Submitter:
             client, settings.tenant_submit_rate_per_minute, settings.tenant_submit_burst
         )
 
-    def submit(
+    async def submit(
         self,
         *,
         tenant: str,
@@ -102,106 +107,116 @@ class Submitter:
         included): an Idempotency-Key reused with any other body is a conflict. `job_id`: the
         new job's id, when the caller needs it beforehand (`?wait` watches it before the job
         exists); a fresh one otherwise. `waited`: the caller waits for the job's end (its done
-        message carries the record). Over the tenant's rate: `SubmissionRateLimited`."""
+        message carries the record). Over the tenant's rate: `SubmissionRateLimited`.
+
+        Collected (the records' Redis is the broker), on the event loop: one script on the
+        asyncio client. Otherwise the record, the broker's send and the claim's confirmation
+        are blocking calls, made on the thread pool."""
         job_id = job_id or str(uuid.uuid4())
         # What is logged while the job is enqueued names it; the binding ends with the call.
         with log_context.bound(task_id=job_id, tenant=tenant, kind=kind, attempt=0):
-            return self._submit(
-                job_id, tenant, kind, payload, webhook_url, intents, idempotency_key,
-                fingerprint_body, waited,
-            )  # fmt: skip
+            claim_fingerprint = ""
+            if idempotency_key is not None:
+                body = fingerprint_body if fingerprint_body is not None else payload
+                claim_fingerprint = _fingerprint(kind, body)
+            deadline_at = self._deadline_at(kind, payload)
+            job = NewJob(job_id, tenant, kind, payload, webhook_url, intents, deadline_at, waited)
+            claim = self._claim(tenant, idempotency_key, claim_fingerprint, job_id)
+            if self._collector is None:
+                accept = partial(self._accept_separately, job, claim, claim_fingerprint)
+                accepted = await run_in_threadpool(accept)
+            else:
+                accepted = await self._accept_collected(self._collector, job, claim)
+            return self._settled(accepted, job, claim_fingerprint)
 
     def close(self) -> None:
         if self._collector is not None:
             self._collector.close()
 
-    def _submit(
-        self,
-        job_id: str,
-        tenant: str,
-        kind: Kind,
-        payload: dict[str, Any],
-        webhook_url: str | None,
-        intents: tuple[str, ...],
-        idempotency_key: str | None,
-        fingerprint_body: dict[str, Any] | None,
-        waited: bool,
-    ) -> Submission:
+    def _claim(
+        self, tenant: str, idempotency_key: str | None, fingerprint: str, job_id: str
+    ) -> Claim | None:
+        if idempotency_key is None:
+            return None
         collected = self._collector is not None
-        claim: Claim | None = None
-        created = False  # the script wrote the record (and took the rate token)
-        claim_fingerprint = ""
-        if idempotency_key is not None:
-            body = fingerprint_body if fingerprint_body is not None else payload
-            claim_fingerprint = _fingerprint(kind, body)
-            claim = Claim(
-                _claim_key(tenant, idempotency_key),
-                self._claim_value(claim_fingerprint, job_id, collected),
-                # Collected, the claim is written with the record and the message: ready at once,
-                # for its whole TTL. Otherwise it is pending until the message is sent, and lives
-                # briefly: if this gateway dies before enqueueing, the key must not answer "still
-                # being processed" for a day.
-                self._idempotency_ttl if collected else _PENDING_CLAIM_SECONDS,
-            )
-        deadline_at = self._deadline_at(kind, payload)
-        job = NewJob(job_id, tenant, kind, payload, webhook_url, intents, deadline_at, waited)
-        task, queue = job_route(kind, self._settings)
+        return Claim(
+            _claim_key(tenant, idempotency_key),
+            self._claim_value(fingerprint, job_id, collected),
+            # Collected, the claim is written with the record and the message: ready at once,
+            # for its whole TTL. Otherwise it is pending until the message is sent, and lives
+            # briefly: if this gateway dies before enqueueing, the key must not answer "still
+            # being processed" for a day.
+            self._idempotency_ttl if collected else _PENDING_CLAIM_SECONDS,
+        )
+
+    def _settled(self, accepted: Acceptance, job: NewJob, fingerprint: str) -> Submission:
+        """The submission the script's answer makes: over the rate (raised), an idempotent
+        repeat (the existing job, or a conflict raised), or the new job."""
+        if accepted.outcome == "rate":
+            raise SubmissionRateLimited(accepted.retry_after or 1.0)
+        if accepted.outcome == "held":
+            existing = _held_job(accepted.held_value or "{}", fingerprint)
+            log_context.bind(task_id=existing)
+            logger.info("idempotent repeat: answered with the existing job")
+            return Submission(existing, job.kind, created=False)
+        logger.info("job queued on %s", job_route(job.kind, self._settings)[1])
+        return Submission(job.job_id, job.kind, created=True)
+
+    async def _accept_collected(
+        self, collector: CollectedSender, job: NewJob, claim: Claim | None
+    ) -> Acceptance:
+        """The rate token, the claim, the record and the message in one script: all or nothing,
+        so nothing is ever undone. Its reply lost (a timeout, a dropped connection): the script
+        ran in full or not at all, so a record that exists now is the job, enqueued — and one
+        that may exist (Redis gone before it could be checked) is a job that runs: an
+        Idempotency-Key's retry finds it by its claim."""
+        task, queue = job_route(job.kind, self._settings)
         try:
-            if self._collector is not None:
-                accepted = self._accept_collected(self._collector, job, claim, task, queue)
-            else:
-                # One round trip: the rate token, the claim and the record (`core/job_accept.py`).
-                accepted = self._jobs.accept(job, rate=self._rate, claim=claim)
-            if accepted.outcome == "rate":
-                raise SubmissionRateLimited(accepted.retry_after or 1.0)
-            created = accepted.outcome == "created"
-            if accepted.outcome == "held":
-                existing = _held_job(accepted.held_value or "{}", claim_fingerprint)
-                log_context.bind(task_id=existing)
-                logger.info("idempotent repeat: answered with the existing job")
-                return Submission(existing, kind, created=False)
-            if not collected:
-                self._celery.send_task(
-                    task, args=[job_id, tenant], task_id=job_id, queue=queue, retry=False
+            if not collector.ready:
+                # The first send connects and declares the queues: blocking, once.
+                await run_in_threadpool(collector.prepare)
+            message = collector.commands(
+                task, args=[job.job_id, job.tenant], task_id=job.job_id, queue=queue
+            )
+            try:
+                return await self._records.accept(
+                    job, rate=self._rate, claim=claim, message=message
                 )
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                if not await self._records.exists(job.job_id):
+                    raise
+                logger.warning("job %s accepted (reply lost; the record is there)", job.job_id)
+                return Acceptance("created")
         except (OperationalError, redis.exceptions.RedisError) as exc:
-            # Collected, the script wrote everything or nothing, so there is nothing to undo —
-            # and a record that may exist (its reply lost, Redis gone before it could be
-            # checked) is a job that runs: an Idempotency-Key's retry finds it by its claim.
-            if not collected:
-                self._forget(job_id, claim)
-                if created:  # the broker refused it: nothing was kept, nothing is charged
-                    self._give_back(tenant)
             raise BrokerUnavailable(str(exc)) from None
-        except (SubmissionRateLimited, IdempotencyConflict):
-            raise  # nothing was written
+
+    def _accept_separately(self, job: NewJob, claim: Claim | None, fingerprint: str) -> Acceptance:
+        """Another broker (RabbitMQ): the record (with the rate token and the claim, pending)
+        in one round trip, then the message, then the claim confirmed. Blocking calls."""
+        task, queue = job_route(job.kind, self._settings)
+        created = False  # the script wrote the record (and took the rate token)
+        try:
+            accepted = self._jobs.accept(job, rate=self._rate, claim=claim)
+            created = accepted.outcome == "created"
+            if created:
+                self._celery.send_task(
+                    task, args=[job.job_id, job.tenant], task_id=job.job_id, queue=queue,
+                    retry=False,
+                )  # fmt: skip
+        except (OperationalError, redis.exceptions.RedisError) as exc:
+            self._forget(job.job_id, claim)
+            if created:  # the broker refused it: nothing was kept, nothing is charged
+                self._give_back(job.tenant)
+            raise BrokerUnavailable(str(exc)) from None
         except Exception:
             # Anything else (a value Redis cannot encode, which the body parse should have
             # refused) is a bug answered with 500 — but it must not hold the Idempotency-Key,
             # or the caller's corrected request would be told "still being processed".
-            self._forget(job_id, claim)
+            self._forget(job.job_id, claim)
             raise
-        if claim is not None and not collected:
-            self._confirm_claim(claim, claim_fingerprint, job_id)
-        logger.info("job queued on %s", queue)
-        return Submission(job_id, kind, created=True)
-
-    def _accept_collected(
-        self, collector: CollectedSender, job: NewJob, claim: Claim | None, task: str, queue: str
-    ) -> Acceptance:
-        """The rate token, the claim, the record and the message in one script. Its reply lost
-        (a timeout, a dropped connection): the script ran in full or not at all, so a record
-        that exists now is the job, enqueued."""
-        message = collector.commands(
-            task, args=[job.job_id, job.tenant], task_id=job.job_id, queue=queue
-        )
-        try:
-            return self._jobs.accept(job, rate=self._rate, claim=claim, message=message)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            if not self._redis.exists(job_key(job.job_id)):
-                raise
-            logger.warning("job %s accepted (its reply was lost; the record is there)", job.job_id)
-            return Acceptance("created")
+        if created and claim is not None:
+            self._confirm_claim(claim, fingerprint, job.job_id)
+        return accepted
 
     def _confirm_claim(self, claim: Claim, fingerprint: str, job_id: str) -> None:
         """Only now may a repeat of this request be answered with the job: it really exists."""

@@ -27,15 +27,17 @@ from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, Idempote
 from api_gateway.openapi_models import Responses, json_error
 from api_gateway.request_context import RequestLogContext
 from api_gateway.routes import cache, ops, schemas, submissions, tasks
-from api_gateway.state import build_state
+from api_gateway.state import GatewayState, build_state
 from api_gateway.waiting import done_listener
 from eyeflow_worker.core.logging_setup import configure_logging
 from eyeflow_worker.core.settings import Settings, load_settings
 
 logger = logging.getLogger("api_gateway")
 
-# Routes are sync and a `?wait` holds its thread for up to 60 s; the default 40 threads would
-# let a handful of waiting callers starve everybody else.
+# The submissions and `GET /api/tasks/{id}` (with `?wait`) run on the event loop and hold no
+# thread; the other routes are sync, and so is a submission on RabbitMQ (record, publish, claim
+# on a thread). 200 threads, not the default 40: a burst of those must not queue behind each
+# other.
 _THREADPOOL_SIZE = 200
 
 # Swagger UI and ReDoc, served from the gateway itself: /docs must work offline and must not
@@ -62,9 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(running: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = _THREADPOOL_SIZE
         _log_auth(authenticator)
-        yield
-        done_listener(running.state.gateway.redis).stop()  # `?wait`'s pub/sub thread and connection
-        running.state.gateway.submitter.close()  # its broker connection
+        gateway: GatewayState = running.state.gateway
+        await gateway.records.open()  # on this loop: the submissions' and waits' asyncio client
+        try:
+            yield
+        finally:
+            done_listener(gateway.redis).stop()  # `?wait`'s pub/sub thread and connection
+            gateway.submitter.close()  # its broker connection
+            await gateway.records.aclose()
 
     app = FastAPI(
         title="Eyeflow worker fleet gateway",

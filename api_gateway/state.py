@@ -16,8 +16,10 @@ from api_gateway.enqueue import Submitter
 from api_gateway.health import HealthProbe, build_health_probe
 from eyeflow_worker.core.broker import QueueDepths, queue_depths_reader
 from eyeflow_worker.core.celery_factory import create_celery_app
+from eyeflow_worker.core.job_accept import Acceptor
 from eyeflow_worker.core.metrics import Metrics
 from eyeflow_worker.core.records import JobStore
+from eyeflow_worker.core.records_async import AsyncRecords
 from eyeflow_worker.core.redis_client import get_redis
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.core.webhook_outbox import WebhookOutbox
@@ -31,6 +33,9 @@ class GatewayState:
     # The broker's queue depths (/metrics), on Redis or RabbitMQ alike (`core.broker`).
     broker_queues: QueueDepths
     jobs: JobStore
+    # The records on the event loop (redis.asyncio): the submissions and `?wait`'s reads. Opened
+    # and closed by the app's lifespan, on the loop that serves it.
+    records: AsyncRecords
     metrics: Metrics
     celery: Celery
     submitter: Submitter
@@ -46,6 +51,7 @@ def build_state(settings: Settings, *, configs: ConfigSource | None = None) -> G
     without CACHE_ENCRYPTION_KEY): `EyeflowError` from the config store."""
     client = get_redis(settings)
     jobs = JobStore(client, settings.task_record_ttl_seconds)
+    records = AsyncRecords(settings, Acceptor(client, settings.task_record_ttl_seconds))
     # Tasks are sent by name: the gateway never imports task or provider code.
     celery = create_celery_app(settings, include_tasks=False)
     return GatewayState(
@@ -53,9 +59,10 @@ def build_state(settings: Settings, *, configs: ConfigSource | None = None) -> G
         redis=client,
         broker_queues=queue_depths_reader(settings, partial(get_redis, settings)),
         jobs=jobs,
+        records=records,
         metrics=Metrics(client),
         celery=celery,
-        submitter=Submitter(client, jobs, celery, settings),
+        submitter=Submitter(client, jobs, records, celery, settings),
         webhooks=WebhookOutbox(celery, jobs, settings),
         configs=configs or build_config_source(settings, client),
         wait_slots=threading.BoundedSemaphore(settings.max_concurrent_waits),

@@ -3,9 +3,10 @@
 One listener per gateway process and Redis client (`done_listener`): a daemon thread on a
 connection of its own, pattern-subscribed to every job's done channel (`eyeflow:job-done:*`,
 published by the scripts that end a job), hands each message to the requests watching that job.
-A wait costs no subscription, no connection and no polling of its own: the request registers its
-watch, is woken by the job's message (a `threading.Event`), and reads the record once — or not at
-all for a job submitted with `?wait`, whose done message carries its record.
+A wait costs no subscription, no connection, no thread and no polling of its own: the request —
+a coroutine on the gateway's event loop — registers its watch, is woken by the job's message
+(an `asyncio.Event`, set through its loop), and reads the record once (`records_async`) — or not
+at all for a job submitted with `?wait`, whose done message carries its record.
 
 No message is missed: a watch taken while the listener is subscribed sees every message
 published after it; `?wait` on a submission takes its watch *before* the job exists, so it need
@@ -18,6 +19,8 @@ items publish none, only their batch's end), and ignores those nobody there wait
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -29,7 +32,8 @@ from typing import Any
 
 import redis
 
-from eyeflow_worker.core.records import RECORD_FIELDS, JobStore, done_channel
+from eyeflow_worker.core.records import RECORD_FIELDS, done_channel
+from eyeflow_worker.core.records_async import AsyncRecords
 from eyeflow_worker.core.task_view import TERMINAL
 
 logger = logging.getLogger(__name__)
@@ -44,24 +48,36 @@ _STOP_CHECK_SECONDS = 0.5
 
 class Watch:
     """One request's watch on a job: `wait` returns when the job's message came, the listener
-    reconnected (read the record again), or the timeout passed."""
+    reconnected (read the record again), or the timeout passed. The request waits on its event
+    loop; the listener's thread wakes it through that loop (`call_soon_threadsafe`), the one
+    thread hand-off a wake-up costs."""
 
-    def __init__(self, generation: int | None) -> None:
-        self._event = threading.Event()
+    def __init__(self, generation: int | None, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
         # The listener's subscription this watch started under (None: it was not subscribed).
         self.generation = generation
         # The ended job's record, when its message carried it (a job submitted with `?wait`).
         self.record: dict[str, str] | None = None
 
     def wake(self, record: dict[str, str] | None = None) -> None:
+        """From any thread."""
+        with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits on it any more
+            self._loop.call_soon_threadsafe(self._woken, record)
+
+    def _woken(self, record: dict[str, str] | None) -> None:
         if record is not None:
             self.record = record
         self._event.set()
 
-    def wait(self, timeout: float) -> bool:
-        woken = self._event.wait(timeout)
+    async def wait(self, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            return False
         self._event.clear()
-        return woken
+        return True
 
 
 class DoneListener:
@@ -79,10 +95,12 @@ class DoneListener:
 
     @contextmanager
     def watch(self, job_id: str) -> Iterator[Watch]:
-        """Watch `job_id` for the block (started on first use)."""
+        """Watch `job_id` for the block, from a coroutine: it is woken on its loop (the listener
+        is started on first use)."""
         self._ensure_running()
+        loop = asyncio.get_running_loop()
         with self._lock:
-            watch = Watch(self._generation)
+            watch = Watch(self._generation, loop)
             self._watches.setdefault(job_id, set()).add(watch)
         try:
             yield watch
@@ -192,8 +210,8 @@ def done_listener(client: redis.Redis) -> DoneListener:
     return DoneListener(client)
 
 
-def await_terminal(
-    jobs: JobStore,
+async def await_terminal(
+    records: AsyncRecords,
     listener: DoneListener,
     watch: Watch,
     job_id: str,
@@ -207,23 +225,23 @@ def await_terminal(
     deadline = time.monotonic() + timeout_seconds
     record: dict[str, str] | None = None
     if read_first or not listener.reliable(watch):
-        record = jobs.get(job_id)
+        record = await records.get(job_id)
         if record is None or record.get("status") in TERMINAL:
             return record
     while (remaining := deadline - time.monotonic()) > 0:
         reliable = listener.reliable(watch)
-        woken = watch.wait(remaining if reliable else min(remaining, _FALLBACK_POLL_SECONDS))
+        woken = await watch.wait(remaining if reliable else min(remaining, _FALLBACK_POLL_SECONDS))
         if not woken and reliable:
             break  # subscribed all along and no message: the job has not ended
-        record = watch.record if watch.record is not None else jobs.get(job_id)
+        record = watch.record if watch.record is not None else await records.get(job_id)
         if record is None or record.get("status") in TERMINAL:
             return record
     return record
 
 
-def wait_until_terminal(
+async def wait_until_terminal(
     client: redis.Redis,
-    jobs: JobStore,
+    records: AsyncRecords,
     job_id: str,
     timeout_seconds: float,
     slots: threading.BoundedSemaphore,
@@ -231,11 +249,13 @@ def wait_until_terminal(
     """The job's record once terminal, or its latest record when time ran out — or at once when
     all `slots` are taken by other waiting requests (the caller then gets a plain 202)."""
     if not slots.acquire(blocking=False):
-        return jobs.get(job_id)
+        return await records.get(job_id)
     listener = done_listener(client)
     try:
         with listener.watch(job_id) as watch:
-            record = await_terminal(jobs, listener, watch, job_id, timeout_seconds, read_first=True)
-            return record if record is not None else jobs.get(job_id)
+            record = await await_terminal(
+                records, listener, watch, job_id, timeout_seconds, read_first=True
+            )
+            return record if record is not None else await records.get(job_id)
     finally:
         slots.release()

@@ -60,7 +60,11 @@ def _inline_threadpool() -> None:
 
 async def _post_many(app: Any, path: str, jobs: int) -> float:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+    # ASGITransport runs no lifespan; ours opens its asyncio Redis client in it.
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://gw") as client,
+    ):
         for _ in range(20):
             await client.post(path, json=EVALUATE)
         started = time.perf_counter()
@@ -109,12 +113,22 @@ def worker(jobs: int, html: str | None) -> None:
     handrolled_celery.conf.task_store_eager_result = True
 
     def submitted() -> list[str]:
-        return [
-            state.submitter.submit(
-                tenant="bench", kind="evaluate", payload=dict(EVALUATE), webhook_url=None
-            ).job_id
-            for _ in range(jobs)
-        ]
+        async def submit_all() -> list[str]:
+            await state.records.open()  # as the gateway's lifespan does, on this loop
+            try:
+                return [
+                    (
+                        await state.submitter.submit(
+                            tenant="bench", kind="evaluate", payload=dict(EVALUATE),
+                            webhook_url=None,
+                        )
+                    ).job_id
+                    for _ in range(jobs)
+                ]  # fmt: skip
+            finally:
+                await state.records.aclose()
+
+        return asyncio.run(submit_all())
 
     runs: dict[str, Callable[[str], None]] = {
         "ours": lambda job_id: evaluate.apply(args=[job_id, "bench"], task_id=job_id).get(),

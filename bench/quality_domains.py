@@ -19,17 +19,29 @@ INFRA = CatalogueSpec(
         ("ON_SCHEDULE", "Cron schedule"),
     ),
     actions=(
-        A("PAGE_ONCALL", "Page the on-call engineer of a team", (
-            P("team"), P("message"), P("severity", enum=_SEV),
-            P("escalate_after_minutes", "integer", required=False))),
-        A("POST_SLACK_MESSAGE", "Post a message to a Slack channel", (
-            P("channel"), P("text"))),
+        A(
+            "PAGE_ONCALL",
+            "Page the on-call engineer of a team",
+            (
+                P("team"),
+                P("message"),
+                P("severity", enum=_SEV),
+                P("escalate_after_minutes", "integer", required=False),
+            ),
+        ),
+        A("POST_SLACK_MESSAGE", "Post a message to a Slack channel", (P("channel"), P("text"))),
         A("SEND_EMAIL", "Send an email", (P("to", "email"), P("subject"), P("body"))),
-        A("RESTART_SERVICE", "Restart a service", (
-            P("service"), P("drain_seconds", "integer", required=False))),
+        A(
+            "RESTART_SERVICE",
+            "Restart a service",
+            (P("service"), P("drain_seconds", "integer", required=False)),
+        ),
         A("SCALE_OUT", "Add replicas to a service", (P("service"), P("replicas", "integer"))),
-        A("OPEN_INCIDENT", "Open an incident", (
-            P("title"), P("severity", enum=_SEV), P("team", required=False))),
+        A(
+            "OPEN_INCIDENT",
+            "Open an incident",
+            (P("title"), P("severity", enum=_SEV), P("team", required=False)),
+        ),
     ),
     variables=(
         V("metrics.cpu_percent", "number", "CPU usage", "percent"),
@@ -61,17 +73,24 @@ ECOMMERCE = CatalogueSpec(
         ("ON_CART_UPDATED", "A shopping cart changed or went idle"),
     ),
     actions=(
-        A("HOLD_ORDER", "Put an order on hold for manual review", (
-            P("order_id"), P("reason"))),
+        A("HOLD_ORDER", "Put an order on hold for manual review", (P("order_id"), P("reason"))),
         A("REFUND_ORDER", "Refund an order", (P("order_id"), P("amount", "number"))),
-        A("NOTIFY_CUSTOMER", "Email or text the customer", (
-            P("template"), P("channel", enum=("email", "sms")))),
-        A("CREATE_PURCHASE_ORDER", "Reorder stock from the supplier", (
-            P("sku"), P("quantity", "integer"))),
-        A("POST_TO_CHANNEL", "Post a message to a team chat channel", (
-            P("channel"), P("message"))),
-        A("FLAG_FOR_FRAUD_REVIEW", "Send the order to the fraud team's queue", (
-            P("order_id"), P("priority", enum=("low", "normal", "urgent")))),
+        A(
+            "NOTIFY_CUSTOMER",
+            "Email or text the customer",
+            (P("template"), P("channel", enum=("email", "sms"))),
+        ),
+        A(
+            "CREATE_PURCHASE_ORDER",
+            "Reorder stock from the supplier",
+            (P("sku"), P("quantity", "integer")),
+        ),
+        A("POST_TO_CHANNEL", "Post a message to a team chat channel", (P("channel"), P("message"))),
+        A(
+            "FLAG_FOR_FRAUD_REVIEW",
+            "Send the order to the fraud team's queue",
+            (P("order_id"), P("priority", enum=("low", "normal", "urgent"))),
+        ),
     ),
     variables=(
         V("order.id", "string", "Order id"),
@@ -100,15 +119,20 @@ SECURITY = CatalogueSpec(
         ("ON_DATA_EXPORT", "A user exported data"),
     ),
     actions=(
-        A("LOCK_ACCOUNT", "Lock a user account", (
-            P("user_id"), P("minutes", "integer"))),
+        A("LOCK_ACCOUNT", "Lock a user account", (P("user_id"), P("minutes", "integer"))),
         A("BLOCK_IP", "Block a source IP at the firewall", (P("ip"), P("minutes", "integer"))),
         A("REQUIRE_MFA", "Force a step-up MFA challenge", (P("user_id"),)),
         A("REVOKE_TOKENS", "Revoke all sessions and tokens of a user", (P("user_id"),)),
-        A("ALERT_SECURITY_TEAM", "Alert the security operations team", (
-            P("team"), P("severity", enum=("low", "medium", "high", "critical")), P("summary"))),
-        A("OPEN_CASE", "Open an investigation case in the SIEM", (
-            P("title"), P("queue", required=False))),
+        A(
+            "ALERT_SECURITY_TEAM",
+            "Alert the security operations team",
+            (P("team"), P("severity", enum=("low", "medium", "high", "critical")), P("summary")),
+        ),
+        A(
+            "OPEN_CASE",
+            "Open an investigation case in the SIEM",
+            (P("title"), P("queue", required=False)),
+        ),
     ),
     variables=(
         V("auth.failed_logins", "integer", "Failed logins in the last 10 minutes"),
@@ -139,18 +163,31 @@ HR_FINANCE = CatalogueSpec(
         ("ON_MONTH_END", "Month-end close"),
     ),
     actions=(
-        A("REQUEST_APPROVAL", "Ask an approver to approve the request", (
-            P("approver_role", enum=("manager", "director", "cfo", "hr")),
-            P("due_in_days", "integer", required=False))),
+        A(
+            "REQUEST_APPROVAL",
+            "Ask an approver to approve the request",
+            (
+                P("approver_role", enum=("manager", "director", "cfo", "hr")),
+                P("due_in_days", "integer", required=False),
+            ),
+        ),
         A("AUTO_APPROVE", "Approve without review", (P("note", required=False),)),
         A("REJECT_REQUEST", "Reject the request with a reason", (P("reason"),)),
-        A("NOTIFY_USER", "Notify a person or team", (
-            P("recipient", desc="person, team or email"), P("message"),
-            P("channel", enum=("email", "slack", "teams")))),
-        A("SCHEDULE_PAYMENT", "Schedule an invoice payment", (
-            P("invoice_id"), P("pay_in_days", "integer"))),
-        A("CREATE_HR_TICKET", "Open a ticket for HR", (
-            P("summary"), P("team", required=False))),
+        A(
+            "NOTIFY_USER",
+            "Notify a person or team",
+            (
+                P("recipient", desc="person, team or email"),
+                P("message"),
+                P("channel", enum=("email", "slack", "teams")),
+            ),
+        ),
+        A(
+            "SCHEDULE_PAYMENT",
+            "Schedule an invoice payment",
+            (P("invoice_id"), P("pay_in_days", "integer")),
+        ),
+        A("CREATE_HR_TICKET", "Open a ticket for HR", (P("summary"), P("team", required=False))),
     ),
     variables=(
         V("expense.amount", "number", "Expense total", "EUR"),
@@ -180,14 +217,18 @@ IOT = CatalogueSpec(
     ),
     actions=(
         A("STOP_LINE", "Stop a production line", (P("line_id"), P("reason"))),
-        A("SET_SETPOINT", "Change a controller setpoint", (
-            P("device_id"), P("value", "number"))),
-        A("CREATE_WORK_ORDER", "Open a maintenance work order", (
-            P("asset_id"), P("priority", enum=("P1", "P2", "P3")), P("description"))),
-        A("NOTIFY_SHIFT_LEAD", "Notify the shift lead of a team", (
-            P("team"), P("message"))),
-        A("LOG_EVENT", "Write to the plant event log", (
-            P("message"), P("level", enum=("info", "warning", "error")))),
+        A("SET_SETPOINT", "Change a controller setpoint", (P("device_id"), P("value", "number"))),
+        A(
+            "CREATE_WORK_ORDER",
+            "Open a maintenance work order",
+            (P("asset_id"), P("priority", enum=("P1", "P2", "P3")), P("description")),
+        ),
+        A("NOTIFY_SHIFT_LEAD", "Notify the shift lead of a team", (P("team"), P("message"))),
+        A(
+            "LOG_EVENT",
+            "Write to the plant event log",
+            (P("message"), P("level", enum=("info", "warning", "error"))),
+        ),
     ),
     variables=(
         V("sensor.humidity", "number", "Relative humidity as a fraction (0-1)", "fraction"),
@@ -214,23 +255,42 @@ SUPPORT = CatalogueSpec(
     conditions=("THRESHOLD", "EQUALS", "COMPOSITE"),
     triggers=(("ON_TICKET_CREATED", ""), ("ON_TICKET_UPDATED", ""), ("ON_SLA_TICK", "")),
     actions=(
-        A("ASSIGN_TICKET", "Assign the ticket to a queue", (
-            P("queue", required=False), P("assignee", required=False))),
+        A(
+            "ASSIGN_TICKET",
+            "Assign the ticket to a queue",
+            (P("queue", required=False), P("assignee", required=False)),
+        ),
         A("SET_PRIORITY", "Change the ticket priority", (P("priority", required=False),)),
-        A("ESCALATE_TICKET", "Escalate to a higher support tier", (
-            P("tier", required=False), P("reason", required=False))),
-        A("SEND_SLACK_ALERT", "Alert a Slack channel", (
-            P("channel", required=False), P("text", required=False))),
+        A(
+            "ESCALATE_TICKET",
+            "Escalate to a higher support tier",
+            (P("tier", required=False), P("reason", required=False)),
+        ),
+        A(
+            "SEND_SLACK_ALERT",
+            "Alert a Slack channel",
+            (P("channel", required=False), P("text", required=False)),
+        ),
         A("EMAIL_CUSTOMER", "Email the customer a template", (P("template", required=False),)),
         A("ADD_TAG", "Tag the ticket", (P("tag", required=False),)),
     ),
     variables=(
         V("ticket.age_hours", "number", "Time since the ticket was opened", "hours"),
         V("ticket.first_response_minutes", "number", "Time to first agent reply", "minutes"),
-        V("ticket.priority", "string", "Ticket priority", None,
-          ("low", "normal", "high", "urgent")),
-        V("ticket.channel", "string", "Where the ticket came from", None,
-          ("email", "chat", "phone")),
+        V(
+            "ticket.priority",
+            "string",
+            "Ticket priority",
+            None,
+            ("low", "normal", "high", "urgent"),
+        ),
+        V(
+            "ticket.channel",
+            "string",
+            "Where the ticket came from",
+            None,
+            ("email", "chat", "phone"),
+        ),
         V("ticket.reopen_count", "integer", "Times the ticket was reopened"),
         V("customer.tier", "string", "Customer plan", None, ("free", "pro", "enterprise")),
         V("customer.csat", "number", "Satisfaction over the last 90 days (0-1)", "fraction"),

@@ -146,7 +146,7 @@ def test_a_broken_expression_is_reported_not_sent_to_the_llm(cache: fakeredis.Fa
 
 
 def test_english_with_an_operator_symbol_goes_to_the_llm(cache: fakeredis.FakeRedis) -> None:
-    """"is cpu > 80?" passes the gateway as English (the `?` is no character of the language):
+    """ "is cpu > 80?" passes the gateway as English (the `?` is no character of the language):
     the job asks the LLM too, instead of failing it as a broken expression."""
     llm = CountingProvider('{"result": true, "explanation": "cpu is 91, above 80"}')
     result = _run("is cpu > 80?", {"cpu": 91}, llm, cache)

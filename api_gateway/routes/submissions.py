@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any
 
@@ -67,7 +67,7 @@ def _unprocessable(field: str, message: str) -> HTTPException:
     )
 
 
-def _accept(
+async def _accept(
     state: GatewayState,
     *,
     tenant: str,
@@ -102,50 +102,59 @@ def _accept(
     )
     if wait is not None and state.wait_slots.acquire(blocking=False):
         try:
-            return _submit_and_wait(state, submit, kind, len(intents), wait)
+            return await _submit_and_wait(state, submit, kind, len(intents), wait)
         finally:
             state.wait_slots.release()
     # No wait asked, or every wait slot taken by other waiting requests: a plain 202.
-    return _answer(state, _submitted(state, submit), kind, len(intents))
+    return await _answer(state, await _submitted(state, submit), kind, len(intents))
 
 
-def _submitted(state: GatewayState, submit: Callable[..., Submission], **extra: Any) -> Submission:
+async def _submitted(
+    state: GatewayState, submit: Callable[..., Awaitable[Submission]], **extra: Any
+) -> Submission:
     try:
-        submission: Submission = submit(**extra)
+        return await submit(**extra)
     except SubmissionRateLimited as limited:
         raise too_many_submissions(state.settings, limited.retry_after) from None
-    return submission
 
 
-def _submit_and_wait(
-    state: GatewayState, submit: Callable[..., Submission], kind: Kind, total: int, wait: float
+async def _submit_and_wait(
+    state: GatewayState,
+    submit: Callable[..., Awaitable[Submission]],
+    kind: Kind,
+    total: int,
+    wait: float,
 ) -> JSONResponse:
     """Watch the job *before* it exists (its id chosen here), so the job's done message cannot
     come before the watch: the record is read once, when the message wakes the request."""
     job_id = str(uuid.uuid4())
     listener = done_listener(state.redis)
     with listener.watch(job_id) as watch:
-        submission = _submitted(state, submit, job_id=job_id, waited=True)
+        submission = await _submitted(state, submit, job_id=job_id, waited=True)
         if submission.job_id != job_id:  # an idempotent repeat: another job, maybe done
             with listener.watch(submission.job_id) as repeat:
-                record = await_terminal(
-                    state.jobs, listener, repeat, submission.job_id, wait, read_first=True
+                record = await await_terminal(
+                    state.records, listener, repeat, submission.job_id, wait, read_first=True
                 )
         else:
-            record = await_terminal(state.jobs, listener, watch, job_id, wait, read_first=False)
+            record = await await_terminal(
+                state.records, listener, watch, job_id, wait, read_first=False
+            )
     if record is not None and record.get("status") in TERMINAL:
         view = task_view(submission.job_id, record)
         headers = {"Location": status_path(submission.job_id)}
         return JSONResponse(view.to_json(), 200, headers=headers)
-    return _answer(state, submission, kind, total)
+    return await _answer(state, submission, kind, total)
 
 
-def _answer(state: GatewayState, submission: Submission, kind: Kind, total: int) -> JSONResponse:
+async def _answer(
+    state: GatewayState, submission: Submission, kind: Kind, total: int
+) -> JSONResponse:
     status_url = status_path(submission.job_id)
     headers = {"Location": status_url}
     # A new job is reported as it was accepted ("queued"), even if a worker already picked it up
     # meanwhile; a repeat under the same Idempotency-Key reports where the original job is now.
-    record = {} if submission.created else state.jobs.get(submission.job_id) or {}
+    record = {} if submission.created else await state.records.get(submission.job_id) or {}
     accepted = Accepted(
         task_id=submission.job_id,
         kind=kind,
@@ -165,7 +174,7 @@ def _answer(state: GatewayState, submission: Submission, kind: Kind, total: int)
     response_model=Accepted,
     responses=_RESPONSES,
 )
-def submit_generate(
+async def submit_generate(
     body: GenerateRequest,
     state: StateDep,
     tenant: TenantDep,
@@ -176,7 +185,7 @@ def submit_generate(
 
     Answers 202 with a task id at once; poll `status_url` or pass `webhook_url`.
     """
-    return _accept(
+    return await _accept(
         state,
         tenant=tenant,
         kind="generate",
@@ -196,7 +205,7 @@ def submit_generate(
     response_model=Accepted,
     responses=_RESPONSES,
 )
-def submit_batch(
+async def submit_batch(
     body: BatchRequest,
     state: StateDep,
     tenant: TenantDep,
@@ -218,7 +227,7 @@ def submit_batch(
     payload = body.model_dump(exclude={"webhook_url", "intents"})
     # The requested mode; `auto` is resolved by the worker, which knows the tenant's provider.
     payload["mode"] = body.mode or state.settings.batch_default_mode
-    return _accept(
+    return await _accept(
         state,
         tenant=tenant,
         kind="batch",
@@ -239,7 +248,7 @@ def submit_batch(
     response_model=Accepted,
     responses=_RESPONSES,
 )
-def submit_refine(
+async def submit_refine(
     body: RefineRequest,
     state: StateDep,
     tenant: TenantDep,
@@ -247,7 +256,7 @@ def submit_refine(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Improve existing rules from feedback; the result lists the structural `changes`."""
-    return _accept(
+    return await _accept(
         state,
         tenant=tenant,
         kind="refine",
@@ -267,7 +276,7 @@ def submit_refine(
     response_model=Accepted,
     responses=_RESPONSES,
 )
-def submit_evaluate(
+async def submit_evaluate(
     body: EvaluateRequest,
     state: StateDep,
     tenant: TenantDep,
@@ -278,7 +287,7 @@ def submit_evaluate(
 
     Expressions are evaluated deterministically; plain English goes to the tenant's LLM.
     """
-    return _accept(
+    return await _accept(
         state,
         tenant=tenant,
         kind="evaluate",

@@ -33,10 +33,17 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 def _record_or_404(state: GatewayState, task_id: str, tenant: str) -> dict[str, str]:
+    return _found(state.jobs.get_for_tenant(_task_id(task_id), tenant))
+
+
+def _task_id(task_id: str) -> str:
     # Task ids are UUIDs; anything else names no task (and must never reach other Redis keys).
     if not _TASK_ID.fullmatch(task_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Task not found")
-    record = state.jobs.get_for_tenant(task_id, tenant)
+    return task_id
+
+
+def _found(record: dict[str, str] | None) -> dict[str, str]:
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Task not found")
     return record
@@ -63,7 +70,7 @@ def _conflict(task_id: str, record: dict[str, str], detail: str) -> JSONResponse
     response_model=TypedTaskView,
     responses={**_NOT_FOUND, 202: {"model": TypedTaskView, "description": "`wait` ran out first"}},
 )
-def read_task(
+async def read_task(
     task_id: str,
     state: StateDep,
     tenant: TenantDep,
@@ -73,11 +80,13 @@ def read_task(
     ] = None,
 ) -> JSONResponse:
     """The task's status, timestamps, attempts, progress, and result or error."""
-    record = _record_or_404(state, task_id, tenant)
+    # On the event loop (`records_async`), as the submissions: polling costs no thread hop.
+    record = _found(await state.records.get_for_tenant(_task_id(task_id), tenant))
     if wait is not None and record.get("status") not in TERMINAL:
-        record = (
-            wait_until_terminal(state.redis, state.jobs, task_id, wait, state.wait_slots) or record
+        waited = await wait_until_terminal(
+            state.redis, state.records, task_id, wait, state.wait_slots
         )
+        record = waited or record
         code = status.HTTP_200_OK if record.get("status") in TERMINAL else status.HTTP_202_ACCEPTED
         return JSONResponse(task_view(task_id, record).to_json(), code)
     return JSONResponse(task_view(task_id, record).to_json())

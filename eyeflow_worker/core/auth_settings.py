@@ -35,9 +35,7 @@ def blank_is_unset(data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     return {
-        name: value
-        for name, value in data.items()
-        if not (name in _TEXT_FIELDS and _blank(value))
+        name: value for name, value in data.items() if not (name in _TEXT_FIELDS and _blank(value))
     }
 
 

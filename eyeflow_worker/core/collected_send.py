@@ -124,6 +124,16 @@ class CollectedSender:
             raise SendNotCollected("the task message was not handed to the publish batch")
         return commands
 
+    @property
+    def ready(self) -> bool:
+        """Connected, queues declared: `commands` does no I/O (it only builds the message)."""
+        return self._producer is not None
+
+    def prepare(self) -> None:
+        """Connect to the broker and declare the queues (blocking; `commands` does it first
+        otherwise)."""
+        self._ready()
+
     def _ready(self) -> tuple[_CollectingChannel, Producer]:
         with self._lock:
             if self._channel is None or self._producer is None:

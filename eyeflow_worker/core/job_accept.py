@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import redis
+import redis.asyncio
+from redis.commands.core import Script
 
 from eyeflow_worker.core import transitions
 from eyeflow_worker.core.collected_send import BrokerCommand
@@ -83,6 +85,9 @@ def record_fields(job: NewJob) -> dict[str, str]:
 
 
 class Acceptor:
+    """`transitions.ACCEPT`, called on the sync client (`accept`) or on an asyncio one
+    (`accept_async`, the gateway's event loop): the same keys, arguments and answer."""
+
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self._ttl = ttl_seconds
         self._accept = client.register_script(transitions.ACCEPT)
@@ -98,6 +103,29 @@ class Acceptor:
         """Write a new job's record in one round trip, with the tenant's submission token, the
         Idempotency-Key's claim and — given as its final broker commands (`collected_send.py`)
         — its message: all or nothing."""
+        keys, args = self._call(job, rate, claim, message)
+        return _acceptance(self._accept(keys=keys, args=args))
+
+    async def accept_async(
+        self,
+        client: redis.asyncio.Redis,
+        job: NewJob,
+        *,
+        rate: SubmitRate | None = None,
+        claim: Claim | None = None,
+        message: Sequence[BrokerCommand] = (),
+    ) -> Acceptance:
+        """`accept` on an asyncio client."""
+        keys, args = self._call(job, rate, claim, message)
+        return _acceptance(await run_script_async(client, self._accept, keys, args))
+
+    def _call(
+        self,
+        job: NewJob,
+        rate: SubmitRate | None,
+        claim: Claim | None,
+        message: Sequence[BrokerCommand],
+    ) -> tuple[list[str], list[str | int | float]]:
         key = f"eyeflow:job:{job.job_id}"
         limited = rate is not None and rate.enabled
         pairs = [part for item in record_fields(job).items() for part in item]
@@ -115,19 +143,32 @@ class Acceptor:
             *job.intents,
         ]
         # Unused keys are still named (a script declares every key it may touch).
-        answer = self._accept(
-            keys=[
-                key,
-                f"{key}:intents",
-                bucket_key(job.tenant),
-                claim.key if claim is not None else key,
-                *(command.target for command in message if command.operation != "publish"),
-            ],
-            args=args,
-        )
-        outcome = str(answer[0])
-        if outcome == "held":
-            return Acceptance("held", held_value=str(answer[1]))
-        if outcome == "rate":
-            return Acceptance("rate", retry_after=int(answer[1]) / 1000.0)
-        return Acceptance("created")
+        keys = [
+            key,
+            f"{key}:intents",
+            bucket_key(job.tenant),
+            claim.key if claim is not None else key,
+            *(command.target for command in message if command.operation != "publish"),
+        ]
+        return keys, args
+
+
+async def run_script_async(
+    client: redis.asyncio.Redis, script: Script, keys: Sequence[str], args: Sequence[Any]
+) -> Any:
+    """A script registered on a sync client, run on an asyncio one (by its SHA, loaded first
+    when that Redis does not know it — as redis-py's `Script` does)."""
+    try:
+        return await client.evalsha(script.sha, len(keys), *keys, *args)
+    except redis.exceptions.NoScriptError:
+        await client.script_load(script.script)
+        return await client.evalsha(script.sha, len(keys), *keys, *args)
+
+
+def _acceptance(answer: Any) -> Acceptance:
+    outcome = str(answer[0])
+    if outcome == "held":
+        return Acceptance("held", held_value=str(answer[1]))
+    if outcome == "rate":
+        return Acceptance("rate", retry_after=int(answer[1]) / 1000.0)
+    return Acceptance("created")

@@ -38,8 +38,7 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "eyeflow_provider_retries": ("Provider calls retried, by error code", ("code",)),
     "eyeflow_leases_reaped": (
-        "Jobs and batch items sent again because their worker died (their lease expired), "
-        "by task",
+        "Jobs and batch items sent again because their worker died (their lease expired), by task",
         ("task",),
     ),
     "eyeflow_webhook_deliveries": (

@@ -79,6 +79,24 @@ RECORD_FIELDS = (
     "mode", "mode_reason", "provider_batches", "economy_cost_usd", "economy_realtime_cost_usd",
 )  # fmt: skip
 
+
+def record_from(values: Sequence[Any]) -> dict[str, str] | None:
+    """A record as read by `HMGET key RECORD_FIELDS` (None: no such record)."""
+    record = {
+        field: str(value)
+        for field, value in zip(RECORD_FIELDS, values, strict=True)
+        if value is not None
+    }
+    return record or None
+
+
+def tenants_own(record: dict[str, str] | None, tenant: str) -> dict[str, str] | None:
+    """`record` if it is `tenant`'s; None for another tenant's (to that caller, no such job)."""
+    if record is None or record.get("tenant") != tenant:
+        return None
+    return record
+
+
 ItemStatus = Literal["queued", "succeeded", "failed", "cancelled"]
 
 
@@ -125,24 +143,12 @@ class JobStore:
 
     def get(self, job_id: str) -> dict[str, str] | None:
         """The record without its payload, or None when there is none."""
-        values = self._redis.hmget(job_key(job_id), RECORD_FIELDS)
-        record = {
-            field: str(value)
-            for field, value in zip(RECORD_FIELDS, values, strict=True)
-            if value is not None
-        }
-        return record or None
+        return record_from(self._redis.hmget(job_key(job_id), RECORD_FIELDS))
 
     def get_with_payload(self, job_id: str) -> tuple[dict[str, str], dict[str, Any]]:
         """The record and the parsed payload, in one round trip (a worker starting a job)."""
-        values = self._redis.hmget(job_key(job_id), (*RECORD_FIELDS, "payload"))
-        record = {
-            field: str(value)
-            for field, value in zip(RECORD_FIELDS, values, strict=False)
-            if value is not None
-        }
-        raw = values[-1]
-        return record, (json.loads(str(raw)) if raw else {})
+        *values, raw = self._redis.hmget(job_key(job_id), (*RECORD_FIELDS, "payload"))
+        return record_from(values) or {}, (json.loads(str(raw)) if raw else {})
 
     def payload(self, job_id: str) -> dict[str, Any]:
         raw = self._redis.hget(job_key(job_id), "payload")
@@ -151,10 +157,7 @@ class JobStore:
 
     def get_for_tenant(self, job_id: str, tenant: str) -> dict[str, str] | None:
         """The record, or None when it does not exist *or belongs to another tenant*."""
-        record = self.get(job_id)
-        if record is None or record.get("tenant") != tenant:
-            return None
-        return record
+        return tenants_own(self.get(job_id), tenant)
 
     def batch_intent(self, job_id: str, index: int) -> str | None:
         intent = self._redis.lindex(f"{job_key(job_id)}:intents", index)

@@ -4,7 +4,8 @@ Redis that fails over (the sentinels name the current master; a client asks them
 a failover).
 
 One spelling for every process: the records and caches client (`client_for`, through redis-py's
-`Sentinel.master_for`), and Celery's broker and result backend, which want kombu's own spelling
+`Sentinel.master_for`; `async_client_for` on the gateway's event loop), and Celery's broker and
+result backend, which want kombu's own spelling
 (`celery_url`: `sentinel://host1:26379;sentinel://host2:26379/<db>` plus the `master_name`
 transport option, `celery_transport_options`).
 """
@@ -16,6 +17,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+import redis.asyncio
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
 SENTINEL_SCHEME = "redis+sentinel"
@@ -71,6 +74,32 @@ def client_for(url: str, **options: Any) -> redis.Redis:
         found.service, db=found.db, password=found.password, **options
     )
     return master
+
+
+@dataclass(frozen=True)
+class AsyncClient:
+    """An asyncio client and, for a Sentinel URL, the clients that ask the sentinels: closing
+    the master's client leaves those open (redis-py's `Sentinel` has no close of its own)."""
+
+    client: redis.asyncio.Redis
+    sentinels: tuple[redis.asyncio.Redis, ...] = ()
+
+    async def aclose(self) -> None:
+        for client in (self.client, *self.sentinels):
+            await client.aclose()
+
+
+def async_client_for(url: str, **options: Any) -> AsyncClient:
+    """`client_for`'s asyncio twin (the gateway's event loop): same URLs, same options."""
+    if not is_sentinel(url):
+        return AsyncClient(redis.asyncio.Redis.from_url(url, **options))
+    found = parse_sentinel(url)
+    timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
+    sentinel = AsyncSentinel(list(found.hosts), sentinel_kwargs=timeouts, **timeouts)  # type: ignore[no-untyped-call]
+    master: redis.asyncio.Redis = sentinel.master_for(
+        found.service, db=found.db, password=found.password, **options
+    )
+    return AsyncClient(master, tuple(sentinel.sentinels))
 
 
 def celery_url(url: str) -> str:

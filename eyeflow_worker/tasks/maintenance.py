@@ -16,9 +16,7 @@ from eyeflow_worker.tasks.leasing import reap
 
 
 @app.task(name=Tasks.CONFIG_REFRESH_DUE, **TASK_OPTIONS)
-def refresh_due_configs(
-    self: RuntimeTask, horizon_seconds: float | None = None
-) -> dict[str, Any]:
+def refresh_due_configs(self: RuntimeTask, horizon_seconds: float | None = None) -> dict[str, Any]:
     """Refresh tenants whose cached configuration or context expires before the next beat, or
     within `horizon_seconds` (an operator's refresh of every tenant passes years: all are due)."""
     return self.rt.configs.refresh_due(horizon_seconds)

@@ -23,9 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 @app.task(name=Tasks.WEBHOOK_DELIVER, **TASK_OPTIONS)
-def deliver_webhook(
-    self: RuntimeTask, job_id: str, first_attempt_at: float | None = None
-) -> None:
+def deliver_webhook(self: RuntimeTask, job_id: str, first_attempt_at: float | None = None) -> None:
     rt = self.rt
     settings = rt.settings
     record = rt.jobs.get(job_id)

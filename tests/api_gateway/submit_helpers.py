@@ -8,6 +8,7 @@ database's queue lists, which no worker reads; `forget` empties them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import uuid
@@ -21,8 +22,11 @@ import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api_gateway.enqueue import Submission, Submitter
 from api_gateway.main import create_app
-from eyeflow_worker.core.records import job_key
+from eyeflow_worker.core.job_accept import Acceptor
+from eyeflow_worker.core.records import JobStore, job_key
+from eyeflow_worker.core.records_async import AsyncRecords
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.core.submit_rate import bucket_key
 
@@ -79,7 +83,7 @@ def recorded_sends(state: Any, record: Callable[[str, dict[str, Any]], None]) ->
     collected send (see the module's docstring) goes on to build its message, and is recorded
     once the record's script has pushed it. Yields the stub."""
     build = state.celery.send_task
-    accept = state.jobs.accept
+    accept = state.records.accept
     collected = threading.local()
 
     def send_task(name: str, **kwargs: Any) -> Any:
@@ -88,15 +92,15 @@ def recorded_sends(state: Any, record: Callable[[str, dict[str, Any]], None]) ->
         collected.send = (name, kwargs)
         return build(name, **kwargs)
 
-    def accept_and_record(job: Any, **options: Any) -> Any:
-        acceptance = accept(job, **options)
+    async def accept_and_record(job: Any, **options: Any) -> Any:
+        acceptance = await accept(job, **options)
         if acceptance.outcome == "created" and options.get("message"):
             record(*collected.send)
         return acceptance
 
     with (
         mock.patch.object(state.celery, "send_task", side_effect=send_task) as stub,
-        mock.patch.object(state.jobs, "accept", side_effect=accept_and_record),
+        mock.patch.object(state.records, "accept", side_effect=accept_and_record),
     ):
         yield stub
 
@@ -112,3 +116,45 @@ def forget(tenant: str, job_ids: list[str]) -> None:
         client.delete(bucket_key(tenant), *claims, *queue_lists)
     finally:
         client.close()
+
+
+class LoopSubmitter:
+    """A `Submitter` outside a gateway, on an event loop of its own (opened on it: its
+    `AsyncRecords`, as the gateway's lifespan opens them). `records`: an `AsyncRecords` subclass
+    (a fault to inject); `store`: the sync `JobStore` (the path of another broker)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        celery: Any,
+        settings: Settings,
+        *,
+        store: JobStore | None = None,
+        records: type[AsyncRecords] = AsyncRecords,
+    ) -> None:
+        self._runner = asyncio.Runner()
+        self.records = records(settings, Acceptor(client, 60))
+        self._runner.run(self.records.open())
+        store = store if store is not None else JobStore(client, 60)
+        self.submitter = Submitter(client, store, self.records, celery, settings)
+
+    def submit(self, **submission: Any) -> Submission:
+        return self._runner.run(self.submitter.submit(**submission))
+
+    def submit_all(self, submissions: list[dict[str, Any]]) -> list[Submission]:
+        """All at once, on the loop (as concurrent requests to one gateway)."""
+
+        async def every() -> list[Submission]:
+            return await asyncio.gather(*(self.submitter.submit(**s) for s in submissions))
+
+        return self._runner.run(every())
+
+    def close(self) -> None:
+        self._runner.run(self.records.aclose())
+        self._runner.close()
+
+    def __enter__(self) -> LoopSubmitter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

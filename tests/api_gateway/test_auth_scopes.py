@@ -116,9 +116,7 @@ def test_tenants_see_only_themselves() -> None:
 
 
 def test_an_open_gateway_stays_open_and_states_no_scheme() -> None:
-    with secured(
-        gateway_api_token=None, operator_api_token=None, gateway_jwt_secret=None
-    ) as gw:
+    with secured(gateway_api_token=None, operator_api_token=None, gateway_jwt_secret=None) as gw:
         for method, path in OPERATOR_ONLY:
             assert gw.request(method, path, {}).status_code in (200, 202), path
         assert gw.generate({"X-User-ID": "anyone"}).status_code == 202

@@ -5,13 +5,16 @@ Idempotency-Key of a refused request is free for the corrected one."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 
 from api_gateway.enqueue import Submitter
+from eyeflow_worker.core.job_accept import Acceptor
 from eyeflow_worker.core.records import JobStore
+from eyeflow_worker.core.records_async import AsyncRecords
 from tests.api_gateway.submit_helpers import Gateway, connect, gateway, settings
 from tests.rules.scripted import rules_doc
 
@@ -222,13 +225,14 @@ def test_an_unexpected_failure_while_enqueueing_frees_the_idempotency_key() -> N
     tenant = "t-broken-store"
     # Its message would be sent after the record (a broker other than the records' Redis).
     separate = settings(broker_url="amqp://guest:guest@127.0.0.1:5672//")
-    submitter = Submitter(client, _BrokenStore(client, 60), object(), separate)  # type: ignore[arg-type]
+    records = AsyncRecords(separate, Acceptor(client, 60))  # unused on another broker
+    submitter = Submitter(client, _BrokenStore(client, 60), records, object(), separate)  # type: ignore[arg-type]
     try:
         with pytest.raises(UnicodeEncodeError):
-            submitter.submit(
+            asyncio.run(submitter.submit(
                 tenant=tenant, kind="generate", payload={"user_intent": "x"}, webhook_url=None,
                 idempotency_key="k", fingerprint_body={"user_intent": "x"},
-            )  # fmt: skip
+            ))  # fmt: skip
         assert list(client.scan_iter(match=f"eyeflow:idempotency:{tenant}:*")) == []
     finally:
         for key in client.scan_iter(match=f"eyeflow:idempotency:{tenant}:*"):

@@ -4,6 +4,7 @@ Nothing here reaches Redis or the broker: every request is refused, or reads no 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,8 +26,9 @@ def _settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def http() -> TestClient:
-    return TestClient(create_app(_settings(max_catalogue_bytes=2048)))
+def http() -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(max_catalogue_bytes=2048))) as client:
+        yield client
 
 
 def _body(path: str, context: Any) -> dict[str, Any]:
@@ -80,8 +82,8 @@ def test_every_problem_is_reported() -> None:
 
 def test_the_bound_is_each_apps_own() -> None:
     big = {"variables": ["x" * 3000]}
-    small_app = TestClient(create_app(_settings(max_catalogue_bytes=2048)))
-    refused = small_app.post("/api/rules/generate", json=_body("/api/rules/generate", big))
+    with TestClient(create_app(_settings(max_catalogue_bytes=2048))) as small_app:
+        refused = small_app.post("/api/rules/generate", json=_body("/api/rules/generate", big))
     assert refused.status_code == 422
     assert "MAX_CATALOGUE_BYTES (2048)" in refused.text
     # Under the default bound (1 MiB) the same request body is a readable catalogue.
@@ -101,12 +103,13 @@ def test_readable_shapes_and_entries_the_reader_skips_are_accepted() -> None:
 
 
 def test_schema_route_publishes_the_model_behind_the_token() -> None:
-    http = TestClient(create_app(_settings(gateway_api_token=SecretStr(TOKEN))))
-    assert http.get("/schemas/aggregated-context").status_code == 401
-    answer = http.get("/schemas/aggregated-context", headers={"Authorization": f"Bearer {TOKEN}"})
-    assert answer.status_code == 200
-    assert answer.json() == aggregated_context_schema()
-    spec = http.get("/openapi.json").json()
+    with TestClient(create_app(_settings(gateway_api_token=SecretStr(TOKEN)))) as http:
+        assert http.get("/schemas/aggregated-context").status_code == 401
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        answer = http.get("/schemas/aggregated-context", headers=bearer)
+        assert answer.status_code == 200
+        assert answer.json() == aggregated_context_schema()
+        spec = http.get("/openapi.json").json()
     assert "/schemas/aggregated-context" in spec["paths"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,9 @@ import redis
 from kombu.exceptions import OperationalError
 
 from api_gateway.enqueue import BrokerUnavailable, IdempotencyConflict, Submission, Submitter
+from eyeflow_worker.core.job_accept import Acceptor
 from eyeflow_worker.core.records import JobStore
+from eyeflow_worker.core.records_async import AsyncRecords
 from eyeflow_worker.core.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -52,16 +55,24 @@ def client() -> Iterator[redis.Redis]:
     connection.close()
 
 
-def _submitter(client: redis.Redis, broker: SlowBroker) -> Submitter:
-    settings = _settings(idempotency_ttl_seconds=3600)
-    return Submitter(client, JobStore(client, 60), broker, settings)  # type: ignore[arg-type]
+def _submitter(
+    client: redis.Redis, broker: SlowBroker, store: JobStore | None = None, **values: Any
+) -> Submitter:
+    """On another broker the submission's Redis calls are the sync store's (made on a thread),
+    so the asyncio records are never opened."""
+    settings = _settings(**({"idempotency_ttl_seconds": 3600} | values))
+    records = AsyncRecords(settings, Acceptor(client, 60))
+    store = store if store is not None else JobStore(client, 60)
+    return Submitter(client, store, records, broker, settings)  # type: ignore[arg-type]
 
 
-def _submit(submitter: Submitter) -> Submission:
-    return submitter.submit(
+def _submit(submitter: Submitter, **submission: Any) -> Submission:
+    """One submission, on an event loop of its own (this thread's)."""
+    asked = dict(
         tenant="t", kind="generate", payload={"user_intent": "x"}, webhook_url=None,
         idempotency_key="k", fingerprint_body={"user_intent": "x"},
     )  # fmt: skip
+    return asyncio.run(submitter.submit(**(asked | submission)))
 
 
 def test_a_repeat_during_the_first_enqueue_is_told_to_retry(client: redis.Redis) -> None:
@@ -132,8 +143,7 @@ def test_a_repeat_whose_reply_is_lost_leaves_the_first_requests_claim(
     claims = list(client.scan_iter(match="eyeflow:idempotency:t:*"))
     held = {key: client.get(key) for key in claims}
 
-    settings = _settings(idempotency_ttl_seconds=3600)
-    losing = Submitter(client, LostReplyStore(client, 60), broker, settings)  # type: ignore[arg-type]
+    losing = _submitter(client, broker, LostReplyStore(client, 60))
     with pytest.raises(BrokerUnavailable):
         _submit(losing)
 
@@ -149,14 +159,11 @@ def test_a_submission_the_broker_refuses_gives_its_rate_token_back(client: redis
     broker = SlowBroker()
     broker.release.set()
     broker.fail = True
-    settings = _settings(tenant_submit_rate_per_minute=60, tenant_submit_burst=2)
-    submitter = Submitter(client, JobStore(client, 60), broker, settings)  # type: ignore[arg-type]
+    submitter = _submitter(client, broker, tenant_submit_rate_per_minute=60, tenant_submit_burst=2)
     for _ in range(5):  # more refusals than the burst
         with pytest.raises(BrokerUnavailable):
             _submit(submitter)
     broker.fail = False
     for _ in range(2):  # the whole burst is still there
-        submitter.submit(
-            tenant="t", kind="generate", payload={"user_intent": "x"}, webhook_url=None
-        )
+        _submit(submitter, idempotency_key=None)
     assert len(broker.sent) == 2

@@ -260,6 +260,6 @@ def test_a_lone_surrogate_in_the_context_fails_only_its_own_match() -> None:
     assert evaluate_condition('$s MATCHES "x" OR $b == 1', context).result is True
     # The one test is false (an error), so its negation is true, as for a missing variable.
     assert evaluate_condition('NOT ($s MATCHES "x")', context).result is True
-    evaluation = evaluate_condition('$s MATCHES $p', {"s": "\ud800", "p": "x"})
+    evaluation = evaluate_condition("$s MATCHES $p", {"s": "\ud800", "p": "x"})
     assert evaluation.result is False
     assert "surrogate" in evaluation.explanation

@@ -9,7 +9,6 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kombu.utils.functional
@@ -17,13 +16,15 @@ import pytest
 import redis
 from celery import Celery
 
-from api_gateway.enqueue import BrokerUnavailable, SubmissionRateLimited, Submitter
+from api_gateway.enqueue import BrokerUnavailable, SubmissionRateLimited
 from eyeflow_worker.core.celery_factory import create_celery_app
 from eyeflow_worker.core.collected_send import BrokerCommand, CollectedSender, collects_sends
 from eyeflow_worker.core.records import JobStore, NewJob, job_key
+from eyeflow_worker.core.records_async import AsyncRecords
 from eyeflow_worker.core.redis_client import get_redis
 from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.core.submit_rate import bucket_key
+from tests.api_gateway.submit_helpers import LoopSubmitter
 
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/15"
 QUEUE = "collected-send-test.queue"  # a queue no worker reads
@@ -97,23 +98,24 @@ def test_a_submission_enqueues_its_message_with_its_record_or_not_at_all(
     client: redis.Redis, celery: Celery
 ) -> None:
     settings = _settings(tenant_submit_rate_per_minute=60, tenant_submit_burst=1)
-    submitter = Submitter(client, JobStore(client, 60), celery, settings)
     tenant = f"t-collected-{uuid.uuid4().hex[:8]}"
     evaluate = {"condition": "1", "context": {}}
-    first = submitter.submit(
-        tenant=tenant, kind="evaluate", payload=evaluate, webhook_url=None,
-        job_id=f"collected-{uuid.uuid4()}",
-    )  # fmt: skip
-    (message,) = _messages(client, "eyeflow.interactive")
-    assert message["headers"]["id"] == first.job_id
-    assert message["headers"]["task"] == "eyeflow.evaluate"
-    assert client.hget(job_key(first.job_id), "status") == "queued"
-    # Over the rate: neither a record nor a message.
-    refused_id = f"collected-{uuid.uuid4()}"
-    with pytest.raises(SubmissionRateLimited):
-        submitter.submit(
-            tenant=tenant, kind="evaluate", payload=evaluate, webhook_url=None, job_id=refused_id
-        )
+    with LoopSubmitter(client, celery, settings) as submitter:
+        first = submitter.submit(
+            tenant=tenant, kind="evaluate", payload=evaluate, webhook_url=None,
+            job_id=f"collected-{uuid.uuid4()}",
+        )  # fmt: skip
+        (message,) = _messages(client, "eyeflow.interactive")
+        assert message["headers"]["id"] == first.job_id
+        assert message["headers"]["task"] == "eyeflow.evaluate"
+        assert client.hget(job_key(first.job_id), "status") == "queued"
+        # Over the rate: neither a record nor a message.
+        refused_id = f"collected-{uuid.uuid4()}"
+        with pytest.raises(SubmissionRateLimited):
+            submitter.submit(
+                tenant=tenant, kind="evaluate", payload=evaluate, webhook_url=None,
+                job_id=refused_id,
+            )  # fmt: skip
     assert not client.exists(job_key(refused_id))
     assert len(_messages(client, "eyeflow.interactive")) == 1
 
@@ -145,30 +147,27 @@ def test_redis_down_is_a_503_without_kombus_reconnect_back_off(
     settings = Settings(_env_file=None, redis_url=f"redis://127.0.0.1:{port}/0")
     celery = create_celery_app(settings, include_tasks=False)
     down = get_redis(settings)  # as the gateway's
-    submitter = Submitter(down, JobStore(down, 60), celery, settings)
-    for _ in range(2):
-        with pytest.raises(BrokerUnavailable):
-            submitter.submit(tenant="t", kind="evaluate", payload={}, webhook_url=None)
+    with LoopSubmitter(down, celery, settings) as submitter:
+        for _ in range(2):
+            with pytest.raises(BrokerUnavailable):
+                submitter.submit(tenant="t", kind="evaluate", payload={}, webhook_url=None)
     assert slept == []
     celery.close()
 
 
-class _LostReply(JobStore):
-    """Runs the accept script, then loses its reply (a socket timeout after Redis answered);
-    `exists_fails`: Redis then answers nothing at all."""
+class _LostReply(AsyncRecords):
+    """Runs the accept script, then loses its reply (a socket timeout after Redis answered)."""
 
-    def __init__(self, client: redis.Redis, *, exists_fails: bool = False) -> None:
-        super().__init__(client, 60)
-        self._exists_fails = exists_fails
-
-    def accept(self, *args: Any, **kwargs: Any) -> Any:
-        super().accept(*args, **kwargs)
-        if self._exists_fails:
-            self._lose_redis()
+    async def accept(self, *args: Any, **kwargs: Any) -> Any:
+        await super().accept(*args, **kwargs)
         raise redis.exceptions.TimeoutError("reply lost")
 
-    def _lose_redis(self) -> None:
-        raise redis.exceptions.ConnectionError("Redis gone") from None
+
+class _LostRedis(_LostReply):
+    """… and Redis then answers nothing at all."""
+
+    async def exists(self, job_id: str) -> bool:
+        raise redis.exceptions.ConnectionError("Redis gone")
 
 
 def test_a_lost_reply_is_answered_by_the_record_and_its_claim(
@@ -181,12 +180,13 @@ def test_a_lost_reply_is_answered_by_the_record_and_its_claim(
     evaluate = {"condition": "1", "context": {}}
     submit = dict(tenant=tenant, kind="evaluate", payload=evaluate, webhook_url=None,
                   idempotency_key="k", fingerprint_body=evaluate)  # fmt: skip
-    losing = Submitter(client, _LostReply(client), celery, _settings())
-    first = losing.submit(**submit, job_id=f"collected-{uuid.uuid4()}")  # type: ignore[arg-type]
+    with LoopSubmitter(client, celery, _settings(), records=_LostReply) as losing:
+        first = losing.submit(**submit, job_id=f"collected-{uuid.uuid4()}")
     assert first.created
     (message,) = _messages(client, "eyeflow.interactive")
     assert message["headers"]["id"] == first.job_id
-    repeat = Submitter(client, JobStore(client, 60), celery, _settings()).submit(**submit)  # type: ignore[arg-type]
+    with LoopSubmitter(client, celery, _settings()) as submitter:
+        repeat = submitter.submit(**submit)
     assert (repeat.job_id, repeat.created) == (first.job_id, False)
     assert len(_messages(client, "eyeflow.interactive")) == 1
     for key in client.scan_iter(match=f"eyeflow:idempotency:{tenant}:*"):
@@ -199,18 +199,13 @@ def test_a_lost_reply_redis_cannot_confirm_is_a_503_that_undoes_nothing(
     """Redis answers nothing about a script that ran: 503 — and the job, which exists with its
     message, is left to run (deleting its record would strand the message)."""
     job_id = f"collected-{uuid.uuid4()}"
-    store = _LostReply(client, exists_fails=True)
-    submitter = Submitter(client, store, celery, _settings())
-    real_exists = client.exists
-    client.exists = lambda *keys: store._lose_redis()  # type: ignore[method-assign, assignment]
-    try:
-        with pytest.raises(BrokerUnavailable):
-            submitter.submit(
-                tenant="t-collected-x", kind="evaluate", payload={}, webhook_url=None,
-                job_id=job_id,
-            )  # fmt: skip
-    finally:
-        client.exists = real_exists  # type: ignore[method-assign]
+    with (
+        LoopSubmitter(client, celery, _settings(), records=_LostRedis) as submitter,
+        pytest.raises(BrokerUnavailable),
+    ):
+        submitter.submit(
+            tenant="t-collected-x", kind="evaluate", payload={}, webhook_url=None, job_id=job_id
+        )
     assert client.hget(job_key(job_id), "status") == "queued"
     assert len(_messages(client, "eyeflow.interactive")) == 1
 
@@ -218,13 +213,13 @@ def test_a_lost_reply_redis_cannot_confirm_is_a_503_that_undoes_nothing(
 def test_a_burst_of_first_submissions_all_enqueue(client: redis.Redis, celery: Celery) -> None:
     """40 at once on a gateway that has sent nothing yet: the queues are declared once, before
     any send, not by each of them on the broker channel's 10 connections."""
-    submitter = Submitter(client, JobStore(client, 60), celery, _settings())
     ids = [f"collected-{uuid.uuid4()}" for _ in range(40)]
-    with ThreadPoolExecutor(40) as pool:
-        done = list(pool.map(lambda job_id: submitter.submit(
-            tenant="t-collected-burst", kind="evaluate", payload={}, webhook_url=None,
-            job_id=job_id,
-        ), ids))  # fmt: skip
+    burst = [
+        dict(tenant="t-collected-burst", kind="evaluate", payload={}, webhook_url=None, job_id=i)
+        for i in ids
+    ]
+    with LoopSubmitter(client, celery, _settings()) as submitter:
+        done = submitter.submit_all(burst)
     assert all(s.created for s in done)
     queued = {m["headers"]["id"] for m in _messages(client, "eyeflow.interactive")}
     assert queued == set(ids)

@@ -71,14 +71,18 @@ def test_a_lease_is_renewed_for_as_long_as_it_is_held(client: redis.Redis, key: 
 
 def test_a_killed_holder_frees_the_lease_within_one_ttl(client: redis.Redis, key: str) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import sys, time, redis\n"
-            "from eyeflow_worker.core.lease import RedisLease\n"
-            f"lease = RedisLease(redis.Redis.from_url({REDIS_URL!r}), {key!r}, 1.0)\n"
-            "assert lease.acquire()\n"
-            "print('held', flush=True)\n"
-            "time.sleep(60)\n"
-        )],
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time, redis\n"
+                "from eyeflow_worker.core.lease import RedisLease\n"
+                f"lease = RedisLease(redis.Redis.from_url({REDIS_URL!r}), {key!r}, 1.0)\n"
+                "assert lease.acquire()\n"
+                "print('held', flush=True)\n"
+                "time.sleep(60)\n"
+            ),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

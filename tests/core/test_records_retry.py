@@ -5,6 +5,7 @@ Redis so a redelivered message of an earlier run is shown to do nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import uuid
@@ -16,6 +17,7 @@ import redis
 
 from eyeflow_worker.celery_app import app
 from eyeflow_worker.core.records import WEBHOOK_OUTBOX, JobStore, NewJob, NotRetryable, job_key
+from eyeflow_worker.core.settings import Settings
 from eyeflow_worker.runtime import Runtime, install_runtime
 from eyeflow_worker.tasks import batch
 from tests.fleet.worker_process import fleet_environment
@@ -355,18 +357,34 @@ def test_an_undone_retry_wakes_a_wait_on_the_batch(store: JobStore, db10: redis.
     """Ended again by the undo: the done channel says so, or a `?wait` that arrived between the
     retry and its undo would sleep out its whole wait on a batch that had ended."""
     from api_gateway.waiting import DoneListener, await_terminal
+    from eyeflow_worker.core.job_accept import Acceptor
+    from eyeflow_worker.core.records_async import AsyncRecords
 
     job_id = _finished_batch(store, webhook=False)
     listener = DoneListener(db10)
-    try:
+    url = db10.connection_pool.connection_kwargs
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, redis_url=f"redis://{url['host']}:{url['port']}/{url['db']}"
+    )
+
+    async def wait_through_the_undo() -> dict[str, str] | None:
         with listener.watch("warm-up") as first:
-            assert first.wait(5)  # subscribed
+            assert await first.wait(5)  # subscribed
         store.retry_failed(job_id)
-        with listener.watch(job_id) as watch:
-            undo = threading.Timer(0.2, lambda: store.undo_retry(job_id, 1))
-            undo.start()
-            record = await_terminal(store, listener, watch, job_id, 5, read_first=True)
-            undo.join()
+        records = AsyncRecords(settings, Acceptor(db10, 60))
+        await records.open()
+        try:
+            with listener.watch(job_id) as watch:
+                undo = threading.Timer(0.2, lambda: store.undo_retry(job_id, 1))
+                undo.start()
+                record = await await_terminal(records, listener, watch, job_id, 5, read_first=True)
+                undo.join()
+        finally:
+            await records.aclose()
+        return record
+
+    try:
+        record = asyncio.run(wait_through_the_undo())
         assert record is not None
         assert record["status"] in ("succeeded", "failed")
     finally:

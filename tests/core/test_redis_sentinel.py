@@ -95,9 +95,7 @@ class SentinelSetup:
             sentinel.execute_command("SENTINEL", "MONITOR", "svc", "127.0.0.1", self.spare, 1)
 
     def _spawn(self, args: list[str]) -> None:
-        self.processes.append(
-            subprocess.Popen(args, cwd=self.directory, stdout=subprocess.DEVNULL)
-        )
+        self.processes.append(subprocess.Popen(args, cwd=self.directory, stdout=subprocess.DEVNULL))
 
     def stop(self) -> None:
         for process in self.processes:

@@ -70,30 +70,31 @@ def test_submissions_answer_503_quickly_when_the_broker_dies(
 ) -> None:
     process, port = own_redis
     settings = fleet_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
-    gateway = TestClient(create_app(settings))
-    assert gateway.post("/api/rules/generate", json=GENERATE).status_code == 202
+    with TestClient(create_app(settings)) as gateway:
+        assert gateway.post("/api/rules/generate", json=GENERATE).status_code == 202
 
-    process.kill()
-    process.wait()
+        process.kill()
+        process.wait()
 
-    started = time.monotonic()
-    response = gateway.post("/api/rules/generate", json=GENERATE)
-    elapsed = time.monotonic() - started
-    assert response.status_code == 503
-    assert "unreachable" in response.json()["detail"]
-    assert response.headers["retry-after"]
-    assert elapsed < 10, f"took {elapsed:.1f}s"
+        started = time.monotonic()
+        response = gateway.post("/api/rules/generate", json=GENERATE)
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503
+        assert "unreachable" in response.json()["detail"]
+        assert response.headers["retry-after"]
+        assert elapsed < 10, f"took {elapsed:.1f}s"
 
-    health = gateway.get("/health")
-    assert health.status_code == 503
-    assert health.json()["status"] == "unhealthy"
-    assert health.json()["broker"]["reachable"] is False
-    assert gateway.get("/api/tasks/00000000-0000-4000-8000-000000000000").status_code == 503
+        health = gateway.get("/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "unhealthy"
+        assert health.json()["broker"]["reachable"] is False
+        assert gateway.get("/api/tasks/00000000-0000-4000-8000-000000000000").status_code == 503
 
 
 def test_a_broker_that_never_existed_is_also_503(fleet_settings: Settings) -> None:
     settings = fleet_settings.model_copy(
         update={"redis_url": f"redis://127.0.0.1:{_free_port()}/0"}
     )
-    response = TestClient(create_app(settings)).post("/api/rules/generate", json=GENERATE)
+    with TestClient(create_app(settings)) as gateway:
+        response = gateway.post("/api/rules/generate", json=GENERATE)
     assert response.status_code == 503

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -13,9 +15,10 @@ GENERATE = {"user_intent": "Alert the team when database memory exceeds 85%"}
 
 
 @pytest.fixture
-def secured(fleet_settings: Settings, fleet_redis: object) -> TestClient:
+def secured(fleet_settings: Settings, fleet_redis: object) -> Iterator[TestClient]:
     settings = fleet_settings.model_copy(update={"gateway_api_token": SecretStr("t0ken-for-tests")})
-    return TestClient(create_app(settings))
+    with TestClient(create_app(settings)) as client:
+        yield client
 
 
 def test_token_is_required_on_api_routes_when_configured(secured: TestClient) -> None:
@@ -273,9 +276,8 @@ def test_waits_beyond_the_cap_answer_at_once(fleet_settings: Settings, fleet_red
     capped = fleet_settings.model_copy(
         update={"max_concurrent_waits": 0, "queue_interactive": "eyeflow.test.parked"}
     )
-    gateway = TestClient(create_app(capped))
-
-    response = gateway.post("/api/rules/generate", params={"wait": 60}, json=GENERATE)
+    with TestClient(create_app(capped)) as gateway:
+        response = gateway.post("/api/rules/generate", params={"wait": 60}, json=GENERATE)
 
     assert response.status_code == 202  # it did not hold the request for 60 s
     assert response.json()["status"] == "queued"

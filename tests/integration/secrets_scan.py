@@ -50,7 +50,6 @@ def redis_values(client: redis.Redis) -> dict[str, list[str]]:
     return found
 
 
-
 def assert_no_secret_leaked(
     secrets: Iterable[str], client: redis.Redis, responses: list[str], log_paths: list[Path]
 ) -> None:

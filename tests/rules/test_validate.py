@@ -161,7 +161,9 @@ def test_a_field_of_a_declared_root_written_without_dollar_is_caught() -> None:
     assert any("did you mean $metrics.cpu" in error for error in result.errors), result.errors
 
 
-def test_faithfulness_runs_after_the_catalogue_checks_only_with_an_intent(sample: Catalogue) -> None:
+def test_faithfulness_runs_after_the_catalogue_checks_only_with_an_intent(
+    sample: Catalogue,
+) -> None:
     doc = with_condition("$metrics.db_memory_percent < 85 AND $metrics.nope > 1")
     intent = "Alert the team when database memory exceeds 85%"
     without = validate_rules(doc, sample).errors

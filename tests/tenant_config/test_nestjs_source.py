@@ -106,9 +106,7 @@ def test_a_crashed_lock_holder_blocks_only_until_its_lock_lapses(
     assert not redis_db.exists(lock_key("alice", "config"))
 
 
-def test_tenants_never_see_each_others_configuration(
-    fake: FakeNestJS, store: NestJSSource
-) -> None:
+def test_tenants_never_see_each_others_configuration(fake: FakeNestJS, store: NestJSSource) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.add_config("bob", **openai_config())
     alice, bob = store.llm_config("alice"), store.llm_config("bob")
@@ -211,9 +209,7 @@ def test_provider_switch_takes_effect_after_refresh(
         assert config.api_key.get_secret_value() == "sk-new"
 
 
-def test_404_after_deletion_drops_the_cached_config(
-    fake: FakeNestJS, store: NestJSSource
-) -> None:
+def test_404_after_deletion_drops_the_cached_config(fake: FakeNestJS, store: NestJSSource) -> None:
     fake.add_config("alice", **anthropic_config())
     fake.contexts["alice"] = SAMPLE_CONTEXT
     store.llm_config("alice")
