@@ -38,6 +38,7 @@ from batch_fake_ollama import fake_ollama
 from batch_workload import make_intents
 from fake_process import fake_in_child
 from operator_fleet import REDIS_URL, bench_env, percentile, running_fleet, wait_terminal
+from proc_stats import cpu_seconds
 from processes import ROOT, free_port, spawn, stop, wait_until
 from raw_http import Connection, post_loop, request_bytes
 from redis_commands import idle_tally, per_job
@@ -167,6 +168,13 @@ def run_phases(args: argparse.Namespace, skip: set[str], fleet, hand_port: int, 
         round_trips(args.jobs, paths)
     if "throughput" not in skip:
         submissions(args, our_port, hand_port)
+    if "cpu" not in skip:
+        processes = {
+            "ours": {"gateway": fleet.processes[0].pid, "worker": fleet.processes[1].pid},
+            "hand-rolled": {"route": extra[1].pid, "worker": extra[0].pid},
+            "bare celery": {"worker": extra[0].pid},
+        }
+        cpu_per_job(args.jobs, paths, processes)
     if "commands" not in skip:
         commands(args.monitor_jobs, paths)
     if "batch" not in skip:
@@ -196,6 +204,46 @@ def round_trips(jobs: int, paths: dict[str, Callable[[], None]]) -> None:
         f"p50 ours / hand-rolled: {medians['ours'] / medians['hand-rolled']:.2f}x   "
         f"ours / bare celery: {medians['ours'] / medians['bare celery']:.2f}x"
     )
+
+
+def cpu_per_job(
+    jobs: int, paths: dict[str, Callable[[], None]], processes: dict[str, dict[str, int]]
+) -> None:
+    """CPU time each process spends per round trip (on 2 cores, CPU is latency: the gateway,
+    the worker, Redis and this client take turns), from /proc, `jobs` sequential per path."""
+    redis_pid = int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])
+    every = {
+        f"{name} {role}": pid for name, roles in processes.items() for role, pid in roles.items()
+    }
+    every["redis"] = redis_pid
+    idle_seconds = 3.0
+    before = {label: cpu_seconds(pid) for label, pid in every.items()}
+    time.sleep(idle_seconds)
+    idle = {
+        label: (cpu_seconds(pid) - before[label]) / idle_seconds for label, pid in every.items()
+    }
+    print(f"\nCPU while idle (% of a core, {idle_seconds:g} s): " + ", ".join(
+        f"{label} {share * 100:.1f}" for label, share in idle.items()
+    ))  # fmt: skip
+    print(f"CPU per round trip (ms, idle share subtracted), {jobs} sequential jobs per path")
+    for name, run in paths.items():
+        pids = {**processes[name], "redis": redis_pid}
+        before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        client_before, started = time.process_time(), time.perf_counter()
+        for _ in range(jobs):
+            run()
+        elapsed = time.perf_counter() - started
+        spent = {
+            role: (cpu_seconds(pid) - before[role] - elapsed * idle[_label(name, role)]) / jobs
+            for role, pid in pids.items()
+        }
+        spent["client"] = (time.process_time() - client_before) / jobs
+        parts = "  ".join(f"{role} {ms * 1000:5.2f}" for role, ms in spent.items())
+        print(f"{name:<14} total {sum(spent.values()) * 1000:5.2f}   {parts}")
+
+
+def _label(path: str, role: str) -> str:
+    return "redis" if role == "redis" else f"{path} {role}"
 
 
 def submissions(args: argparse.Namespace, our_port: int, hand_port: int) -> None:

@@ -141,14 +141,19 @@ def worker(jobs: int, html: str | None) -> None:
         ids = submitted() if name == "ours" else [str(uuid.uuid4()) for _ in range(jobs)]
         for job_id in ids[:20]:
             run(job_id)
+        half = 20 + (jobs - 20) // 2
+        started = time.perf_counter()
+        for job_id in ids[20:half]:
+            run(job_id)
+        plain = (time.perf_counter() - started) / (half - 20)
         profiler = Profiler(interval=0.0002)
         profiler.start()
         started = time.perf_counter()
-        for job_id in ids[20:]:
+        for job_id in ids[half:]:
             run(job_id)
-        elapsed = (time.perf_counter() - started) / (jobs - 20)
+        profiled = (time.perf_counter() - started) / (jobs - half)
         profiler.stop()
-        print(f"{name:<12} {elapsed * 1000:6.3f}")
+        print(f"{name:<12} {plain * 1000:6.3f} unprofiled, {profiled * 1000:6.3f} profiled")
         _report(profiler, f"worker-{name}", html)
 
 
