@@ -69,9 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            done_listener(gateway.redis).stop()  # `?wait`'s pub/sub thread and connection
-            gateway.submitter.close()  # its broker connection
-            await gateway.records.aclose()
+            try:
+                done_listener(gateway.redis).stop()  # `?wait`'s pub/sub thread and connection
+            finally:
+                try:
+                    gateway.submitter.close()  # its broker connection
+                finally:
+                    await gateway.records.aclose()
 
     app = FastAPI(
         title="Eyeflow worker fleet gateway",

@@ -74,10 +74,14 @@ end
 # returned as it is (nothing else happens: a repeat takes no token); a tenant over its rate gets
 # the milliseconds until a token is there, and nothing is written; else the token is taken, the
 # claim (pending) set, the record and the intents list written and the message enqueued (its
-# task-sent event published) — all or nothing. Returns {'held', value}, {'rate', ms} or {'ok'}.
+# task-sent event published) — all or nothing; run again for a record that exists, it does
+# nothing. Returns {'held', value}, {'rate', ms} or {'ok'}.
 ACCEPT = (
     TAKE_FUNCTION
     + """
+-- The record already there: this very submission's script ran and its reply was lost, and
+-- the client sent it again. It is accepted once: nothing more is written, pushed or taken.
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'ok'} end
 local n = tonumber(ARGV[6])
 local commands = 8 + n
 local first = commands + tonumber(ARGV[7])

@@ -45,7 +45,9 @@ def test_over_the_rate_is_a_429_with_retry_after_across_gateways() -> None:
 
 
 def test_calls_without_the_token_take_nothing_from_the_tenant() -> None:
-    with gateway(gateway_api_token=SecretStr("t0ken"), tenant_submit_burst=1) as gw:
+    with gateway(
+        gateway_api_token=SecretStr("t0ken"), tenant_submit_rate_per_minute=2, tenant_submit_burst=1
+    ) as gw:
         for _ in range(3):
             assert gw.post("/api/rules/generate", GENERATE).status_code == 401
         bearer = {"Authorization": "Bearer t0ken"}

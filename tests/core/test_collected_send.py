@@ -23,7 +23,7 @@ from eyeflow_worker.core.records import JobStore, NewJob, job_key
 from eyeflow_worker.core.records_async import AsyncRecords
 from eyeflow_worker.core.redis_client import get_redis
 from eyeflow_worker.core.settings import Settings
-from eyeflow_worker.core.submit_rate import bucket_key
+from eyeflow_worker.core.submit_rate import SubmitRate, bucket_key
 from tests.api_gateway.submit_helpers import LoopSubmitter
 
 REDIS_URL = os.environ.get("EYEFLOW_TEST_REDIS", "redis://127.0.0.1:6379") + "/15"
@@ -132,6 +132,25 @@ def test_a_script_that_fails_writes_nothing(client: redis.Redis) -> None:
         store.accept(job, message=(valid, bogus))
     assert not client.exists(job_key(job.job_id), bucket_key(tenant))
     assert client.llen(QUEUE) == 0
+
+
+def test_the_script_sent_again_for_its_record_does_nothing(
+    client: redis.Redis, celery: Celery
+) -> None:
+    """A client that resends the script after losing its reply (redis-py's retry): the record is
+    there, so the second run pushes no second message and takes no second token."""
+    store = JobStore(client, 60)
+    tenant = f"t-collected-{uuid.uuid4().hex[:8]}"
+    job = NewJob(f"collected-{uuid.uuid4()}", tenant, "evaluate", {"condition": "1"})
+    message = CollectedSender(celery).commands(
+        "eyeflow.evaluate", args=[job.job_id, tenant], task_id=job.job_id, queue=QUEUE
+    )
+    rate = SubmitRate(client, 60, 5)
+    assert store.accept(job, rate=rate, message=message).outcome == "created"
+    tokens = client.hget(bucket_key(tenant), "tokens")
+    assert store.accept(job, rate=rate, message=message).outcome == "created"
+    assert client.llen(QUEUE) == 1
+    assert client.hget(bucket_key(tenant), "tokens") == tokens
 
 
 def test_redis_down_is_a_503_without_kombus_reconnect_back_off(
