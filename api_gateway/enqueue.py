@@ -122,12 +122,15 @@ class Submitter:
             deadline_at = self._deadline_at(kind, payload)
             job = NewJob(job_id, tenant, kind, payload, webhook_url, intents, deadline_at, waited)
             claim = self._claim(tenant, idempotency_key, claim_fingerprint, job_id)
+            task, queue = job_route(kind, self._settings)
             if self._collector is None:
-                accept = partial(self._accept_separately, job, claim, claim_fingerprint)
+                accept = partial(
+                    self._accept_separately, job, claim, claim_fingerprint, task, queue
+                )
                 accepted = await run_in_threadpool(accept)
             else:
-                accepted = await self._accept_collected(self._collector, job, claim)
-            return self._settled(accepted, job, claim_fingerprint)
+                accepted = await self._accept_collected(self._collector, job, claim, task, queue)
+            return self._settled(accepted, job, claim_fingerprint, queue)
 
     def close(self) -> None:
         if self._collector is not None:
@@ -149,7 +152,9 @@ class Submitter:
             self._idempotency_ttl if collected else _PENDING_CLAIM_SECONDS,
         )
 
-    def _settled(self, accepted: Acceptance, job: NewJob, fingerprint: str) -> Submission:
+    def _settled(
+        self, accepted: Acceptance, job: NewJob, fingerprint: str, queue: str
+    ) -> Submission:
         """The submission the script's answer makes: over the rate (raised), an idempotent
         repeat (the existing job, or a conflict raised), or the new job."""
         if accepted.outcome == "rate":
@@ -159,18 +164,17 @@ class Submitter:
             log_context.bind(task_id=existing)
             logger.info("idempotent repeat: answered with the existing job")
             return Submission(existing, job.kind, created=False)
-        logger.info("job queued on %s", job_route(job.kind, self._settings)[1])
+        logger.info("job queued on %s", queue)
         return Submission(job.job_id, job.kind, created=True)
 
     async def _accept_collected(
-        self, collector: CollectedSender, job: NewJob, claim: Claim | None
+        self, collector: CollectedSender, job: NewJob, claim: Claim | None, task: str, queue: str
     ) -> Acceptance:
         """The rate token, the claim, the record and the message in one script: all or nothing,
         so nothing is ever undone. Its reply lost (a timeout, a dropped connection): the script
         ran in full or not at all, so a record that exists now is the job, enqueued — and one
         that may exist (Redis gone before it could be checked) is a job that runs: an
         Idempotency-Key's retry finds it by its claim."""
-        task, queue = job_route(job.kind, self._settings)
         try:
             if not collector.ready:
                 # The first send connects and declares the queues: blocking, once.
@@ -190,10 +194,11 @@ class Submitter:
         except (OperationalError, redis.exceptions.RedisError) as exc:
             raise BrokerUnavailable(str(exc)) from None
 
-    def _accept_separately(self, job: NewJob, claim: Claim | None, fingerprint: str) -> Acceptance:
+    def _accept_separately(
+        self, job: NewJob, claim: Claim | None, fingerprint: str, task: str, queue: str
+    ) -> Acceptance:
         """Another broker (RabbitMQ): the record (with the rate token and the claim, pending)
         in one round trip, then the message, then the claim confirmed. Blocking calls."""
-        task, queue = job_route(job.kind, self._settings)
         created = False  # the script wrote the record (and took the rate token)
         try:
             accepted = self._jobs.accept(job, rate=self._rate, claim=claim)
